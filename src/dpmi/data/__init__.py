@@ -1,0 +1,22 @@
+"""Data: the AT&T faces, their loader, split, tensors, download and verification."""
+
+from dpmi.data.att_faces import (
+    IMAGE_SHAPE,
+    NUM_SUBJECTS,
+    FaceDataset,
+    load_att_faces,
+    normalize_images,
+    read_pgm,
+)
+from dpmi.data.paths import default_cache_dir, resolve_data_root
+
+__all__ = [
+    "IMAGE_SHAPE",
+    "NUM_SUBJECTS",
+    "FaceDataset",
+    "default_cache_dir",
+    "load_att_faces",
+    "normalize_images",
+    "read_pgm",
+    "resolve_data_root",
+]
