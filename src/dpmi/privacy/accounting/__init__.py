@@ -1,1 +1,40 @@
+"""Privacy accounting for DP-SGD (Poisson-subsampled Gaussian, add/remove-one): RDP and PLD accountants, noise
+calibration, and AIJack's moments-accountant maths. Pure numpy/scipy; importing it does not import torch."""
 
+from .base import Accountant, MechanismStep
+from .calibration import (
+    SIGMA_RTOL,
+    EpsilonResult,
+    SigmaResult,
+    compute_epsilon,
+    epsilon_table,
+    get_noise_multiplier,
+    sampling_from_batches,
+    sigma_table,
+)
+from .factory import ACCOUNTANTS, make_accountant
+from .orders import DEFAULT_ORDERS, OPACUS_ORDERS
+from .pld_accountant import PLDAccountant
+from .rdp_accountant import RDPAccountant, RDPGuarantee
+from .rdp_sampled_gaussian import compute_rdp
+
+__all__ = [
+    "ACCOUNTANTS",
+    "Accountant",
+    "DEFAULT_ORDERS",
+    "EpsilonResult",
+    "MechanismStep",
+    "OPACUS_ORDERS",
+    "PLDAccountant",
+    "RDPAccountant",
+    "RDPGuarantee",
+    "SIGMA_RTOL",
+    "SigmaResult",
+    "compute_epsilon",
+    "compute_rdp",
+    "epsilon_table",
+    "get_noise_multiplier",
+    "make_accountant",
+    "sampling_from_batches",
+    "sigma_table",
+]

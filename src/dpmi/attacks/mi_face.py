@@ -1,0 +1,273 @@
+"""MI-FACE: model inversion by gradient descent on the target's confidence (Fredrikson, Jha & Ristenpart,
+"Model Inversion Attacks that Exploit Confidence Information", CCS 2015, Algorithm 1), batched over labels.
+
+Algorithm 1, for one label:
+
+    c(x) = 1 - f_label(x) + AuxTerm(x)
+    x_0 = 0
+    for i = 1 .. alpha:
+        x_i = Process(x_{i-1} - lambda * grad c(x_{i-1}))
+        if c(x_i) >= max(c(x_{i-1}), ..., c(x_{i-beta})): break      # no progress in a window of beta
+        if c(x_i) <= gamma: break                                       # good enough
+    return argmin_i c(x_i), min_i c(x_i)
+
+`MIFace.invert` runs this for K labels at once: one forward and one backward pass per iteration over the
+rows still running; every row keeps its own best iterate and stops on its own rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from dpmi.attacks.result import InversionResult
+
+AuxTerm = Callable[[torch.Tensor], torch.Tensor]
+Process = Callable[[torch.Tensor], torch.Tensor]
+
+# A model "outputs probabilities" when every output is in [0, 1] and every row sums to 1 within this.
+_PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+def outputs_probabilities(outputs: torch.Tensor) -> bool:
+    """True when `outputs` [B, classes] look like softmax probabilities: all in [0, 1] and each row summing
+    to 1 (within 1e-3). MIFace uses this to decide `apply_softmax` when it is left as None."""
+    if outputs.ndim != 2:
+        return False
+    in_unit = bool(((outputs >= 0) & (outputs <= 1)).all())
+    sums_to_one = bool(((outputs.sum(dim=1) - 1).abs() <= _PROBABILITY_SUM_TOLERANCE).all())
+    return in_unit and sums_to_one
+
+
+class MIFace:
+    """Batched MI-FACE (Fredrikson et al. 2015, Alg. 1) against a classifier.
+
+    Args:
+        model: the target classifier, mapping [B, C, H, W] to [B, classes] logits or probabilities. It is
+            put in eval mode during `invert` (its train/eval mode is restored after) and its parameters'
+            `.grad` are never touched: only the input gradient is computed, afresh every iteration.
+        max_iter: alpha, the most gradient steps per row, >= 0.
+        patience: beta, the window of the no-progress rule: row stops at step i >= beta when
+            c(x_i) >= max(c(x_{i-1}), ..., c(x_{i-beta})). None turns the rule off. >= 1.
+        threshold: gamma, a row stops at step i >= 1 once c(x_i) <= gamma. None turns the rule off.
+            Note what gamma means here: without an AuxTerm, c = 1 - confidence, so gamma = 0.01 means "stop
+            at 99% confidence". A 40-class model starts near confidence 1/40 (c ~ 0.975), so the paper's
+            literal gamma = 0.99 (c <= 0.99, i.e. confidence >= 1%) would stop a 40-identity attack after
+            its first step; `MIFace.paper` therefore reads the paper's 0.99 as a confidence and uses
+            gamma = 1 - 0.99 = 0.01.
+        step_size: lambda, the gradient step, > 0 (in input units per unit of cost gradient).
+        aux_term: AuxTerm(x) added to the cost; a callable mapping [B, C, H, W] to a [B] tensor (or a
+            scalar, broadcast), differentiable. E.g. `dpmi.attacks.TotalVariation(weight)`. None = 0.
+        process: Process(x) applied after every step; a callable mapping [B, C, H, W] to the same shape
+            (no gradient flows through it). E.g. `dpmi.attacks.DenoiseSharpen()`. None = identity.
+        clamp: (low, high) the model's input range; every iterate is clipped to it after Process. The
+            faces are normalised to [-1, 1] (`dpmi.data.normalize_images`). None = no clipping.
+        apply_softmax: True when the model outputs logits (softmax is applied over classes before taking
+            f_label), False when it already outputs probabilities (the tutorial's `Net`). None (default)
+            decides from the model's outputs at the start point x_0 of each `invert`: probabilities if all
+            are in [0, 1] and every row sums to 1 (within 1e-3), else logits.
+        input_shape: (C, H, W) of one input, used for the default start x_0 = 0. Default: the faces.
+        device: where the attack runs; default the device of the model's first parameter (else CPU).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        max_iter: int = 100,
+        patience: int | None = None,
+        threshold: float | None = None,
+        step_size: float = 0.03,
+        aux_term: AuxTerm | None = None,
+        process: Process | None = None,
+        clamp: tuple[float, float] | None = (-1.0, 1.0),
+        apply_softmax: bool | None = None,
+        input_shape: tuple[int, int, int] = (1, 112, 92),
+        device: str | torch.device | None = None,
+    ) -> None:
+        if int(max_iter) != max_iter or max_iter < 0:
+            raise ValueError(f"max_iter (alpha) must be an integer >= 0, got {max_iter}")
+        if patience is not None and (int(patience) != patience or patience < 1):
+            raise ValueError(f"patience (beta) must be an integer >= 1 or None, got {patience}")
+        if not (np.isfinite(step_size) and step_size > 0):
+            raise ValueError(f"step_size (lambda) must be a finite number > 0, got {step_size}")
+        if threshold is not None and not np.isfinite(threshold):
+            raise ValueError(f"threshold (gamma) must be a finite number or None, got {threshold}")
+        if clamp is not None:
+            low, high = clamp
+            if not low < high:
+                raise ValueError(f"clamp must be (low, high) with low < high, got {clamp}")
+        if len(input_shape) != 3 or any(int(s) < 1 for s in input_shape):
+            raise ValueError(f"input_shape must be (C, H, W) of positive sizes, got {input_shape}")
+        self.model = model
+        self.max_iter = int(max_iter)
+        self.patience = None if patience is None else int(patience)
+        self.threshold = None if threshold is None else float(threshold)
+        self.step_size = float(step_size)
+        self.aux_term = aux_term
+        self.process = process
+        self.clamp = None if clamp is None else (float(clamp[0]), float(clamp[1]))
+        self.apply_softmax = apply_softmax
+        self.input_shape = tuple(int(s) for s in input_shape)
+        if device is None:
+            first = next(iter(model.parameters()), None)
+            device = first.device if first is not None else torch.device("cpu")
+        self.device = torch.device(device)
+
+    @classmethod
+    def tutorial(cls, model: nn.Module, **overrides) -> "MIFace":
+        """The AIJack tutorial's settings: 100 steps of lambda = 0.03, no early stopping (but the lowest-cost
+        iterate is returned, not the last)."""
+        settings = dict(max_iter=100, patience=None, threshold=None, step_size=0.03)
+        settings.update(overrides)
+        return cls(model, **settings)
+
+    @classmethod
+    def paper(cls, model: nn.Module, **overrides) -> "MIFace":
+        """Fredrikson et al. (2015) settings for faces: alpha = 5000, beta = 100, lambda = 0.1 and the
+        paper's gamma = 0.99 read as a confidence, i.e. stop at c <= 0.01 (see the class docstring)."""
+        settings = dict(max_iter=5000, patience=100, threshold=0.01, step_size=0.1)
+        settings.update(overrides)
+        return cls(model, **settings)
+
+    def _target_confidence(self, x: torch.Tensor, labels: torch.Tensor, apply_softmax: bool) -> torch.Tensor:
+        outputs = self.model(x)
+        if outputs.ndim != 2:
+            raise ValueError(f"the model must output [batch, classes], got shape {tuple(outputs.shape)}")
+        probabilities = outputs.softmax(dim=1) if apply_softmax else outputs
+        return probabilities.gather(1, labels.unsqueeze(1)).squeeze(1)
+
+    def _cost(self, x: torch.Tensor, labels: torch.Tensor, apply_softmax: bool) -> torch.Tensor:
+        cost = 1.0 - self._target_confidence(x, labels, apply_softmax)
+        if self.aux_term is not None:
+            cost = cost + torch.as_tensor(self.aux_term(x), dtype=cost.dtype, device=cost.device)
+        return cost
+
+    def _start(self, count: int, init: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+        shape = (count, *self.input_shape)
+        if init is None:
+            return torch.zeros(shape, device=self.device)
+        start = torch.as_tensor(init, dtype=torch.float32).to(self.device)
+        if start.shape == self.input_shape:
+            start = start.unsqueeze(0)
+        if start.shape[1:] != self.input_shape or start.shape[0] not in (1, count):
+            raise ValueError(
+                f"init must have shape {self.input_shape}, (1, *{self.input_shape}) or ({count}, "
+                f"*{self.input_shape}), got {tuple(start.shape)}"
+            )
+        start = start.expand(shape).clone()
+        return start if self.clamp is None else start.clamp(*self.clamp)
+
+    def _labels(self, labels: int | Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
+        label_tensor = torch.as_tensor(labels, dtype=torch.int64).reshape(-1).to(self.device)
+        if label_tensor.numel() == 0:
+            raise ValueError("labels is empty: pass at least one class index to invert")
+        return label_tensor
+
+    def invert(
+        self,
+        labels: int | Sequence[int] | np.ndarray | torch.Tensor,
+        init: torch.Tensor | np.ndarray | None = None,
+    ) -> InversionResult:
+        """Invert every label in `labels` in one batch (row k reconstructs class `labels[k]`).
+
+        Args:
+            labels: class indices, 0..classes-1 (repeats allowed).
+            init: start x_0: (C, H, W) or [1 or K, C, H, W] in the model's input range; default zeros.
+
+        Returns:
+            An `InversionResult` with the lowest-cost iterate of every row. Deterministic given `init`.
+        """
+        label_tensor = self._labels(labels)
+        count = int(label_tensor.shape[0])
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self._run(label_tensor, self._start(count, init))
+        finally:
+            self.model.train(was_training)
+
+    def _run(self, labels: torch.Tensor, start: torch.Tensor) -> InversionResult:
+        count = int(labels.shape[0])
+        with torch.no_grad():
+            start_outputs = self.model(start[:1])
+        classes = int(start_outputs.shape[-1])
+        if int(labels.min()) < 0 or int(labels.max()) >= classes:
+            raise ValueError(
+                f"labels must be in 0..{classes - 1} (the model has {classes} classes), got "
+                f"{labels.min().item()}..{labels.max().item()}"
+            )
+        apply_softmax = self.apply_softmax
+        if apply_softmax is None:
+            apply_softmax = not outputs_probabilities(start_outputs)
+
+        history = torch.full((count, self.max_iter + 1), float("nan"), device=self.device)
+        iterations = torch.zeros(count, dtype=torch.int64, device=self.device)
+        reasons = np.full(count, "max_iter", dtype=object)
+        best_images = torch.empty_like(start)
+        best_costs = torch.empty(count, device=self.device)
+
+        # State of the rows still running, compacted: `rows` maps them back to the output.
+        rows = torch.arange(count, device=self.device)
+        x = start
+        row_labels = labels
+        row_best_x = start.clone()
+        row_best_cost = torch.full((count,), float("inf"), device=self.device)
+
+        for step in range(self.max_iter + 1):
+            last = step == self.max_iter
+            with torch.set_grad_enabled(not last):
+                x = x.detach().requires_grad_(not last)
+                cost = self._cost(x, row_labels, apply_softmax)
+                # The gradient of the sum is every row's own gradient (rows do not interact in eval mode),
+                # and autograd.grad returns it fresh: nothing accumulates across iterations.
+                gradient = None if last else torch.autograd.grad(cost.sum(), x)[0]
+            cost = cost.detach()
+            x = x.detach()
+            history[rows, step] = cost
+            improved = cost < row_best_cost
+            row_best_cost = torch.where(improved, cost, row_best_cost)
+            row_best_x = torch.where(improved.view(-1, *([1] * (x.ndim - 1))), x, row_best_x)
+
+            # Stopping rules of Alg. 1, checked on x_i for i >= 1 (the window one once beta costs exist).
+            never = torch.zeros_like(improved)
+            reached = cost <= self.threshold if (self.threshold is not None and step >= 1) else never
+            stalled = never
+            if self.patience is not None and step >= self.patience:
+                window = history[rows, step - self.patience : step]
+                stalled = cost >= window.max(dim=1).values
+            stop = reached | stalled
+            if last:
+                stop = torch.ones_like(stop)
+
+            if bool(stop.any()):
+                done = rows[stop]
+                iterations[done] = step
+                best_images[done] = row_best_x[stop]
+                best_costs[done] = row_best_cost[stop]
+                reasons[rows[stop & stalled].cpu().numpy()] = "patience"
+                reasons[rows[stop & reached].cpu().numpy()] = "threshold"
+                keep = ~stop
+                if not bool(keep.any()):
+                    break
+                rows, x, gradient = rows[keep], x[keep], gradient[keep]
+                row_labels = row_labels[keep]
+                row_best_x, row_best_cost = row_best_x[keep], row_best_cost[keep]
+
+            x = x - self.step_size * gradient
+            if self.process is not None:
+                x = self.process(x)
+            if self.clamp is not None:
+                x = x.clamp(*self.clamp)
+
+        return InversionResult(
+            images=best_images,
+            labels=labels,
+            best_cost=best_costs.cpu().numpy().astype(np.float64),
+            iterations=iterations.cpu().numpy(),
+            cost_history=history.cpu().numpy().astype(np.float64),
+            stop_reason=reasons.astype(str),
+        )

@@ -1,0 +1,275 @@
+"""Per-example gradient norms and clip-weighted gradient sums of one layer, from what the forward and
+backward passes already hold: the layer's input activations `a` and the loss's gradient with respect to
+its output `d` ("backprops").
+
+A linear layer's per-example weight gradient is the outer product d_i a_i^T, so its squared norm is
+||a_i||^2 ||d_i||^2 and the clip-weighted sum sum_i c_i d_i a_i^T is a single matmul: the per-example
+gradients never exist (Goodfellow 2015, "Efficient per-example gradient computations"; the "ghost norm"
+of Li et al. 2022). Layers where materialising the per-example gradients is cheaper (a small convolution
+kernel seen at many positions, normalisation layers with one weight per channel) build them; any other
+layer falls back to `torch.func` (vmap of a vector-Jacobian product over the batch).
+
+Every rule returns a `LayerGradients`: `norm_sq` [n] (the squared L2 norm of each example's gradient over
+the layer's trainable parameters) and `weighted_sum(w)` -> sum_i w_i g_i for each trainable parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerGradients(Protocol):
+    """Per-example gradient information of one layer for a batch of n examples."""
+
+    norm_sq: torch.Tensor  # [n], squared L2 norm of each example's gradient over this layer's parameters
+
+    def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
+        """sum_i weights[i] * g_i, one tensor per trainable parameter (in `trainable_parameters` order)."""
+        ...
+
+
+def trainable_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """The module's own (not its children's) parameters that require gradients, in registration order."""
+    return [(name, p) for name, p in module.named_parameters(recurse=False) if p.requires_grad]
+
+
+class MaterialisedGradients:
+    """Per-example gradients held explicitly: [n, *param.shape] per parameter."""
+
+    def __init__(self, per_example: list[torch.Tensor]) -> None:
+        self.per_example = per_example
+        n = per_example[0].shape[0]
+        norm_sq = torch.zeros(n, dtype=per_example[0].dtype, device=per_example[0].device)
+        for g in per_example:
+            norm_sq = norm_sq + g.reshape(n, -1).pow(2).sum(dim=1)
+        self.norm_sq = norm_sq
+
+    def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.tensordot(weights.to(g.dtype), g, dims=1) for g in self.per_example]
+
+
+class LinearGradients:
+    """nn.Linear on [n, in] inputs: ||g_i||^2 = ||a_i||^2 ||d_i||^2 (+ ||d_i||^2 for the bias)."""
+
+    def __init__(self, module: nn.Linear, a: torch.Tensor, d: torch.Tensor) -> None:
+        self.module, self.a, self.d = module, a, d
+        d_sq = d.pow(2).sum(dim=1)
+        norm_sq = torch.zeros_like(d_sq)
+        if module.weight.requires_grad:
+            norm_sq = norm_sq + a.pow(2).sum(dim=1) * d_sq
+        if module.bias is not None and module.bias.requires_grad:
+            norm_sq = norm_sq + d_sq
+        self.norm_sq = norm_sq
+
+    def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
+        wd = self.d * weights.to(self.d.dtype).unsqueeze(1)  # [n, out]
+        sums = []
+        if self.module.weight.requires_grad:
+            sums.append(wd.t().mm(self.a))  # sum_i w_i d_i a_i^T, one matmul
+        if self.module.bias is not None and self.module.bias.requires_grad:
+            sums.append(wd.sum(dim=0))
+        return sums
+
+
+class SequenceGhostGradients:
+    """A layer whose per-example weight gradient is sum_t d_t a_t^T over T positions (Linear on
+    [n, ..., in], Conv2d after unfolding). ||g_i||^2 = sum_{t,s} (a_t . a_s)(d_t . d_s) (Li et al. 2022,
+    ghost norm with Gram matrices), cheaper than materialising when T^2 < out * in."""
+
+    def __init__(
+        self,
+        a: torch.Tensor,  # [n, T, in]
+        d: torch.Tensor,  # [n, T, out]
+        has_weight: bool,
+        has_bias: bool,
+        weight_sum: Callable[[torch.Tensor], torch.Tensor],
+    ) -> None:
+        self.d, self.has_weight, self.has_bias, self.weight_sum = d, has_weight, has_bias, weight_sum
+        norm_sq = torch.zeros(d.shape[0], dtype=d.dtype, device=d.device)
+        if has_weight:
+            gram_a = torch.bmm(a, a.transpose(1, 2))
+            gram_d = torch.bmm(d, d.transpose(1, 2))
+            norm_sq = norm_sq + (gram_a * gram_d).sum(dim=(1, 2))
+        if has_bias:
+            norm_sq = norm_sq + d.sum(dim=1).pow(2).sum(dim=1)
+        self.norm_sq = norm_sq
+
+    def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
+        w = weights.to(self.d.dtype)
+        sums = []
+        if self.has_weight:
+            sums.append(self.weight_sum(w))
+        if self.has_bias:
+            sums.append(torch.tensordot(w, self.d.sum(dim=1), dims=1))
+        return sums
+
+
+def linear_gradients(module: nn.Linear, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:
+    if a.dim() == 2:
+        return LinearGradients(module, a, d)
+    n = a.shape[0]
+    a3 = a.reshape(n, -1, a.shape[-1])
+    d3 = d.reshape(n, -1, d.shape[-1])
+    positions = a3.shape[1]
+    has_weight = module.weight.requires_grad
+    has_bias = module.bias is not None and module.bias.requires_grad
+    if positions * positions < module.in_features * module.out_features:
+        return SequenceGhostGradients(
+            a3, d3, has_weight, has_bias,
+            lambda w: torch.einsum("n,nto,nti->oi", w, d3, a3),
+        )
+    per_example = []
+    if has_weight:
+        per_example.append(torch.bmm(d3.transpose(1, 2), a3))
+    if has_bias:
+        per_example.append(d3.sum(dim=1))
+    return MaterialisedGradients(per_example)
+
+
+def conv_per_example_weight_grads(module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Per-example kernel gradients [n, *weight.shape] in ONE native backward-weight call: the batch is
+    folded into the channels of a single example and the convolution run with n times as many groups,
+    so group k of the folded convolution is example k's convolution and its weight gradient is example
+    k's kernel gradient (Rochette et al. 2019, "Efficient per-example gradient computations in
+    convolutional neural networks")."""
+    n = a.shape[0]
+    folded_input = a.reshape(1, n * a.shape[1], *a.shape[2:])
+    folded_grad = d.reshape(1, n * d.shape[1], *d.shape[2:])
+    weight = module.weight
+    folded_weight = weight.new_empty((n * weight.shape[0], *weight.shape[1:]))
+    _, grad_weight, _ = torch.ops.aten.convolution_backward(
+        folded_grad, folded_input, folded_weight, None,
+        module.stride, module.padding, module.dilation, False, [0] * len(module.stride),
+        n * module.groups, (False, True, False),
+    )
+    return grad_weight.reshape(n, *weight.shape)
+
+
+def conv_gradients(module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:
+    """Conv1d/2d/3d (zero padding). A small kernel seen at many positions L has fewer weights than the
+    L^2 Gram entries of the ghost norm, so the per-example kernels are materialised (measured faster on
+    the faces CNN); 2-D layers with L^2 < kernel size use the Gram-matrix ghost norm through unfold."""
+    n = a.shape[0]
+    has_weight = module.weight.requires_grad
+    has_bias = module.bias is not None and module.bias.requires_grad
+    d_flat = d.reshape(n, d.shape[1], -1)  # [n, out, L]
+    positions = d_flat.shape[2]
+    if isinstance(module, nn.Conv2d) and module.groups == 1 and module.weight.numel() > positions * positions:
+        a_unf = F.unfold(
+            a, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride
+        )  # [n, in*kh*kw, L]
+        shape = module.weight.shape
+        return SequenceGhostGradients(
+            a_unf.transpose(1, 2), d_flat.transpose(1, 2), has_weight, has_bias,
+            lambda w: torch.einsum("n,nol,nkl->ok", w, d_flat, a_unf).reshape(shape),
+        )
+    per_example = []
+    if has_weight:
+        per_example.append(conv_per_example_weight_grads(module, a, d))
+    if has_bias:
+        per_example.append(d_flat.sum(dim=2))
+    return MaterialisedGradients(per_example)
+
+
+def group_norm_gradients(module: nn.GroupNorm, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:
+    """GroupNorm normalises within one example, so per-example gradients are sums over positions:
+    dL/dgamma_c = sum_pos d * x_hat, dL/dbeta_c = sum_pos d (n x channels numbers: materialise)."""
+    n = a.shape[0]
+    per_example = []
+    if module.weight is not None and module.weight.requires_grad:
+        x_hat = F.group_norm(a, module.num_groups, eps=module.eps)
+        per_example.append((d * x_hat).reshape(n, module.num_channels, -1).sum(dim=2))
+    if module.bias is not None and module.bias.requires_grad:
+        per_example.append(d.reshape(n, module.num_channels, -1).sum(dim=2))
+    return MaterialisedGradients(per_example)
+
+
+def layer_norm_gradients(module: nn.LayerNorm, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:
+    """LayerNorm over the trailing `normalized_shape` dims; sum d * x_hat over the other non-batch dims."""
+    n = a.shape[0]
+    shape = tuple(module.normalized_shape)
+    x_hat = F.layer_norm(a, shape, eps=module.eps)
+    per_example = []
+    if module.weight is not None and module.weight.requires_grad:
+        per_example.append((d * x_hat).reshape(n, -1, *shape).sum(dim=1))
+    if module.bias is not None and module.bias.requires_grad:
+        per_example.append(d.reshape(n, -1, *shape).sum(dim=1))
+    return MaterialisedGradients(per_example)
+
+
+class EmbeddingGradients:
+    """nn.Embedding: g_i = sum_t onehot(idx_t) d_t^T, so ||g_i||^2 = sum_{t,s: idx_t = idx_s} d_t . d_s,
+    and the weighted sum is a scatter-add of w_i d_t into the looked-up rows."""
+
+    def __init__(self, module: nn.Embedding, idx: torch.Tensor, d: torch.Tensor) -> None:
+        n = idx.shape[0]
+        self.module = module
+        self.idx = idx.reshape(n, -1)
+        d = d.reshape(n, -1, module.embedding_dim)
+        if module.padding_idx is not None:  # torch gives the padding row no gradient
+            d = d * (self.idx != module.padding_idx).unsqueeze(2).to(d.dtype)
+        self.d = d
+        same_row = (self.idx.unsqueeze(2) == self.idx.unsqueeze(1)).to(d.dtype)
+        self.norm_sq = (same_row * torch.bmm(d, d.transpose(1, 2))).sum(dim=(1, 2))
+
+    def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
+        wd = self.d * weights.to(self.d.dtype).view(-1, 1, 1)
+        total = torch.zeros_like(self.module.weight)
+        total.index_add_(0, self.idx.reshape(-1), wd.reshape(-1, self.module.embedding_dim))
+        return [total]
+
+
+def functorch_gradients(
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], d: torch.Tensor
+) -> LayerGradients:
+    """Any other layer: per-example gradients of <module(a_i), d_i> with torch.func (vmap over the batch
+    of a vector-Jacobian product). Assumes the module treats examples independently (no BatchNorm)."""
+    from torch.func import functional_call, grad, vmap
+
+    names = [name for name, _ in trainable_parameters(module)]
+    params = {name: p.detach() for name, p in trainable_parameters(module)}
+    batched = [isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == d.shape[0] for x in args]
+
+    def example_objective(p: dict[str, torch.Tensor], d_i: torch.Tensor, *example_args: Any) -> torch.Tensor:
+        call_args = tuple(x.unsqueeze(0) if b else x for x, b in zip(example_args, batched))
+        out = functional_call(module, p, call_args, kwargs)
+        return (out * d_i.unsqueeze(0)).sum()
+
+    in_dims = (None, 0, *[0 if b else None for b in batched])
+    per_example = vmap(grad(example_objective), in_dims=in_dims)(params, d, *args)
+    return MaterialisedGradients([per_example[name] for name in names])
+
+
+def uses_functorch(module: nn.Module) -> bool:
+    """Whether `module` has no fast rule and goes through the torch.func fallback."""
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return isinstance(module.padding, str) or module.padding_mode != "zeros"
+    return not isinstance(module, (nn.Linear, nn.GroupNorm, nn.LayerNorm, nn.Embedding))
+
+
+def layer_gradients(
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], d: torch.Tensor
+) -> LayerGradients:
+    """Dispatch to the fastest rule for this layer type; `args`/`kwargs` are its forward inputs."""
+    if not uses_functorch(module) and not kwargs:
+        a = args[0]
+        if isinstance(module, nn.Linear):
+            return linear_gradients(module, a, d)
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            return conv_gradients(module, a, d)
+        if isinstance(module, nn.GroupNorm):
+            return group_norm_gradients(module, a, d)
+        if isinstance(module, nn.LayerNorm):
+            return layer_norm_gradients(module, a, d)
+        if isinstance(module, nn.Embedding):
+            if module.sparse or module.max_norm is not None:
+                raise ValueError(
+                    "nn.Embedding with sparse=True or max_norm is not supported by DP-SGD here: "
+                    "use a dense embedding without max_norm"
+                )
+            return EmbeddingGradients(module, a, d)
+    return functorch_gradients(module, args, kwargs, d)

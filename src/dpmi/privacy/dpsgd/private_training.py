@@ -1,0 +1,236 @@
+"""DP-SGD (Abadi et al. 2016, Alg. 1) around a model and a torch optimizer, Opacus-style:
+
+    private = make_private(model, optimizer, (x, y), noise_multiplier=1.0, max_grad_norm=1.0,
+                           expected_batch_size=40, epochs=30, seed=0)
+    for xb, yb in private.batches():
+        private.step(F.cross_entropy(model(xb), yb, reduction="none"))
+    private.epsilon(1e-5)
+
+Each step: a Poisson-sampled batch (rate q), per-example gradients clipped to C and summed (`clipping`),
+N(0, (sigma C)^2) noise added once per coordinate, the result divided by the EXPECTED batch size q N (the
+sum's sensitivity is C whatever the realised size, so dividing by the realised size would leak it), and
+the optimizer's own update applied. Every step actually taken, empty batches included, is recorded in the
+accountant.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from dpmi.privacy.accounting.base import Accountant
+from dpmi.privacy.dpsgd.clipping import ClippedGradients, GradientCapture
+from dpmi.privacy.dpsgd.noise import add_gaussian_noise_, derive_seeds, make_generator
+from dpmi.privacy.dpsgd.poisson_sampling import PoissonSampler
+
+
+class PrivateTraining:
+    """A model, its optimizer and its data bound into DP-SGD steps. Build it with `make_private`.
+
+    Attributes:
+        noise_multiplier: sigma >= 0 (noise std is sigma * max_grad_norm per coordinate of the sum).
+        max_grad_norm: clipping bound C > 0 (L2, over all trainable parameters together).
+        sample_rate: Poisson inclusion probability q in (0, 1].
+        expected_batch_size: q * N, the divisor of the noisy sum.
+        steps: number of steps planned (what a target epsilon was calibrated for).
+        steps_per_epoch: round(1 / q), steps that visit N examples in expectation.
+        steps_taken: steps performed so far (each one is recorded in `accountant`).
+        accountant: the privacy accountant holding every step taken.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        tensors: tuple[torch.Tensor, ...],
+        *,
+        noise_multiplier: float,
+        max_grad_norm: float,
+        sample_rate: float,
+        steps: int,
+        accountant: Accountant,
+        delta: float,
+        seed: int | None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.tensors = tensors
+        self.num_examples = int(tensors[0].shape[0])
+        self.noise_multiplier = float(noise_multiplier)
+        self.max_grad_norm = float(max_grad_norm)
+        self.sample_rate = float(sample_rate)
+        self.expected_batch_size = self.sample_rate * self.num_examples
+        self.steps = int(steps)
+        self.steps_per_epoch = max(1, round(1.0 / self.sample_rate))
+        self.delta = float(delta)
+        self.accountant = accountant
+        self.steps_taken = 0
+        self.capture = GradientCapture(model)
+        if not self.capture.parameters:
+            raise ValueError("the model has no parameters with requires_grad=True: nothing to train")
+        device = self.capture.parameters[0].device
+        sampler_seed, noise_seed = derive_seeds(seed, 2)
+        self.sampler = PoissonSampler(self.num_examples, self.sample_rate, seed=sampler_seed)
+        self.noise_generator = make_generator(noise_seed, device)
+
+    def batches(self, num_steps: int | None = None) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Yield Poisson-sampled batches (tuples of the data tensors) for `num_steps` steps (default: the
+        steps still planned). Call `step` once per yielded batch. A batch that comes out empty is not
+        yielded: its step (noise only) is taken here, because Poisson sampling's guarantee counts it.
+        """
+        if num_steps is None:
+            num_steps = max(0, self.steps - self.steps_taken)
+        if num_steps < 0:
+            raise ValueError(f"num_steps must be >= 0, got {num_steps}")
+        for _ in range(num_steps):
+            index = self.sampler.sample()
+            if index.size == 0:
+                self.step(None)
+                continue
+            index_t = torch.from_numpy(index).to(self.tensors[0].device)
+            yield tuple(t.index_select(0, index_t) for t in self.tensors)
+
+    def step(self, per_example_loss: torch.Tensor | None) -> ClippedGradients | None:
+        """One private step from the per-example losses [n] of the last forward pass (reduction="none").
+
+        `None` (or an empty tensor) takes the step of an empty batch: noise only. Returns the clipping
+        result (per-example norms, clip factors), or None for an empty batch.
+        """
+        params = self.capture.parameters
+        if per_example_loss is None or per_example_loss.numel() == 0:
+            self.capture.clear()
+            clipped = None
+            grads = [torch.zeros_like(p) for p in params]
+        else:
+            clipped = self.capture.clipped_gradient_sum(per_example_loss, self.max_grad_norm)
+            grads = clipped.grads
+        add_gaussian_noise_(grads, self.noise_multiplier * self.max_grad_norm, self.noise_generator)
+        scale = 1.0 / self.expected_batch_size
+        for p, g in zip(params, grads):
+            p.grad = g.mul_(scale)
+        self.optimizer.step()
+        if self.noise_multiplier > 0:  # sigma = 0 has no finite epsilon: nothing for the accountant to add
+            self.accountant.step(self.noise_multiplier, self.sample_rate, 1)
+        self.steps_taken += 1
+        return clipped
+
+    def epsilon(self, delta: float | None = None) -> float:
+        """Epsilon of all steps taken so far at `delta` (default: the delta given to make_private);
+        infinite when the noise multiplier is 0 and a step was taken."""
+        if self.noise_multiplier == 0 and self.steps_taken:
+            return math.inf
+        return float(self.accountant.get_epsilon(self.delta if delta is None else delta))
+
+    def detach(self) -> None:
+        """Remove the forward hooks from the model (the model is then an ordinary module again)."""
+        self.capture.remove()
+
+
+def _as_tensors(data: object) -> tuple[torch.Tensor, ...]:
+    tensors = getattr(data, "tensors", data)  # torch.utils.data.TensorDataset keeps them in .tensors
+    if isinstance(tensors, torch.Tensor):
+        tensors = (tensors,)
+    if not isinstance(tensors, Sequence) or not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise ValueError("data must be a tuple of tensors (e.g. (x, y)) or a TensorDataset")
+    n = tensors[0].shape[0] if tensors[0].dim() else 0
+    if n < 1 or any(t.dim() == 0 or t.shape[0] != n for t in tensors):
+        raise ValueError(
+            f"data tensors must share a first (example) dimension of size >= 1, got shapes "
+            f"{[tuple(t.shape) for t in tensors]}"
+        )
+    return tuple(tensors)
+
+
+def make_private(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: object,
+    *,
+    max_grad_norm: float,
+    noise_multiplier: float | None = None,
+    target_epsilon: float | None = None,
+    delta: float = 1e-5,
+    expected_batch_size: float | None = None,
+    sample_rate: float | None = None,
+    epochs: float | None = None,
+    steps: int | None = None,
+    accountant: str | Accountant = "rdp",
+    seed: int | None = None,
+) -> PrivateTraining:
+    """Bind `model`, `optimizer` (built on the model's parameters) and `data` into DP-SGD.
+
+    Args:
+        data: (x, y, ...) tensors sharing their first dimension N, or a TensorDataset.
+        max_grad_norm: per-example clipping bound C > 0.
+        noise_multiplier: sigma >= 0; or give `target_epsilon` > 0 instead (exactly one of the two) and
+            sigma is the smallest the accountant finds meeting it for the planned steps at `delta`.
+        delta: target delta in (0, 1).
+        expected_batch_size: q * N in (0, N]; or `sample_rate` q in (0, 1] (exactly one).
+        epochs: planned passes over the data (> 0; steps = round(epochs / q)); or `steps` >= 1 (exactly one).
+        accountant: "rdp", "pld", or an object with the Accountant protocol.
+        seed: >= 0 seeds the batch sampler and (separately) the noise generator; None draws fresh entropy.
+    """
+    tensors = _as_tensors(data)
+    n = int(tensors[0].shape[0])
+    if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
+        raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
+    if not 0.0 < delta < 1.0:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+    if (expected_batch_size is None) == (sample_rate is None):
+        raise ValueError("give exactly one of expected_batch_size (in (0, N]) and sample_rate (in (0, 1])")
+    if expected_batch_size is not None:
+        if not 0 < expected_batch_size <= n:
+            raise ValueError(f"expected_batch_size must be in (0, {n}] (the dataset size), got {expected_batch_size}")
+        sample_rate = expected_batch_size / n
+    assert sample_rate is not None
+    if not 0.0 < sample_rate <= 1.0:
+        raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate}")
+    if (epochs is None) == (steps is None):
+        raise ValueError("give exactly one of epochs (> 0) and steps (>= 1)")
+    if epochs is not None:
+        if not epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {epochs}")
+        steps = max(1, round(epochs / sample_rate))
+    assert steps is not None
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if (noise_multiplier is None) == (target_epsilon is None):
+        raise ValueError("give exactly one of noise_multiplier (>= 0) and target_epsilon (> 0)")
+    if isinstance(accountant, str):
+        from dpmi.privacy.accounting import make_accountant
+
+        accountant_name = accountant
+        accountant_obj: Accountant = make_accountant(accountant)
+    else:
+        accountant_name = None
+        accountant_obj = accountant
+    if target_epsilon is not None:
+        if not target_epsilon > 0:
+            raise ValueError(f"target_epsilon must be > 0, got {target_epsilon}")
+        if accountant_name is None:
+            raise ValueError("target_epsilon needs accountant given by name ('rdp' or 'pld') to calibrate sigma")
+        from dpmi.privacy.accounting import get_noise_multiplier
+
+        noise_multiplier = get_noise_multiplier(
+            target_epsilon, delta, sample_rate, steps, accountant=accountant_name
+        )
+    assert noise_multiplier is not None
+    if not (noise_multiplier >= 0 and math.isfinite(noise_multiplier)):
+        raise ValueError(f"noise_multiplier must be a finite number >= 0, got {noise_multiplier}")
+    if seed is not None and seed < 0:
+        raise ValueError(f"seed must be >= 0 or None, got {seed}")
+    return PrivateTraining(
+        model,
+        optimizer,
+        tensors,
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=max_grad_norm,
+        sample_rate=sample_rate,
+        steps=steps,
+        accountant=accountant_obj,
+        delta=delta,
+        seed=seed,
+    )

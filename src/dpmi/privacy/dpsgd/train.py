@@ -1,0 +1,172 @@
+"""One training loop for every model the study trains: plain minibatch SGD, or DP-SGD when a noise
+multiplier or a target epsilon is given. Loss: cross-entropy on the model's logits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dpmi.privacy.accounting.base import Accountant
+from dpmi.privacy.dpsgd.private_training import make_private
+
+
+@dataclass
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        epochs: passes over the training set, >= 1 (private: steps = round(epochs / sample_rate)).
+        batch_size: expected Poisson batch size when private, fixed shuffled minibatch size when not;
+            in 1..N.
+        lr: SGD learning rate > 0. The default trains softmax regression on the AT&T faces both without
+            noise and with DP-SGD at sigma 0.5..3, clip 1 (see the report of `benchmarks/dpsgd.py`).
+        momentum: SGD momentum in [0, 1).
+        noise_multiplier: sigma >= 0; training is private iff this or `target_epsilon` is set (not both).
+        target_epsilon: > 0; sigma is calibrated by the accountant for the planned steps at `delta`.
+        delta: in (0, 1).
+        max_grad_norm: per-example clipping bound C > 0.
+        accountant: "rdp" or "pld".
+        seed: >= 0; seeds shuffling / Poisson sampling and the noise.
+        device: torch device the data and model are moved to ("cpu", "cuda", ...).
+    """
+
+    epochs: int = 30
+    batch_size: int = 40
+    lr: float = 0.01
+    momentum: float = 0.9
+    noise_multiplier: float | None = None
+    target_epsilon: float | None = None
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    accountant: str = "rdp"
+    seed: int = 0
+    device: str = "cpu"
+
+    @property
+    def private(self) -> bool:
+        return self.noise_multiplier is not None or self.target_epsilon is not None
+
+    def validate(self, num_examples: int) -> None:
+        """Raise ValueError naming the first invalid field and its valid range."""
+        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
+        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= num_examples):
+            raise ValueError(
+                f"batch_size must be an integer in 1..{num_examples} (the training set size), got {self.batch_size!r}"
+            )
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.noise_multiplier is not None and self.target_epsilon is not None:
+            raise ValueError("set noise_multiplier or target_epsilon, not both")
+        if self.noise_multiplier is not None and not (self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier)):
+            raise ValueError(f"noise_multiplier must be a finite number >= 0, got {self.noise_multiplier}")
+        if self.target_epsilon is not None and not (self.target_epsilon > 0 and math.isfinite(self.target_epsilon)):
+            raise ValueError(f"target_epsilon must be a finite number > 0, got {self.target_epsilon}")
+        if not 0.0 < self.delta < 1.0:
+            raise ValueError(f"delta must be in (0, 1), got {self.delta}")
+        if not (self.max_grad_norm > 0 and math.isfinite(self.max_grad_norm)):
+            raise ValueError(f"max_grad_norm must be a finite number > 0, got {self.max_grad_norm}")
+        if self.accountant not in ("rdp", "pld"):
+            raise ValueError(f"accountant must be 'rdp' or 'pld', got {self.accountant!r}")
+        if not (isinstance(self.seed, int) and self.seed >= 0):
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+
+@dataclass
+class TrainHistory:
+    """What training did.
+
+    Attributes:
+        loss: mean training cross-entropy (nats) of the batches seen, per epoch.
+        epsilon: epsilon at `delta` after each epoch (empty if not private).
+        noise_multiplier: sigma used (None if not private).
+        steps: optimizer steps taken (private: including empty Poisson batches).
+        sample_rate: Poisson rate q (None if not private).
+        accountant: the accountant holding every private step (None if not private).
+    """
+
+    loss: list[float] = field(default_factory=list)
+    epsilon: list[float] = field(default_factory=list)
+    noise_multiplier: float | None = None
+    steps: int = 0
+    sample_rate: float | None = None
+    accountant: Accountant | None = None
+
+
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> TrainHistory:
+    """Train `model` (returns logits) on images `x` [N, ...] and labels `y` [N] in place.
+
+    Plain SGD with momentum on fixed-size shuffled minibatches, or DP-SGD (Poisson batches, per-example
+    clipping, Gaussian noise, accounting) when `config.noise_multiplier` or `config.target_epsilon` is set.
+    """
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same number of examples, got {x.shape[0]} and {y.shape[0]}")
+    n = int(x.shape[0])
+    if n < 1:
+        raise ValueError("the training set is empty")
+    config.validate(n)
+    device = torch.device(config.device)
+    model.to(device)
+    model.train()
+    x, y = x.to(device), y.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    history = TrainHistory()
+    if not config.private:
+        _train_plain(model, optimizer, x, y, config, history)
+        return history
+
+    private = make_private(
+        model, optimizer, (x, y),
+        noise_multiplier=config.noise_multiplier, target_epsilon=config.target_epsilon, delta=config.delta,
+        max_grad_norm=config.max_grad_norm, expected_batch_size=config.batch_size, epochs=config.epochs,
+        accountant=config.accountant, seed=config.seed,
+    )
+    try:
+        history.noise_multiplier = private.noise_multiplier
+        history.sample_rate = private.sample_rate
+        history.accountant = private.accountant
+        for epoch in range(config.epochs):
+            # The planned steps split into epochs; the last epoch takes whatever rounding left.
+            start = private.steps_taken
+            planned_end = private.steps if epoch == config.epochs - 1 else min(
+                private.steps, round((epoch + 1) * private.steps / config.epochs)
+            )
+            total, count = 0.0, 0
+            for xb, yb in private.batches(max(0, planned_end - start)):
+                losses = F.cross_entropy(model(xb), yb, reduction="none")
+                private.step(losses)
+                total += float(losses.detach().sum())
+                count += int(losses.shape[0])
+            history.loss.append(total / count if count else float("nan"))
+            history.epsilon.append(private.epsilon(config.delta))
+        history.steps = private.steps_taken
+    finally:
+        private.detach()
+    return history
+
+
+def _train_plain(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+    config: TrainConfig, history: TrainHistory,
+) -> None:
+    n = int(x.shape[0])
+    rng = np.random.default_rng(config.seed)
+    for _ in range(config.epochs):
+        order = torch.from_numpy(rng.permutation(n)).to(x.device)
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            index = order[start : start + config.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x[index]), y[index])
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * index.numel()
+            history.steps += 1
+        history.loss.append(total / n)

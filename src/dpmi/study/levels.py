@@ -1,0 +1,106 @@
+"""Privacy levels: what each row of the study trains with, and the epsilon it buys.
+
+A level is non-private, DP-SGD at a fixed noise multiplier, or DP-SGD calibrated to a target epsilon. A
+calibrated level's sigma is found once per study (every seed then trains with the same sigma), and every DP
+level's epsilon is reported by both accountants: RDP (Mironov 2017; Mironov, Talwar & Zhang 2019) and PLD
+(Koskela et al. 2020; Meiser & Mohammadi 2018), for the Poisson-subsampled Gaussian under add/remove-one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dpmi.study.config import StudyConfig
+
+
+@dataclass(frozen=True)
+class PrivacyLevel:
+    """One privacy level, resolved.
+
+    Attributes:
+        key: file-safe identifier ("nonprivate", "sigma0.5", "eps8"), used in cell file names.
+        label: what a reader sees ("non-private", "DP-SGD σ=0.5", "DP-SGD ε=8").
+        noise_multiplier: sigma (noise std / clipping norm) the model trains with; None when non-private.
+        target_epsilon: the epsilon sigma was calibrated to; None for fixed-sigma and non-private levels.
+        sample_rate: Poisson sampling rate q = batch_size / training set size; None when non-private.
+        steps: DP-SGD steps (epochs / q, rounded); None when non-private.
+        epsilon_rdp: epsilon at the study's delta by the RDP accountant; None (infinite) when non-private.
+        epsilon_pld: the same by the PLD accountant (tighter); None when non-private.
+    """
+
+    key: str
+    label: str
+    noise_multiplier: float | None = None
+    target_epsilon: float | None = None
+    sample_rate: float | None = None
+    steps: int | None = None
+    epsilon_rdp: float | None = None
+    epsilon_pld: float | None = None
+
+    @property
+    def private(self) -> bool:
+        return self.noise_multiplier is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PrivacyLevel":
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+
+
+def _number(value: float) -> str:
+    """8.0 -> "8", 0.5 -> "0.5" (for keys and labels)."""
+    return f"{value:g}"
+
+
+def plan_levels(config: StudyConfig) -> list[PrivacyLevel]:
+    """The study's levels, least private first, before any accounting (sigma unknown for targets)."""
+    levels: list[PrivacyLevel] = []
+    if config.nonprivate:
+        levels.append(PrivacyLevel("nonprivate", "non-private"))
+    for sigma in config.noise_multipliers:
+        levels.append(PrivacyLevel(f"sigma{_number(sigma)}", f"DP-SGD σ={_number(sigma)}", noise_multiplier=sigma))
+    for epsilon in sorted(config.target_epsilons, reverse=True):
+        levels.append(PrivacyLevel(f"eps{_number(epsilon)}", f"DP-SGD ε={_number(epsilon)}", target_epsilon=epsilon))
+    return levels
+
+
+def dpsgd_steps(epochs: int, sample_rate: float) -> int:
+    """DP-SGD steps for `epochs` passes at Poisson rate q: round(epochs / q), at least 1 (make_private's rule;
+    each cell checks that its training took exactly these steps)."""
+    return max(1, round(epochs / sample_rate))
+
+
+def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: int) -> list[PrivacyLevel]:
+    """Calibrate sigma for target-epsilon levels and compute every DP level's epsilon (RDP and PLD).
+
+    Raises:
+        ValueError: a target epsilon that no sigma reaches with these steps (the accountant says why).
+    """
+    from dpmi.privacy.accounting import compute_epsilon, get_noise_multiplier
+
+    sample_rate = config.batch_size / train_size
+    steps = dpsgd_steps(config.epochs, sample_rate)
+    resolved = []
+    for level in levels:
+        if level.noise_multiplier is None and level.target_epsilon is None:
+            resolved.append(level)
+            continue
+        sigma = level.noise_multiplier
+        if sigma is None:
+            sigma = float(
+                get_noise_multiplier(level.target_epsilon, config.delta, sample_rate, steps, accountant=config.accountant)
+            )
+        epsilons = {
+            name: float(compute_epsilon(sigma, sample_rate, steps, config.delta, accountant=name))
+            for name in ("rdp", "pld")
+        }
+        resolved.append(
+            PrivacyLevel(
+                level.key, level.label, noise_multiplier=sigma, target_epsilon=level.target_epsilon,
+                sample_rate=sample_rate, steps=steps, epsilon_rdp=epsilons["rdp"], epsilon_pld=epsilons["pld"],
+            )
+        )
+    return resolved

@@ -1,0 +1,157 @@
+"""A run directory on disk: atomic writes, one JSON (+ reconstructions) per finished cell, and resume.
+
+Layout of `runs/<name>/`:
+    study.json              the config the cells were computed with (checked on resume)
+    evaluator.pt            the evaluation classifier's state_dict, trained once per study
+    cells/<level>__seed<k>.json   one finished cell (written last: its presence means the cell is done)
+    cells/<level>__seed<k>.npy    its reconstructions, float32 [identities, 112, 92] in the model input range
+    results.json, results.csv, figures/*.png, report.html   rebuilt from the cells
+
+Every file is written to a temporary name in the same directory and moved into place with os.replace, so
+an interrupted run leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CELLS_DIR = "cells"
+STUDY_FILE = "study.json"
+EVALUATOR_FILE = "evaluator.pt"
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` so readers see the old file or the whole new one, nothing in between."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """JSON with sorted keys; NaN/inf are rejected (they are not JSON): store them as null."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def atomic_save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def json_safe(value: Any) -> Any:
+    """numpy/torch scalars and arrays -> JSON values (NaN/inf -> None)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "detach"):  # a torch tensor (not imported here: the store is numpy-only)
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "fiub":
+            return json_safe(value.tolist())
+        return [str(v) for v in value.tolist()] if value.ndim else str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def cell_stem(level_key: str, seed: int) -> str:
+    return f"{level_key}__seed{seed}"
+
+
+class RunStore:
+    """The files of one run directory (see the module docstring for the layout)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @property
+    def cells_dir(self) -> Path:
+        return self.root / CELLS_DIR
+
+    @property
+    def evaluator_path(self) -> Path:
+        return self.root / EVALUATOR_FILE
+
+    def cell_json(self, level_key: str, seed: int) -> Path:
+        return self.cells_dir / f"{cell_stem(level_key, seed)}.json"
+
+    def cell_npy(self, level_key: str, seed: int) -> Path:
+        return self.cells_dir / f"{cell_stem(level_key, seed)}.npy"
+
+    def prepare(self, fingerprint: dict[str, Any], study: dict[str, Any]) -> None:
+        """Create the run directory, or check that an existing one was computed with the same settings.
+
+        Raises:
+            ValueError: the path is a file, or holds a run made with different cell settings.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"--out {self.root} is a file, not a directory: choose a directory path")
+        existing = self.read_study()
+        if existing is not None and existing.get("fingerprint") != fingerprint:
+            old = existing.get("fingerprint") or {}
+            changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+            raise ValueError(
+                f"--out {self.root} holds a run made with different settings ({', '.join(changed)}); "
+                "resume it with the same settings, or choose another --out"
+            )
+        self.cells_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.root / STUDY_FILE, {**study, "fingerprint": fingerprint})
+
+    def read_study(self) -> dict[str, Any] | None:
+        path = self.root / STUDY_FILE
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} is not a readable dpmi study file ({exc}); choose another --out") from exc
+
+    def finished(self, level_key: str, seed: int) -> bool:
+        """True if this cell's JSON is complete and its reconstructions exist."""
+        return self.load_cell(level_key, seed) is not None and self.cell_npy(level_key, seed).is_file()
+
+    def load_cell(self, level_key: str, seed: int) -> dict[str, Any] | None:
+        path = self.cell_json(level_key, seed)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # unreadable: treat as not done, it is recomputed and replaced
+
+    def save_cell(self, record: dict[str, Any], reconstructions: np.ndarray) -> None:
+        """Reconstructions first, JSON last: the JSON marks the cell finished."""
+        level, seed = record["level"]["key"], int(record["seed"])
+        self.cells_dir.mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(self.cell_npy(level, seed), np.asarray(reconstructions, dtype=np.float32))
+        atomic_write_json(self.cell_json(level, seed), record)
+
+    def load_reconstructions(self, level_key: str, seed: int) -> np.ndarray | None:
+        path = self.cell_npy(level_key, seed)
+        if not path.is_file():
+            return None
+        return np.load(path, allow_pickle=False)

@@ -1,0 +1,45 @@
+"""Executors: serial and process pool return the same results; the initializer runs in every worker before
+its tasks; a failing task surfaces in the caller."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dpmi.study.executor import ProcessExecutor, SerialExecutor, make_executor
+
+_OFFSET = None
+
+
+def _set_offset(offset: int) -> None:
+    global _OFFSET
+    _OFFSET = offset
+
+
+def _task(value: int) -> tuple[int, int]:
+    if value < 0:
+        raise ValueError(f"negative task {value}")
+    return value * value + _OFFSET, os.getpid()
+
+
+@pytest.mark.slow  # spawning two workers imports torch twice (~5 s on 2 shared cores)
+def test_serial_and_process_pool_agree():
+    tasks = list(range(6))
+    serial = dict(SerialExecutor().map_unordered(_task, tasks, _set_offset, (100,)))
+    pooled = dict(ProcessExecutor(2).map_unordered(_task, tasks, _set_offset, (100,)))
+    assert {t: r[0] for t, r in serial.items()} == {t: t * t + 100 for t in tasks}
+    assert {t: r[0] for t, r in pooled.items()} == {t: r[0] for t, r in serial.items()}
+    assert all(r[1] != os.getpid() for r in pooled.values())  # really ran elsewhere
+
+
+def test_a_failing_task_raises_in_the_caller():
+    with pytest.raises(ValueError, match="negative task -1"):
+        list(SerialExecutor().map_unordered(_task, [1, -1], _set_offset, (0,)))
+
+
+def test_make_executor():
+    assert isinstance(make_executor(1), SerialExecutor)
+    assert isinstance(make_executor(3), ProcessExecutor)
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        make_executor(0)
