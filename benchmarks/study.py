@@ -26,8 +26,6 @@ def main() -> int:
     parser.add_argument("--data", default=os.environ.get("DPMI_DATA"))
     args = parser.parse_args()
 
-    import torch
-
     from dpmi.study.config import make_config
     from dpmi.study.runner import run_study
     from dpmi.study.summary import summary_table
@@ -40,7 +38,7 @@ def main() -> int:
     print(summary_table(result.summaries))
     print()
     print(f"dpmi run{' --quick' if args.quick else ''} --jobs {args.jobs}: {cells} cells, "
-          f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}")
+          f"torch threads {config.threads} per process, cpu count {os.cpu_count()}")
     print(f"{'phase':<12}{'seconds':>9}{'share':>8}{'per cell':>10}")
     phases = [k for k in timings if k != "total"]
     for phase in phases:

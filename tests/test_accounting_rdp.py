@@ -212,7 +212,8 @@ def test_bad_orders_and_names_raise():
 
 
 def test_importing_accounting_does_not_import_torch():
-    code = "import sys, dpmi.privacy.accounting as a; a.compute_epsilon(1.0, 0.1, 10, 1e-5); print('torch' in sys.modules)"
+    code = ("import sys, dpmi.privacy.accounting as a; a.compute_epsilon(1.0, 0.1, 10, 1e-5); "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -49,6 +49,7 @@ def test_epsilon_rounds_partial_epochs_up(capsys):
     assert out["steps"] == math.ceil(2.5 * 280 / 40) == 18 and set(out["epsilon"]) == {"rdp"}
 
 
+@pytest.mark.slow  # PLD calibration plus three dp_accounting PLD oracles (~5 s)
 def test_sigma_meets_the_target_and_is_tight(capsys):
     argv = ["--delta", "1e-5", "--sample-rate", "0.04", "--steps", "500", "--json"]
     out = _json_out(capsys, ["sigma", "--epsilon", "8", "--accountant", "pld", *argv])

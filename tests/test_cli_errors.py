@@ -171,3 +171,11 @@ def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch):
     code = main(["epsilon", "--sigma", "1", "--sample-rate", "0.1", "--steps", "10"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 130 and len(err) == 1 and "interrupted" in err[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(capsys, tmp_path, faces_root):
+    out = tmp_path / "run"
+    _fails_cleanly(capsys, ["run", "--data", str(faces_root), "--out", str(out), "--device", "cuda"], "no usable CUDA")
+    _fails_cleanly(capsys, ["train", "--out", str(tmp_path / "m.pt"), "--device", "cuda:0"], "no usable CUDA")
+    assert list(tmp_path.iterdir()) == []

@@ -196,3 +196,17 @@ def test_empty_or_reduced_loss_is_refused():
     capture = GradientCapture(model)
     with pytest.raises(ValueError, match="reduction='none'"):
         capture.clipped_gradient_sum(model(torch.randn(4, 3)).sum(), 1.0)
+
+
+@pytest.mark.parametrize("zero_gamma", [False, True])
+def test_group_norm_with_inplace_activation_or_zero_scale_matches_naive_loop(zero_gamma):
+    """GroupNorm's rule reads its output when it is unmodified and gamma has no zero; an in-place ReLU
+    after it, or a zero gamma, must send it back to the input."""
+    torch.manual_seed(0)
+    norm = nn.GroupNorm(2, 4)
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([0.5, 0.0 if zero_gamma else 2.0, -1.0, 1.5]))
+        norm.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))
+    for inplace in (False, True):
+        model = nn.Sequential(nn.Conv2d(2, 4, 3), norm, nn.ReLU(inplace=inplace), nn.Flatten(), nn.Linear(4 * 16, 3))
+        assert_matches_naive(model, ce, torch.randn(5, 2, 6, 6), torch.randint(0, 3, (5,)), max_grad_norm=0.5)

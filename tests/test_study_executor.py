@@ -43,3 +43,10 @@ def test_make_executor():
     assert isinstance(make_executor(3), ProcessExecutor)
     with pytest.raises(ValueError, match="jobs must be >= 1"):
         make_executor(0)
+
+
+@pytest.mark.slow  # one more pool of spawned workers
+def test_a_failing_task_in_a_worker_raises_in_the_caller_and_stops_the_pool():
+    executor = ProcessExecutor(2)
+    with pytest.raises(ValueError, match="negative task -1"):
+        list(executor.map_unordered(_task, [-1, 1, 2, 3], _set_offset, (0,)))

@@ -29,7 +29,7 @@ def _record(level: PrivacyLevel, seed: int, rng: np.random.Generator) -> dict:
     return {
         "level": level.to_dict(), "seed": seed,
         "test_accuracy": float(rng.uniform(0.3, 1)), "train_accuracy": float(rng.uniform(0.3, 1)),
-        "attack": {"iterations_mean": 100.0, "best_cost_mean": float(rng.uniform())},
+        "attack": {"labels": [0], "stop_reason": ["max_iter"]},
         "metrics": {"nearest_mean_top1": float(rng.uniform()), "eval_acc1": float(rng.uniform()),
                     "ssim_mean_face": float(rng.uniform())},
         "per_label": {}, "timings": {"train": 1.0, "attack": 0.5, "metrics": 0.1},

@@ -79,7 +79,7 @@ outputs in --out (default runs/<name>, name default a UTC timestamp):
                  skips them, so an interrupted run resumes where it stopped
 
 config file (--config study.toml; flags given on the command line override it):
-  [run]     name, out, jobs, seed, seeds, quick, device
+  [run]     name, out, jobs, threads, seed, seeds, quick, device
   [data]    root, train_per_class, split_seed
   [train]   model, epochs, batch_size, lr, momentum, max_grad_norm
   [privacy] nonprivate, noise_multipliers, target_epsilons, delta, accountant
@@ -102,6 +102,7 @@ def _add_run(sub) -> None:
     g.add_argument("--out", metavar="DIR", help="run directory (default runs/<name>)")
     g.add_argument("--name", help="run name (default: UTC timestamp)")
     g.add_argument("--jobs", type=int, metavar="N", help="worker processes for the cells (default 1)")
+    g.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default 1; see --jobs)")
     g.add_argument("--seeds", type=int, metavar="N", help="seeds per privacy level (default 3)")
     g.add_argument("--seed", type=int, metavar="S", help="first seed, >= 0 (cells use S..S+N-1; default 0)")
     g.add_argument("--quick", action="store_true", default=None,
@@ -140,7 +141,7 @@ def _add_run(sub) -> None:
 
 
 _RUN_FIELDS = (
-    "out", "name", "jobs", "seeds", "seed", "quick", "device", "data", "train_per_class", "split_seed", "model",
+    "out", "name", "jobs", "threads", "seeds", "seed", "quick", "device", "data", "train_per_class", "split_seed", "model",
     "epochs", "batch_size", "lr", "momentum", "max_grad_norm", "noise_multipliers", "target_epsilons",
     "nonprivate", "delta", "accountant", "attack_max_iter", "attack_patience", "attack_threshold",
     "attack_step_size", "attack_process", "identities", "grid_identities",
@@ -203,9 +204,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from dpmi.study.cell import accuracy
     from dpmi.study.model_file import save_model, sidecar_path
 
+    from dpmi.study.config import check_device
+
     out = Path(args.out)
     _check_output_file(out)
     sidecar_path(out)
+    check_device(args.device)
     model = build_model(args.model, seed=args.seed)  # validates the name and the seed
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum, noise_multiplier=args.sigma,
@@ -251,8 +255,8 @@ def _add_attack(sub) -> None:
     p.add_argument("--labels", type=_labels, default=None, help="'all' (default), or e.g. 0,11,39 or 0-7")
     p.add_argument("--max-iter", type=int, default=300, metavar="ALPHA", help="max iterations (default 300)")
     p.add_argument("--patience", type=int, default=100, metavar="BETA", help="no-progress window (default 100)")
-    p.add_argument("--threshold", type=float, default=0.0, metavar="GAMMA",
-                   help="stop when 1 - p_label <= GAMMA (default 0: off)")
+    p.add_argument("--threshold", type=float, default=0.01, metavar="GAMMA",
+                   help="stop when 1 - p_label <= GAMMA (default 0.01, i.e. 99%% confidence; 0: off)")
     p.add_argument("--step-size", type=float, default=0.1, metavar="LAMBDA", help="gradient step (default 0.1)")
     p.add_argument("--process", choices=("none", "denoise", "tv"), default="none", help="Process / AuxTerm")
     p.add_argument("--data", metavar="DIR", help="AT&T faces directory, for the metrics and the mean faces")

@@ -210,12 +210,16 @@ class MIFace:
         best_images = torch.empty_like(start)
         best_costs = torch.empty(count, device=self.device)
 
-        # State of the rows still running, compacted: `rows` maps them back to the output.
+        # State of the rows still running, compacted: `rows` maps them back to the output. The best iterate
+        # is copied out only when a row's cost stops improving (until then it is the current or previous
+        # iterate), which keeps the hot loop at one forward/backward plus one update per iteration.
         rows = torch.arange(count, device=self.device)
         x = start
+        previous_x = start
         row_labels = labels
-        row_best_x = start.clone()
+        saved_best_x = start.clone()
         row_best_cost = torch.full((count,), float("inf"), device=self.device)
+        row_best_step = torch.full((count,), -1, dtype=torch.int64, device=self.device)
 
         for step in range(self.max_iter + 1):
             last = step == self.max_iter
@@ -229,8 +233,11 @@ class MIFace:
             x = x.detach()
             history[rows, step] = cost
             improved = cost < row_best_cost
+            lost = ~improved & (row_best_step == step - 1)
+            if step >= 1 and bool(lost.any()):
+                saved_best_x = torch.where(lost.view(-1, *([1] * (x.ndim - 1))), previous_x, saved_best_x)
             row_best_cost = torch.where(improved, cost, row_best_cost)
-            row_best_x = torch.where(improved.view(-1, *([1] * (x.ndim - 1))), x, row_best_x)
+            row_best_step = torch.where(improved, torch.full_like(row_best_step, step), row_best_step)
 
             # Stopping rules of Alg. 1, checked on x_i for i >= 1 (the window one once beta costs exist).
             never = torch.zeros_like(improved)
@@ -239,25 +246,24 @@ class MIFace:
             if self.patience is not None and step >= self.patience:
                 window = history[rows, step - self.patience : step]
                 stalled = cost >= window.max(dim=1).values
-            stop = reached | stalled
-            if last:
-                stop = torch.ones_like(stop)
+            stop = torch.ones_like(improved) if last else reached | stalled
 
             if bool(stop.any()):
                 done = rows[stop]
                 iterations[done] = step
-                best_images[done] = row_best_x[stop]
+                current_is_best = (row_best_step[stop] == step).view(-1, *([1] * (x.ndim - 1)))
+                best_images[done] = torch.where(current_is_best, x[stop], saved_best_x[stop])
                 best_costs[done] = row_best_cost[stop]
                 reasons[rows[stop & stalled].cpu().numpy()] = "patience"
                 reasons[rows[stop & reached].cpu().numpy()] = "threshold"
                 keep = ~stop
                 if not bool(keep.any()):
                     break
-                rows, x, gradient = rows[keep], x[keep], gradient[keep]
-                row_labels = row_labels[keep]
-                row_best_x, row_best_cost = row_best_x[keep], row_best_cost[keep]
+                rows, x, gradient, row_labels = rows[keep], x[keep], gradient[keep], row_labels[keep]
+                saved_best_x, row_best_cost, row_best_step = saved_best_x[keep], row_best_cost[keep], row_best_step[keep]
 
-            x = x - self.step_size * gradient
+            previous_x = x
+            x = torch.add(x, gradient, alpha=-self.step_size)
             if self.process is not None:
                 x = self.process(x)
             if self.clamp is not None:

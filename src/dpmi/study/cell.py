@@ -97,15 +97,11 @@ def build_attack(model: torch.nn.Module, config: StudyConfig, device: str):
     )
 
 
-def _floats(values: Any) -> list[float | None]:
-    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
-
-
 def run_cell(task: CellTask, context: CellContext) -> tuple[dict[str, Any], np.ndarray]:
     """Train, evaluate, attack and score one cell.
 
     Returns:
-        (record, reconstructions): the JSON-ready record (see the README of the run layout in store.py) and
+        (record, reconstructions): the JSON-ready record (layout: store.py's module docstring) and
         the MI-FACE images float32 [identities, 112, 92] in the model input range [-1, 1].
     """
     from dpmi.metrics import evaluate_inversion
@@ -147,24 +143,16 @@ def run_cell(task: CellTask, context: CellContext) -> tuple[dict[str, Any], np.n
     record = {
         "level": level.to_dict(),
         "seed": seed,
-        "fingerprint": config.cell_fingerprint(),
         "train": {
-            "loss": _floats(history.loss),
-            "epsilon": _floats(history.epsilon),
+            "loss": json_safe(history.loss),
+            "epsilon": json_safe(history.epsilon),
             "steps": int(history.steps),
             "sample_rate": None if history.sample_rate is None else float(history.sample_rate),
             "noise_multiplier": None if history.noise_multiplier is None else float(history.noise_multiplier),
         },
         "test_accuracy": test_accuracy,
         "train_accuracy": train_accuracy,
-        "attack": {
-            "labels": labels,
-            "iterations": json_safe(result.iterations),
-            "iterations_mean": float(np.mean(result.iterations)),
-            "best_cost": _floats(result.best_cost),
-            "best_cost_mean": float(np.mean(result.best_cost)),
-            "stop_reason": [str(r) for r in result.stop_reason],
-        },
+        "attack": {"labels": labels, "stop_reason": [str(r) for r in result.stop_reason]},
         "metrics": json_safe(scores),
         "per_label": json_safe(per_label),
         "timings": timings,

@@ -8,7 +8,6 @@ does not change. `fn` and `initializer` must be importable top-level functions a
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
@@ -52,7 +51,6 @@ def _init_worker(threads: int, initializer: Callable[..., None] | None, initargs
     # Ctrl-C is the parent's to handle (it saves what finished and stops the pool); a worker that took it
     # too would print its own traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # jobs workers share the machine's cores: one BLAS pool each, sized so they do not oversubscribe.
     torch.set_num_threads(threads)
     if initializer is not None:
         initializer(*initargs)
@@ -61,25 +59,25 @@ def _init_worker(threads: int, initializer: Callable[..., None] | None, initargs
 class ProcessExecutor:
     """Runs tasks in `jobs` worker processes (spawned, so no torch/OpenMP state is forked mid-flight).
 
-    Each worker gets cpu_count // jobs torch threads (at least 1). On an exception or Ctrl-C the pending
-    tasks are cancelled and the workers shut down; results already yielded are the caller's to keep.
+    Each worker runs torch with `threads` threads. On an exception or Ctrl-C the pending tasks are
+    cancelled and the workers stopped; results already yielded are the caller's to keep.
     """
 
-    def __init__(self, jobs: int) -> None:
-        if jobs < 1:
-            raise ValueError(f"jobs must be >= 1, got {jobs}")
+    def __init__(self, jobs: int, threads: int = 1) -> None:
+        if jobs < 1 or threads < 1:
+            raise ValueError(f"jobs and threads must be >= 1, got {jobs} and {threads}")
         self.jobs = jobs
+        self.threads = threads
 
     def map_unordered(self, fn, tasks, initializer=None, initargs=()):
         tasks = list(tasks)
         if not tasks:
             return
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)
         pool = ProcessPoolExecutor(
             max_workers=min(self.jobs, len(tasks)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(threads, initializer, initargs),
+            initargs=(self.threads, initializer, initargs),
         )
         try:
             pending: dict[Future, Any] = {pool.submit(fn, task): task for task in tasks}
@@ -97,8 +95,8 @@ class ProcessExecutor:
         pool.shutdown(wait=True)
 
 
-def make_executor(jobs: int) -> Executor:
-    """SerialExecutor for jobs == 1, else ProcessExecutor(jobs)."""
+def make_executor(jobs: int, threads: int = 1) -> Executor:
+    """SerialExecutor for jobs == 1 (it uses the caller's torch threads), else ProcessExecutor(jobs, threads)."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
+    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs, threads)

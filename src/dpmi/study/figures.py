@@ -147,7 +147,8 @@ def reconstruction_grid(
                 ax.set_title(f"person {identity + 1}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle("MI-FACE reconstructions by privacy level (frame: green = attack names the person, red = wrong)",
+    fig.suptitle("MI-FACE reconstructions by privacy level (frame: green = the nearest-mean-face test names the person, "
+                 "red = it names someone else)",
                  fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.subplots_adjust(wspace=0.06, hspace=0.08)

@@ -118,6 +118,24 @@ def plain_reading(summaries: list[LevelSummary], *, identities: int, num_classes
     return sentences
 
 
+def setup_text(config: dict[str, Any]) -> str:
+    """One paragraph saying what was run, from the config (missing keys fall back to the defaults' names)."""
+    get = config.get
+    threshold = get("attack_threshold", 0) or "off"
+    return (
+        f"Target: the {get('model', 'softmax')} model trained on {get('train_per_class', 7)} images per person of the "
+        f"AT&T faces (40 people; the other {10 - int(get('train_per_class', 7))} per person are held out), "
+        f"{get('epochs', 30)} epochs of SGD (momentum {get('momentum', 0.9)}) with lot size {get('batch_size', 40)}. "
+        f"DP-SGD clips each example's gradient to norm {get('max_grad_norm', 1.0)} and adds Gaussian noise; target "
+        f"epsilons are reached by calibrating sigma with the {str(get('accountant', 'rdp')).upper()} accountant at "
+        f"delta {get('delta', 1e-5):g}, and every level's epsilon is reported by both RDP and PLD. "
+        f"Attack: MI-FACE (Fredrikson et al. 2015, Alg. 1) from a blank image on each of the first "
+        f"{get('identities', 40)} people: at most {get('attack_max_iter')} steps of size {get('attack_step_size')}, "
+        f"patience {get('attack_patience')}, threshold {threshold}, process {get('attack_process', 'none')}. "
+        f"Seeds per level: {get('seeds')}."
+    )
+
+
 def render_report(
     *,
     title: str,
@@ -147,6 +165,7 @@ def render_report(
 <h1>{_e(title)}</h1>
 <p class=meta>created {_e(created)}; {_e(version_text)}</p>
 <h2>The question</h2><p class=question>{_e(QUESTION)}</p>
+<p>{_e(setup_text(config))}</p>
 <h2>What we found</h2><div class=reading>{reading}</div>
 <h2>Results</h2>
 <p class=meta>Mean ± standard deviation over seeds. "MI top-1/top-5": the reconstruction is most correlated with

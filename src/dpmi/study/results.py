@@ -195,7 +195,7 @@ def _grid_png(store: RunStore, levels: list[PrivacyLevel], records: list[dict[st
         images = store.load_reconstructions(level.key, mine[0]["seed"])
         if images is None:
             continue
-        hits = (mine[0].get("per_label") or {}).get("nearest_mean_correct")
+        hits = (mine[0].get("per_label") or {}).get("nearest_mean_top1")  # row k attacked identity k
         rows.append((f"{level.label}\nseed {mine[0]['seed']}", images, None if hits is None else np.asarray(hits)))
     if not rows:
         return None

@@ -69,6 +69,17 @@ def run_study(
         FileNotFoundError: no faces at config.data / $DPMI_DATA / the cache.
         ValueError: an --out that is a file or holds a different run, an unreachable target epsilon.
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)  # this process's share; workers get theirs from the executor
+    try:
+        return _run(config, executor, progress, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Callable[[str], None]) -> StudyResult:
     from tqdm.auto import tqdm
 
     timings: dict[str, float] = {}
@@ -100,7 +111,7 @@ def run_study(
     skipped = len(all_cells) - len(todo)
     if skipped:
         log(f"resuming: {skipped} of {len(all_cells)} cells already finished")
-    executor = executor or make_executor(config.jobs)
+    executor = executor or make_executor(config.jobs, config.threads)
     for phase in ("training", "attack", "metrics"):
         timings[phase] = 0.0
     with tqdm(total=len(all_cells), initial=skipped, desc="cells", unit="cell", disable=not progress,

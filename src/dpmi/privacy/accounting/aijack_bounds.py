@@ -30,7 +30,7 @@ SEARCH_METHODS = ("ternary", "ternary_int", "greedy")
 
 
 def gaussian_rdp(alpha: float, sigma: float) -> float:
-    """RDP of the Gaussian mechanism with sensitivity 1 and noise std sigma: alpha / (2 sigma^2) (Mironov 2017 Prop. 7)."""
+    """RDP of the Gaussian mechanism, sensitivity 1, noise std sigma: alpha / (2 sigma^2) (Mironov 2017 Prop. 7)."""
     return alpha / (2.0 * sigma**2)
 
 
@@ -65,7 +65,8 @@ def zhu_wang_poisson_rdp(alpha: int, base_rdp: Callable[[float], float], q: floa
     return float(special.logsumexp(np.concatenate([[first], rest]))) / (alpha - 1)
 
 
-def subsampled_rdp(order: float, noise_type: str, noise_params: Mapping[str, float], q: float, bound_type: str) -> float:
+def subsampled_rdp(order: float, noise_type: str, noise_params: Mapping[str, float], q: float,
+                   bound_type: str) -> float:
     """One step's RDP at `order` > 1 under AIJack's `bound_type` for Poisson rate q in [0, 1]."""
     if q == 0.0:
         return 0.0
@@ -82,7 +83,8 @@ def subsampled_rdp(order: float, noise_type: str, noise_params: Mapping[str, flo
     raise ValueError(f"bound_type must be one of {BOUND_TYPES}, got {bound_type!r}")
 
 
-def ternary_search(f: Callable[[float], float], left: float, right: float, precision: float, max_iterations: int) -> float:
+def ternary_search(f: Callable[[float], float], left: float, right: float, precision: float,
+                   max_iterations: int) -> float:
     """Minimiser of a unimodal f on the interval between left and right (either may be the larger), to `precision`."""
     for _ in range(max_iterations):
         if abs(right - left) < precision:
@@ -174,7 +176,8 @@ def aijack_epsilon(steps: Sequence[StepInfo], delta: float, noise_type: str, bou
 
 def aijack_delta(steps: Sequence[StepInfo], epsilon: float, noise_type: str, bound_type: str,
                  search: OrderSearch) -> tuple[float, float]:
-    """(delta, order): Thm 21 solved for delta, log delta = (a-1)(rdp - eps + log(1-1/a)) - log a, minimised by `search`.
+    """(delta, order): Thm 21 solved for delta, log delta = (a-1)(rdp - eps + log(1-1/a)) - log a, minimised
+    by `search`.
 
     (AIJack evaluates (a-1)(rdp(a-1) - eps), mixing two orders, which can undercount delta; this is the valid form.)
     """

@@ -28,3 +28,7 @@ class Accountant(Protocol):
     def get_epsilon(self, delta: float) -> float:
         """The epsilon of all recorded steps at this delta in (0, 1)."""
         ...
+
+    def get_delta(self, epsilon: float) -> float:
+        """The delta in [0, 1] of all recorded steps at this epsilon >= 0."""
+        ...

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from .factory import ACCOUNTANTS, make_accountant
+from .pld_composition import SupportTooLargeError
 from .rdp_accountant import RDPAccountant
 from .validation import check_delta, check_epsilon, check_noise_multiplier, check_sample_rate, check_steps
 
@@ -105,7 +106,10 @@ class SigmaResult:
 
 
 def _accountant_names(accountants: str | Sequence[str]) -> list[str]:
-    names = list(ACCOUNTANTS) if accountants == "all" else [accountants] if isinstance(accountants, str) else list(accountants)
+    if accountants == "all":
+        names = list(ACCOUNTANTS)
+    else:
+        names = [accountants] if isinstance(accountants, str) else list(accountants)
     for name in names:
         if name not in ACCOUNTANTS:
             raise ValueError(f"accountant must be one of {ACCOUNTANTS} or 'all', got {name!r}")
@@ -141,8 +145,11 @@ def epsilon_table(noise_multiplier: float, sample_rate: float, steps: int, delta
             g = acc.get_privacy_spent(delta)
             out[name] = EpsilonResult(name, g.epsilon, delta, sigma, q, n, g.order, g.note)
         else:
-            eps = compute_epsilon(sigma, q, n, delta, name)
-            note = "" if math.isfinite(eps) else "delta is below the probability mass the PLD cannot resolve"
+            try:
+                eps = compute_epsilon(sigma, q, n, delta, name)
+                note = "" if math.isfinite(eps) else "delta is below the probability mass the PLD cannot resolve"
+            except SupportTooLargeError as err:
+                eps, note = math.inf, f"not computed: {err}"
             out[name] = EpsilonResult(name, eps, delta, sigma, q, n, None, note)
     return out
 
@@ -154,5 +161,6 @@ def sigma_table(target_epsilon: float, delta: float, sample_rate: float, steps: 
     for name in _accountant_names(accountants):
         sigma = get_noise_multiplier(target_epsilon, delta, sample_rate, steps, name, rtol)
         eps = compute_epsilon(sigma, sample_rate, steps, delta, name)
-        out[name] = SigmaResult(name, sigma, eps, float(target_epsilon), float(delta), float(sample_rate), int(steps), rtol)
+        out[name] = SigmaResult(name, sigma, eps, float(target_epsilon), float(delta), float(sample_rate),
+                                int(steps), rtol)
     return out

@@ -23,7 +23,8 @@ class PLDAccountant:
     def __init__(self, value_discretization_interval: float = 1e-4, tail_mass: float = 1e-15) -> None:
         interval = float(value_discretization_interval)
         if not (0.0 < interval <= 1.0) or math.isnan(interval):
-            raise ValueError(f"value_discretization_interval must be in (0, 1] nats, got {value_discretization_interval}")
+            raise ValueError("value_discretization_interval must be in (0, 1] nats, "
+                             f"got {value_discretization_interval}")
         if not (0.0 < tail_mass <= 1e-6):
             raise ValueError(f"tail_mass must be in (0, 1e-6], got {tail_mass}")
         self.value_discretization_interval = interval
@@ -77,4 +78,5 @@ class PLDAccountant:
         return max((delta_for_epsilon(p, epsilon) for p in plds), default=0.0)
 
     def __repr__(self) -> str:
-        return f"PLDAccountant(value_discretization_interval={self.value_discretization_interval}, history={self.history!r})"
+        return (f"PLDAccountant(value_discretization_interval={self.value_discretization_interval}, "
+                f"history={self.history!r})")

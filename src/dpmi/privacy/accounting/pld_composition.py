@@ -11,7 +11,8 @@ from scipy import fft, signal, special
 
 from .pld_sampled_gaussian import GridPLD
 
-MAX_SUPPORT = 1 << 25  # atoms in one composed PMF (256 MiB of float64); beyond it the interval must be coarser
+# Atoms in one composed PMF (128 MiB of float64, twice that for its spectrum); beyond it the interval must be coarser.
+MAX_SUPPORT = 1 << 24
 _CHERNOFF_T = np.geomspace(1e-3, 1e7, 241)
 _CHERNOFF_BLOCKS = 2048
 
@@ -103,15 +104,17 @@ def epsilon_for_delta(pld: GridPLD, delta: float) -> float:
     losses = pld.losses
     pos = losses > 0
     l_pos, p_pos = losses[pos], pld.pmf[pos]
-    # Suffix sums over atoms strictly above each atom, accumulated from the top so small tails stay accurate.
+    # mass_above[j] = sum_{k>j} p_k, accumulated from the top so small tails stay accurate. S[j] =
+    # sum_{k>=j} p_k exp(-(l_k - l_j)) comes from the backward recursion S[j] = p_j + e^-interval S[j+1] (a stable
+    # one-pole filter), which never forms exp(l) and so cannot overflow however long the loss grid is.
     mass_above = np.concatenate([np.cumsum(p_pos[::-1])[::-1][1:], [0.0]])
-    weighted = p_pos * np.exp(-l_pos)
-    weighted_above = np.concatenate([np.cumsum(weighted[::-1])[::-1][1:], [0.0]])
-    delta_at_atoms = pld.infinity_mass + mass_above - np.exp(l_pos) * weighted_above
+    decay = math.exp(-pld.interval)
+    s = signal.lfilter([1.0], [1.0, -decay], p_pos[::-1])[::-1]
+    s_above = np.concatenate([s[1:], [0.0]]) * decay  # sum_{k>j} p_k exp(-(l_k - l_j))
+    delta_at_atoms = pld.infinity_mass + mass_above - s_above
     j = int(np.argmax(delta_at_atoms <= delta))  # first atom where the curve is already below delta
-    # On (l_(j-1), l_j] the active atoms are j.. : delta(eps) = A - e^eps B; solve A - e^eps B = delta.
+    # On (l_(j-1), l_j] the active atoms are j.. : delta(eps) = A - e^(eps - l_j) S[j]; solve for delta.
     a = pld.infinity_mass + mass_above[j] + p_pos[j]
-    b = weighted_above[j] + weighted[j]
-    eps = math.log((a - delta) / b) if b > 0 else float(l_pos[j])
+    eps = float(l_pos[j]) + math.log((a - delta) / s[j]) if s[j] > 0 else float(l_pos[j])
     lower = float(l_pos[j - 1]) if j > 0 else 0.0
     return max(lower, min(float(l_pos[j]), eps))

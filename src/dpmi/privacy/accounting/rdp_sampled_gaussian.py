@@ -1,10 +1,11 @@
 """Renyi DP of the Poisson-subsampled Gaussian mechanism (add/remove-one), vectorised over orders.
 
 Mironov, Talwar, Zhang 2019, "Renyi Differential Privacy of the Sampled Gaussian Mechanism" (arXiv:1908.10530):
-the RDP at order alpha is log(A_alpha) / (alpha - 1) with A_alpha = E_{z~N(0,s^2)}[(1 - q + q exp((2z-1)/(2s^2)))^alpha].
-Integer alpha: the binomial expansion of Sec. 3.2 (all terms positive). Fractional alpha: the two-sided series of
-Sec. 3.3, summed with signs in log space, stopped at the first term below exp(-30) (the rule Opacus uses).
-"""
+the RDP at order alpha is log(A_alpha) / (alpha - 1), A_alpha = E_{z~N(0,s^2)}[(1 - q + q exp((2z-1)/(2s^2)))^alpha].
+Integer alpha: the binomial expansion of Sec. 3.2, summed as A - 1 (all terms positive) so tiny RDP keeps its
+relative precision. Fractional alpha: the two-sided series of Sec. 3.3, summed with signs in log space and stopped
+at the first term below exp(-30) (Opacus's rule); where that series cannot resolve A - 1 (A - 1 < 1e-4) or does
+not reach the cutoff, A - 1 is integrated directly instead (`_a_minus_one_by_quadrature`)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from .orders import check_orders
 from .validation import check_noise_multiplier, check_sample_rate
 
 # Terms of the fractional series below exp(_LOG_TERM_CUTOFF) end the sum; beyond it the series alternates in sign,
-# so the omitted tail is smaller than the last term kept (A_alpha >= 1, so this is a relative bound too).
+# so the omitted tail is smaller than the last term kept: an absolute error below ~1e-13 in A.
 _LOG_TERM_CUTOFF = -30.0
-# The fractional series decays only polynomially in the term index when the erfc factors are exact; past this many
-# terms the order is reported as unbounded (inf) rather than summed to a wrong value.
-_MAX_FRACTIONAL_TERMS = 1 << 21
+# The fractional series decays only polynomially in the term index; orders that need more terms than this are
+# integrated instead. Work is done in row blocks of at most _MAX_TERMS_PER_BLOCK terms to bound memory.
+_MAX_FRACTIONAL_TERMS = 1 << 18
+_MAX_TERMS_PER_BLOCK = 1 << 21
 _SERIES_MIN_LOG_A = 1e-4
 
 
@@ -53,6 +55,15 @@ def _log_a_integer(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
     with e^(.) replaced by expm1(.), whose i = 0, 1 terms vanish: summing that and taking log1p keeps full relative
     precision even when A - 1 is far below machine epsilon (tiny q, large sigma).
     """
+    if alphas.size * (alphas.max() + 1) > _MAX_TERMS_PER_BLOCK and alphas.size > 1:  # bound memory: split rows
+        half = alphas.size // 2
+        return np.concatenate([_log_a_integer(q, sigma, alphas[:half]), _log_a_integer(q, sigma, alphas[half:])])
+    small = alphas <= 64
+    if small.any() and not small.all():  # a handful of large orders should not pad every row to their length
+        out = np.empty_like(alphas)
+        out[small] = _log_a_integer(q, sigma, alphas[small])
+        out[~small] = _log_a_integer(q, sigma, alphas[~small])
+        return out
     log_binom, i, a = _integer_expansion(tuple(alphas.tolist()))
     exponent = (i * i - i) / (2.0 * sigma**2)
     log_terms = log_binom + i * math.log(q) + (a - i) * math.log1p(-q) + _log_expm1(np.maximum(exponent, 1e-300))
@@ -115,8 +126,13 @@ def _log_a_fractional(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
     """log A_alpha for fractional alphas, inf where the series does not reach the cutoff within the term budget."""
     out = np.full(alphas.shape, np.inf)
     pending = np.arange(alphas.size)
-    n = 256
+    n = 64
     while pending.size and n <= _MAX_FRACTIONAL_TERMS:
+        if pending.size * n > _MAX_TERMS_PER_BLOCK:  # finish a block of rows first, the rest on the next pass
+            block, rest = pending[: max(1, _MAX_TERMS_PER_BLOCK // n)], pending[max(1, _MAX_TERMS_PER_BLOCK // n):]
+        else:
+            block, rest = pending, pending[:0]
+        pending = block
         log_s0, log_s1, sign = _fractional_terms(q, sigma, alphas[pending], n)
         small = np.maximum(log_s0, log_s1) < _LOG_TERM_CUTOFF
         done = small.any(axis=1)
@@ -131,8 +147,9 @@ def _log_a_fractional(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
             total = np.sum(sign[rows] * (np.exp(ls0 - top) + np.exp(ls1 - top)), axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[pending[rows]] = np.where(total > 0, np.log(total) + top[:, 0], np.inf)
-        pending = pending[~done]
-        n *= 4
+        pending = np.concatenate([pending[~done], rest])
+        if not rest.size:
+            n *= 4
     return out
 
 
@@ -140,8 +157,8 @@ def compute_rdp(noise_multiplier: float, sample_rate: float, orders: object) -> 
     """RDP epsilon(alpha) of ONE step of the Poisson-subsampled Gaussian, for each order.
 
     noise_multiplier: noise std / L2 clipping norm, in (0, inf). sample_rate: Poisson rate q in (0, 1].
-    orders: Renyi orders in (1, inf), integer or fractional. Returns float64 array (nats), inf where an order
-    cannot be bounded numerically. Compose steps by multiplying by the step count (RDP adds up).
+    orders: Renyi orders in (1, inf), integer or fractional. Returns a float64 array (nats; inf only where the
+    value overflows). Compose steps by multiplying by the step count (RDP adds up).
     """
     sigma = check_noise_multiplier(noise_multiplier)
     q = check_sample_rate(sample_rate)
@@ -155,9 +172,9 @@ def compute_rdp(noise_multiplier: float, sample_rate: float, orders: object) -> 
     if (~is_int).any():
         frac = alphas[~is_int]
         log_a_frac = _log_a_fractional(q, sigma, frac)
-        # Below this the series' absolute error (~1e-13, from its exp(-30) cutoff) is no longer small relative to
-        # log A, so A - 1 is integrated directly instead.
-        tiny = log_a_frac < _SERIES_MIN_LOG_A
+        # Below _SERIES_MIN_LOG_A the series' absolute error (~1e-13) is no longer small relative to log A, and
+        # orders where it did not converge are inf: integrate A - 1 directly for both.
+        tiny = (log_a_frac < _SERIES_MIN_LOG_A) | ~np.isfinite(log_a_frac)
         if tiny.any():
             log_a_frac[tiny] = np.log1p(np.maximum(_a_minus_one_by_quadrature(q, sigma, frac[tiny]), 0.0))
         log_a[~is_int] = log_a_frac

@@ -45,7 +45,7 @@ class ClippedGradients:
     """Result of one clipping pass over a batch of n examples.
 
     Attributes:
-        grads: sum_i c_i g_i per trainable parameter (same order as `GradientCapture.parameters`), unscaled.
+        grads: scale * sum_i c_i g_i per trainable parameter (order of `GradientCapture.parameters`).
         norms: [n] per-example gradient L2 norms before clipping.
         factors: [n] clip factors c_i in (0, 1].
     """
@@ -70,7 +70,7 @@ class GradientCapture:
         self.model = model
         self.layers: list[nn.Module] = [m for m in model.modules() if trainable_parameters(m)]
         self.parameters: list[nn.Parameter] = [p for m in self.layers for _, p in trainable_parameters(m)]
-        self._records: dict[nn.Module, list[tuple[tuple[Any, ...], dict[str, Any], torch.Tensor]]] = {}
+        self._records: dict[nn.Module, list[tuple[tuple[Any, ...], dict[str, Any], Any]]] = {}
         self._paused = False
         self._handles = [
             m.register_forward_hook(self._record, with_kwargs=True) for m in self.layers
@@ -86,8 +86,18 @@ class GradientCapture:
     def _record(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         if self._paused or not torch.is_grad_enabled():
             return
+        if not isinstance(output, torch.Tensor):
+            raise ValueError(
+                f"layer {type(module).__name__} returned {type(output).__name__}; per-example clipping needs "
+                "every layer that owns trainable parameters to return one tensor with the batch first"
+            )
+        if not output.requires_grad:
+            return
         detached = tuple(x.detach() if isinstance(x, torch.Tensor) else x for x in args)
-        self._records.setdefault(module, []).append((detached, dict(kwargs), output))
+        # The gradient edge pins the output's place in the graph even if a later in-place op (ReLU(inplace))
+        # rebases the tensor; the version counter tells whether its values were changed since.
+        edge = torch.autograd.graph.get_gradient_edge(output)
+        self._records.setdefault(module, []).append((detached, dict(kwargs), (output, output._version, edge)))
 
     def clear(self) -> None:
         """Forget recorded forward passes (call before a forward whose gradients you do not want)."""
@@ -100,12 +110,15 @@ class GradientCapture:
         self._handles = []
         self._records.clear()
 
-    def clipped_gradient_sum(self, per_example_loss: torch.Tensor, max_grad_norm: float) -> ClippedGradients:
+    def clipped_gradient_sum(
+        self, per_example_loss: torch.Tensor, max_grad_norm: float, scale: float = 1.0
+    ) -> ClippedGradients:
         """Clip each example's gradient of `per_example_loss[i]` to L2 norm `max_grad_norm` and sum.
 
         Args:
             per_example_loss: [n] losses of the last forward pass (reduction="none"), n >= 1.
             max_grad_norm: clipping bound C > 0.
+            scale: multiplies the sum (folded into the clip factors, saving a pass over the parameters).
 
         Consumes the recorded forward pass.
         """
@@ -127,14 +140,15 @@ class GradientCapture:
                 )
             if calls:
                 used.append((module, calls[0]))
-        outputs = [out for _, (_, _, out) in used]
-        backprops = torch.autograd.grad(per_example_loss.sum(), outputs, allow_unused=True) if outputs else ()
+        outputs = [edge for _, (_, _, (_, _, edge)) in used]
+        backprops = list(torch.autograd.grad(per_example_loss.sum(), outputs, allow_unused=True)) if outputs else []
 
         norm_sq = torch.zeros(n, dtype=per_example_loss.dtype, device=per_example_loss.device)
         layer_grads = {}
         self._paused = True  # the torch.func fallback re-runs layers; do not record those calls
         try:
-            for (module, (args, kwargs, out)), d in zip(used, backprops):
+            for k, (module, (args, kwargs, (out, version, _))) in enumerate(used):
+                d, backprops[k] = backprops[k], None  # let each layer's output gradient go once used
                 if d is None:
                     continue
                 if d.shape[0] != n:
@@ -142,7 +156,8 @@ class GradientCapture:
                         f"layer {type(module).__name__} output has batch size {d.shape[0]} but the loss has "
                         f"{n} examples: the batch dimension must come first"
                     )
-                grads = layer_gradients(module, args, kwargs, d.detach())
+                unmodified = out.detach() if out._version == version else None
+                grads = layer_gradients(module, args, kwargs, d.detach(), unmodified)
                 layer_grads[module] = grads
                 norm_sq = norm_sq + grads.norm_sq.to(norm_sq.dtype)
         finally:
@@ -152,7 +167,7 @@ class GradientCapture:
         sums: list[torch.Tensor] = []
         for module in self.layers:
             if module in layer_grads:
-                sums.extend(layer_grads[module].weighted_sum(factors))
+                sums.extend(layer_grads[module].weighted_sum(factors * scale))
             else:  # the layer did not take part in this loss: its gradient is zero
                 sums.extend(torch.zeros_like(p) for _, p in trainable_parameters(module))
         return ClippedGradients(grads=sums, norms=norms.detach(), factors=factors.detach())

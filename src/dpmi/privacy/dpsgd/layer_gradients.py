@@ -45,7 +45,7 @@ class MaterialisedGradients:
         n = per_example[0].shape[0]
         norm_sq = torch.zeros(n, dtype=per_example[0].dtype, device=per_example[0].device)
         for g in per_example:
-            norm_sq = norm_sq + g.reshape(n, -1).pow(2).sum(dim=1)
+            norm_sq = norm_sq + torch.linalg.vector_norm(g.reshape(n, -1), dim=1).square()
         self.norm_sq = norm_sq
 
     def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
@@ -57,10 +57,10 @@ class LinearGradients:
 
     def __init__(self, module: nn.Linear, a: torch.Tensor, d: torch.Tensor) -> None:
         self.module, self.a, self.d = module, a, d
-        d_sq = d.pow(2).sum(dim=1)
+        d_sq = torch.linalg.vector_norm(d, dim=1).square()
         norm_sq = torch.zeros_like(d_sq)
-        if module.weight.requires_grad:
-            norm_sq = norm_sq + a.pow(2).sum(dim=1) * d_sq
+        if module.weight.requires_grad:  # vector_norm reads `a` once without a squared temporary
+            norm_sq = norm_sq + torch.linalg.vector_norm(a, dim=1).square() * d_sq
         if module.bias is not None and module.bias.requires_grad:
             norm_sq = norm_sq + d_sq
         self.norm_sq = norm_sq
@@ -130,23 +130,30 @@ def linear_gradients(module: nn.Linear, a: torch.Tensor, d: torch.Tensor) -> Lay
     return MaterialisedGradients(per_example)
 
 
-def conv_per_example_weight_grads(module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """Per-example kernel gradients [n, *weight.shape] in ONE native backward-weight call: the batch is
-    folded into the channels of a single example and the convolution run with n times as many groups,
-    so group k of the folded convolution is example k's convolution and its weight gradient is example
-    k's kernel gradient (Rochette et al. 2019, "Efficient per-example gradient computations in
+def conv_per_example_grads(
+    module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor, weight: bool, bias: bool
+) -> list[torch.Tensor]:
+    """Per-example kernel [n, *weight.shape] and bias [n, out] gradients in ONE native backward call:
+    the batch is folded into the channels of a single example and the convolution run with n times as
+    many groups, so group k of the folded convolution is example k's convolution and its weight and bias
+    gradients are example k's (Rochette et al. 2019, "Efficient per-example gradient computations in
     convolutional neural networks")."""
     n = a.shape[0]
     folded_input = a.reshape(1, n * a.shape[1], *a.shape[2:])
     folded_grad = d.reshape(1, n * d.shape[1], *d.shape[2:])
-    weight = module.weight
-    folded_weight = weight.new_empty((n * weight.shape[0], *weight.shape[1:]))
-    _, grad_weight, _ = torch.ops.aten.convolution_backward(
-        folded_grad, folded_input, folded_weight, None,
+    shape = module.weight.shape
+    folded_weight = module.weight.new_empty((n * shape[0], *shape[1:]))
+    _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+        folded_grad, folded_input, folded_weight, [n * shape[0]] if bias else None,
         module.stride, module.padding, module.dilation, False, [0] * len(module.stride),
-        n * module.groups, (False, True, False),
+        n * module.groups, (False, weight, bias),
     )
-    return grad_weight.reshape(n, *weight.shape)
+    grads = []
+    if weight:
+        grads.append(grad_weight.reshape(n, *shape))
+    if bias:
+        grads.append(grad_bias.reshape(n, shape[0]))
+    return grads
 
 
 def conv_gradients(module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:
@@ -167,24 +174,59 @@ def conv_gradients(module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Te
             a_unf.transpose(1, 2), d_flat.transpose(1, 2), has_weight, has_bias,
             lambda w: torch.einsum("n,nol,nkl->ok", w, d_flat, a_unf).reshape(shape),
         )
+    return MaterialisedGradients(conv_per_example_grads(module, a, d, has_weight, has_bias))
+
+
+# Rows of the product u * v formed at a time in `per_channel_dot`: about 1 MiB of float32, so the
+# temporary stays in cache and is reused; one full-size temporary costs more in page faults than the maths.
+DOT_CHUNK_ELEMENTS = 1 << 18
+
+
+def per_channel_dot(u: torch.Tensor, v: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """([n, channels], [n, channels]): sums over positions of u * v and of u, within each example and
+    channel, in one cache-sized pass over u."""
+    n = u.shape[0]
+    u2 = u.reshape(n * channels, -1)
+    v2 = v.reshape(n * channels, -1)
+    rows = max(1, DOT_CHUNK_ELEMENTS // max(1, u2.shape[1]))
+    dtype = torch.result_type(u2, v2)
+    dot = torch.empty(u2.shape[0], dtype=dtype, device=u2.device)
+    total = torch.empty(u2.shape[0], dtype=u2.dtype, device=u2.device)
+    buffer = torch.empty((min(rows, u2.shape[0]), u2.shape[1]), dtype=dtype, device=u2.device)
+    for start in range(0, u2.shape[0], rows):
+        stop = min(start + rows, u2.shape[0])
+        chunk = buffer[: stop - start]
+        torch.mul(u2[start:stop], v2[start:stop], out=chunk)
+        torch.sum(chunk, dim=1, out=dot[start:stop])
+        torch.sum(u2[start:stop], dim=1, out=total[start:stop])
+    return dot.reshape(n, channels), total.reshape(n, channels)
+
+
+def group_norm_gradients(
+    module: nn.GroupNorm, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None = None
+) -> LayerGradients:
+    """GroupNorm normalises within one example, so per-example gradients are sums over positions:
+    dL/dgamma_c = sum_pos d * x_hat, dL/dbeta_c = sum_pos d (n x channels numbers: materialised).
+    With the layer's output y = gamma x_hat + beta at hand (unmodified), sum d x_hat =
+    (sum d y - beta_c sum d) / gamma_c avoids normalising the input again; a (near) zero gamma recomputes."""
+    n, channels = a.shape[0], module.num_channels
+    has_weight = module.weight is not None and module.weight.requires_grad
+    has_bias = module.bias is not None and module.bias.requires_grad
     per_example = []
     if has_weight:
-        per_example.append(conv_per_example_weight_grads(module, a, d))
+        gamma = module.weight.detach()
+        beta = module.bias.detach() if module.bias is not None else None
+        # dividing by a gamma much smaller than beta would amplify rounding: normalise again then
+        if out is not None and beta is not None and bool((gamma.abs() >= 1e-2 * (1 + beta.abs())).all()):
+            dot_dy, d_sum = per_channel_dot(d, out, channels)
+            per_example.append((dot_dy - beta * d_sum) / gamma)
+        else:
+            dot_dx, d_sum = per_channel_dot(d, F.group_norm(a, module.num_groups, eps=module.eps), channels)
+            per_example.append(dot_dx)
+    else:
+        d_sum = d.reshape(n, channels, -1).sum(dim=2)
     if has_bias:
-        per_example.append(d_flat.sum(dim=2))
-    return MaterialisedGradients(per_example)
-
-
-def group_norm_gradients(module: nn.GroupNorm, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:
-    """GroupNorm normalises within one example, so per-example gradients are sums over positions:
-    dL/dgamma_c = sum_pos d * x_hat, dL/dbeta_c = sum_pos d (n x channels numbers: materialise)."""
-    n = a.shape[0]
-    per_example = []
-    if module.weight is not None and module.weight.requires_grad:
-        x_hat = F.group_norm(a, module.num_groups, eps=module.eps)
-        per_example.append((d * x_hat).reshape(n, module.num_channels, -1).sum(dim=2))
-    if module.bias is not None and module.bias.requires_grad:
-        per_example.append(d.reshape(n, module.num_channels, -1).sum(dim=2))
+        per_example.append(d_sum)
     return MaterialisedGradients(per_example)
 
 
@@ -252,9 +294,10 @@ def uses_functorch(module: nn.Module) -> bool:
 
 
 def layer_gradients(
-    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], d: torch.Tensor
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], d: torch.Tensor, out: Any = None
 ) -> LayerGradients:
-    """Dispatch to the fastest rule for this layer type; `args`/`kwargs` are its forward inputs."""
+    """Dispatch to the fastest rule for this layer type; `args`/`kwargs` are its forward inputs and `out`
+    its output (None if modified in place since; used only where it saves work)."""
     if not uses_functorch(module) and not kwargs:
         a = args[0]
         if isinstance(module, nn.Linear):
@@ -262,7 +305,7 @@ def layer_gradients(
         if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             return conv_gradients(module, a, d)
         if isinstance(module, nn.GroupNorm):
-            return group_norm_gradients(module, a, d)
+            return group_norm_gradients(module, a, d, out)
         if isinstance(module, nn.LayerNorm):
             return layer_norm_gradients(module, a, d)
         if isinstance(module, nn.Embedding):

@@ -100,17 +100,17 @@ class PrivateTraining:
         result (per-example norms, clip factors), or None for an empty batch.
         """
         params = self.capture.parameters
+        scale = 1.0 / self.expected_batch_size  # applied to the clip factors and the noise std
         if per_example_loss is None or per_example_loss.numel() == 0:
             self.capture.clear()
             clipped = None
             grads = [torch.zeros_like(p) for p in params]
         else:
-            clipped = self.capture.clipped_gradient_sum(per_example_loss, self.max_grad_norm)
+            clipped = self.capture.clipped_gradient_sum(per_example_loss, self.max_grad_norm, scale=scale)
             grads = clipped.grads
-        add_gaussian_noise_(grads, self.noise_multiplier * self.max_grad_norm, self.noise_generator)
-        scale = 1.0 / self.expected_batch_size
+        add_gaussian_noise_(grads, self.noise_multiplier * self.max_grad_norm * scale, self.noise_generator)
         for p, g in zip(params, grads):
-            p.grad = g.mul_(scale)
+            p.grad = g
         self.optimizer.step()
         if self.noise_multiplier > 0:  # sigma = 0 has no finite epsilon: nothing for the accountant to add
             self.accountant.step(self.noise_multiplier, self.sample_rate, 1)

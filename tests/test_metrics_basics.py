@@ -1,0 +1,124 @@
+"""Attack-success metrics on constructed cases with known answers: standardisation, nearest class-mean
+ranks, PSNR/SSIM after scale matching (against closed forms), and evaluate_inversion's bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dpmi.attacks import InversionResult
+from dpmi.data import normalize_images
+from dpmi.metrics import (
+    SUMMARY_KEYS, correlation_matrix, evaluate_inversion, match_to_reference, nearest_mean_topk, psnr, ssim,
+    standardize, target_rank,
+)
+
+
+def as_result(images: torch.Tensor, labels) -> InversionResult:
+    count = len(labels)
+    return InversionResult(images=images, labels=torch.as_tensor(labels), best_cost=np.full(count, 0.5),
+                           iterations=np.full(count, 7), cost_history=np.zeros((count, 8)),
+                           stop_reason=np.array(["max_iter"] * count))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.01, 100), st.floats(-50, 50))
+def test_standardize_ignores_offset_and_scale(seed, scale, offset):
+    images = np.random.default_rng(seed).normal(size=(3, 7, 5))
+    z = standardize(images)
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-12)
+    np.testing.assert_allclose(standardize(images * scale + offset), z, atol=1e-8)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_correlation_matrix_matches_numpy_corrcoef(seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(4, 6, 6)), rng.normal(size=(3, 6, 6))
+    expected = np.corrcoef(a.reshape(4, -1), b.reshape(3, -1))[:4, 4:]
+    np.testing.assert_allclose(correlation_matrix(a, b), expected, atol=1e-12)
+
+
+def test_constant_image_has_no_pattern():
+    assert np.all(standardize(np.ones((1, 4, 4))) == 0)
+    means = np.random.default_rng(0).normal(size=(5, 4, 4))
+    assert target_rank(np.ones((1, 4, 4)), [2], means)[0] == 5  # ties count against the target
+
+
+def test_nearest_mean_on_the_means_themselves(faces):
+    means = faces.class_means()
+    # Each mean face, in the model's input range and rescaled arbitrarily, is its own nearest mean.
+    recon = torch.from_numpy(normalize_images(means.astype(np.uint8))) * 3.0 + 0.7
+    assert (target_rank(recon, np.arange(40), means) == 1).all()
+    # Claiming the wrong identity for every row: rank > 1.
+    assert not nearest_mean_topk(recon, (np.arange(40) + 1) % 40, means, k=1).any()
+    # Negated images anti-correlate with their own mean.
+    assert (target_rank(-recon, np.arange(40), means) > 1).all()
+
+
+def test_target_rank_counts_better_identities():
+    means = np.stack([np.full((3, 3), 0.0) + np.eye(3) * k for k in range(1, 5)])
+    means[:, 0, 1] = [0.1, 0.2, 0.3, 0.4]
+    recon = means[2:3]
+    correlations = correlation_matrix(recon, means)[0]
+    expected = int((correlations >= correlations[2]).sum())
+    assert target_rank(recon, [2], means)[0] == expected
+    assert nearest_mean_topk(recon, [2], means, k=expected)[0]
+
+
+def test_psnr_closed_form_after_scale_matching():
+    rng = np.random.default_rng(1)
+    reference = rng.uniform(40, 200, size=(20, 16))
+    recon = rng.normal(size=(20, 16))
+    matched = np.clip((recon - recon.mean()) / recon.std() * reference.std() + reference.mean(), 0, 255)
+    mse = np.mean((matched - reference) ** 2)
+    assert psnr(recon, reference) == pytest.approx(10 * np.log10(255**2 / mse), rel=1e-12)
+    np.testing.assert_allclose(match_to_reference(recon, reference), matched)
+
+
+def test_scale_free_perfect_match():
+    reference = np.random.default_rng(2).uniform(40, 200, size=(32, 30))
+    recon = (reference - 128) / 128 * 0.01 - 0.3  # same pattern, another range
+    assert psnr(recon, reference) > 100
+    assert ssim(recon, reference) == pytest.approx(1.0, abs=1e-6)
+    assert ssim(-recon, reference) < 0
+
+
+def test_evaluate_inversion_on_mean_faces(faces_split):
+    train_set, _ = faces_split
+    means = train_set.class_means()
+    images = torch.from_numpy(normalize_images(np.rint(means).astype(np.uint8))).unsqueeze(1)
+    labels = [3, 0, 17, 39]
+    scores = evaluate_inversion(as_result(images[labels], labels), train_set)
+    assert set(SUMMARY_KEYS) <= set(scores)
+    assert all(isinstance(scores[k], float) for k in SUMMARY_KEYS)
+    assert scores["nearest_mean_top1"] == 1.0 and scores["nearest_mean_top5"] == 1.0
+    assert scores["ssim_mean_face"] > 0.99 and scores["psnr_mean_face"] > 40
+    assert scores["psnr_best_private"] < scores["psnr_mean_face"]
+    assert np.isnan(scores["eval_acc1"]) and np.isnan(scores["knn_dist"])
+    assert scores["chance_top1"] == pytest.approx(1 / 40)
+    assert scores["attack_iterations"] == 7.0 and scores["attack_best_cost"] == 0.5
+    per_label = scores["per_label"]
+    assert per_label["label"].tolist() == labels
+    assert per_label["nearest_mean_rank"].tolist() == [1, 1, 1, 1]
+
+
+def test_best_private_is_the_best_single_image(faces_split):
+    train_set, _ = faces_split
+    members = np.flatnonzero(train_set.labels == 5)
+    image = torch.from_numpy(normalize_images(train_set.images[members[2]]))[None, None]
+    scores = evaluate_inversion(as_result(image, [5]), train_set)
+    assert scores["ssim_best_private"] == pytest.approx(1.0, abs=1e-6)
+    assert scores["psnr_best_private"] > 100
+
+
+def test_evaluate_inversion_rejects_unknown_identities(faces_split):
+    train_set, _ = faces_split
+    subset = train_set.subset(np.flatnonzero(train_set.labels < 10))
+    image = torch.zeros(1, 1, 112, 92)
+    with pytest.raises(ValueError, match="no images of identities"):
+        evaluate_inversion(as_result(image, [20]), subset)

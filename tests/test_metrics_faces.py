@@ -1,0 +1,110 @@
+"""The evidence on the real faces: MI-FACE identifies people from a non-private softmax model and mostly
+fails after DP-SGD at epsilon <= 3, by nearest class-mean identification and by an independent evaluation
+classifier. Models are trained once for the module (softmax regression trains in seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dpmi.attacks import MIFace
+from dpmi.metrics import evaluate_inversion, train_evaluator
+from dpmi.models import build_model
+from dpmi.privacy.dpsgd import TrainConfig, train
+
+pytestmark = pytest.mark.slow
+
+ALL = np.arange(40)
+
+
+@pytest.fixture(scope="module")
+def tensors(faces_split):
+    train_set, _ = faces_split
+    return train_set.to_tensors()
+
+
+@pytest.fixture(scope="module")
+def plain_model(tensors):
+    model = build_model("softmax", seed=0)
+    train(model, *tensors, TrainConfig(seed=0))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def private_model(tensors):
+    """DP-SGD at epsilon 2 (delta 1e-5), the trainer's defaults otherwise (30 epochs, batch 40, clip 1).
+
+    Measured with this trainer, seeds 0-2, nearest-mean top-1: epsilon 1 -> 0.075 each; epsilon 2 ->
+    0.20, 0.125, 0.20; epsilon 2.6 -> 0.325, 0.275, 0.45. So the issue's "<= 0.3 at epsilon <= 3" holds
+    with margin at epsilon 2 but not reliably at 2.6, where a well-trained softmax model (test accuracy
+    0.13-0.27, chance 0.025) still leaks identity; the tutorial's ~0.1 came from a model that barely trained.
+    """
+    model = build_model("softmax", seed=0)
+    history = train(model, *tensors, TrainConfig(target_epsilon=2.0, delta=1e-5, seed=0))
+    return model.eval(), history
+
+
+@pytest.fixture(scope="module")
+def evaluator(faces_split):
+    train_set, test_set = faces_split
+    return train_evaluator(train_set, seed=0, test=test_set)
+
+
+@pytest.fixture(scope="module")
+def plain_scores(plain_model, faces_split, evaluator):
+    return evaluate_inversion(MIFace.tutorial(plain_model).invert(ALL), faces_split[0], evaluator)
+
+
+@pytest.fixture(scope="module")
+def private_scores(private_model, faces_split, evaluator):
+    return evaluate_inversion(MIFace.tutorial(private_model[0]).invert(ALL), faces_split[0], evaluator)
+
+
+def test_evaluator_generalises(evaluator):
+    # Held-out faces of the same 40 people (3 per person): chance is 0.025.
+    assert evaluator.test_accuracy >= 0.85, evaluator.test_accuracy
+
+
+def test_non_private_model_gives_faces_back(plain_scores):
+    print({k: v for k, v in plain_scores.items() if k != "per_label"})
+    assert plain_scores["nearest_mean_top1"] >= 0.8
+    assert plain_scores["nearest_mean_top5"] >= 0.9
+    assert plain_scores["eval_acc5"] >= 0.3
+
+
+def test_dp_sgd_at_epsilon_2_stops_most_of_it(private_model, private_scores, plain_scores):
+    _, history = private_model
+    print(f"epsilon {history.epsilon[-1]:.3f} sigma {history.noise_multiplier:.3f}",
+          {k: v for k, v in private_scores.items() if k != "per_label"})
+    assert history.epsilon[-1] <= 3.0
+    assert private_scores["nearest_mean_top1"] <= 0.3
+    # The same shape by every measure: worse identification, farther from the real faces.
+    assert private_scores["nearest_mean_top5"] < plain_scores["nearest_mean_top5"]
+    assert private_scores["knn_dist"] > plain_scores["knn_dist"]
+    assert private_scores["ssim_mean_face"] < plain_scores["ssim_mean_face"]
+
+
+def test_paper_settings_also_identify_on_the_non_private_model(plain_model, faces_split):
+    result = MIFace.paper(plain_model).invert(ALL)
+    scores = evaluate_inversion(result, faces_split[0])
+    assert scores["nearest_mean_top1"] >= 0.8
+    # gamma read as a confidence: rows stop once the model is 99% sure, long before alpha = 5000 steps.
+    assert (result.stop_reason == "threshold").mean() >= 0.9
+    assert (result.best_cost[result.stop_reason == "threshold"] <= 0.01).all()
+
+
+def test_held_out_faces_score_like_the_evaluator_test_accuracy(faces_split, evaluator):
+    """Real images as 'reconstructions': the evaluator metric must reproduce its own test accuracy, and the
+    nearest-mean metric must identify real held-out faces far above chance."""
+    from dpmi.attacks import InversionResult
+    import torch
+
+    train_set, test_set = faces_split
+    x, y = test_set.to_tensors()
+    as_result = InversionResult(images=x, labels=y, best_cost=np.zeros(len(y)), iterations=np.zeros(len(y), int),
+                                cost_history=np.zeros((len(y), 1)), stop_reason=np.array(["max_iter"] * len(y)))
+    scores = evaluate_inversion(as_result, train_set, evaluator)
+    assert scores["eval_acc1"] == pytest.approx(evaluator.accuracy(test_set))
+    assert evaluator.accuracy(test_set) == pytest.approx(evaluator.test_accuracy, abs=0.02)
+    assert scores["nearest_mean_top1"] >= 0.5
+    assert torch.isfinite(torch.tensor(scores["knn_dist"]))
