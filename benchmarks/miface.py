@@ -3,12 +3,12 @@
 Compares dpmi's batched `MIFace` with (1) a loop over one label at a time written the tutorial's way
 (AIJack's MI_FACE loop with the gradient zeroed each step) and (2) the bare cost of 100 forward+backward
 passes of the model on a batch of 40 inputs, which no attack of this shape can beat. Times are the best of
-`--repeats` runs (the machine may be shared: compare the ratios, which come from this one run).
+`--repeats` interleaved rounds (the machine may be shared: compare the ratios, which come from this one run).
 
 Floors (exit status 1 if missed): batched >= 8x faster than the per-label loop, and within 1.5x of the bare
 forward+backward cost.
 
-    python benchmarks/miface.py [--data DIR] [--repeats 3] [--paper]
+    python benchmarks/miface.py [--data DIR] [--repeats 5] [--threads N] [--paper]
 """
 
 from __future__ import annotations
@@ -68,22 +68,28 @@ def bare_forward_backward(model: torch.nn.Module) -> None:
         x = (x - STEP_SIZE * gradient).detach()
 
 
-def best_time(function, repeats: int) -> float:
-    times = []
+def best_times(functions: dict, repeats: int) -> dict[str, float]:
+    """Best wall time of each function over `repeats` rounds; rounds interleave the functions so that a
+    change in the machine's load hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=None, help="AT&T faces directory (default: $DPMI_DATA)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--paper", action="store_true", help="also time MIFace.paper on all 40 identities")
     args = parser.parse_args()
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     faces = load_att_faces(args.data)
     train_set, _ = faces.split()
     x, y = train_set.to_tensors()
@@ -93,9 +99,13 @@ def main() -> int:
     net = TutorialNet(logits_model).eval()
     attack = MIFace.tutorial(net, clamp=None)
 
-    batched = best_time(lambda: attack.invert(np.arange(LABELS)), args.repeats)
-    loop = best_time(lambda: per_label_loop(net, range(LABELS)), args.repeats)
-    bare = best_time(lambda: bare_forward_backward(net), args.repeats)
+    attack.invert(np.arange(LABELS))  # warm-up (allocator, kernels)
+    best = best_times({
+        "batched": lambda: attack.invert(np.arange(LABELS)),
+        "loop": lambda: per_label_loop(net, range(LABELS)),
+        "bare": lambda: bare_forward_backward(net),
+    }, args.repeats)
+    batched, loop, bare = best["batched"], best["loop"], best["bare"]
 
     print(f"MI-FACE, {LABELS} identities x {ITERATIONS} iterations, tutorial softmax model "
           f"(torch threads: {torch.get_num_threads()}, best of {args.repeats})")

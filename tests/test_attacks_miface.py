@@ -203,10 +203,14 @@ def test_process_is_applied_each_step():
 
     MIFace(tiny_linear(), max_iter=7, input_shape=SHAPE, process=halve).invert([0, 1, 2])
     assert calls == [3] * 7
+    calls.clear()
+    MIFace(tiny_linear(), max_iter=7, input_shape=SHAPE, process=halve, process_every=3).invert([0])
+    assert calls == [1, 1]  # after steps 3 and 6
 
 
 @pytest.mark.parametrize("kwargs", [dict(max_iter=-1), dict(patience=0), dict(step_size=0.0),
-                                    dict(clamp=(1.0, -1.0)), dict(threshold=float("nan"))])
+                                    dict(clamp=(1.0, -1.0)), dict(threshold=float("nan")),
+                                    dict(process_every=0)])
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError):
         MIFace(tiny_linear(), input_shape=SHAPE, **kwargs)
@@ -223,3 +227,19 @@ def test_invalid_labels():
 def test_paper_preset_reads_gamma_as_confidence():
     attack = MIFace.paper(tiny_linear())
     assert (attack.max_iter, attack.patience, attack.threshold, attack.step_size) == (5000, 100, 0.01, 0.1)
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), beta=st.one_of(st.none(), st.integers(1, 6)),
+       gamma=st.one_of(st.none(), st.floats(0.2, 0.7)), lam=st.floats(0.5, 60.0))
+def test_batched_equals_sequential_for_random_models_and_rules(seed, beta, gamma, lam):
+    model = tiny_mlp(classes=4, seed=seed)
+    labels = [0, 1, 2, 3]
+    result = MIFace(model, max_iter=25, patience=beta, threshold=gamma, step_size=lam, clamp=(-2, 2),
+                    input_shape=SHAPE, apply_softmax=True).invert(labels)
+    for row, label in enumerate(labels):
+        _, cost, steps, costs = naive_alg1(model, label, alpha=25, beta=beta, gamma=gamma, lam=lam,
+                                           clamp=(-2, 2))
+        assert result.iterations[row] == steps
+        np.testing.assert_allclose(result.history(row), costs, atol=1e-4)
+        assert result.best_cost[row] == pytest.approx(cost, abs=1e-4)

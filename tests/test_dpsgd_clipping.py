@@ -210,3 +210,23 @@ def test_group_norm_with_inplace_activation_or_zero_scale_matches_naive_loop(zer
     for inplace in (False, True):
         model = nn.Sequential(nn.Conv2d(2, 4, 3), norm, nn.ReLU(inplace=inplace), nn.Flatten(), nn.Linear(4 * 16, 3))
         assert_matches_naive(model, ce, torch.randn(5, 2, 6, 6), torch.randint(0, 3, (5,)), max_grad_norm=0.5)
+
+
+def test_step_without_a_recorded_forward_is_refused():
+    model = nn.Linear(3, 2)
+    capture = GradientCapture(model)
+    x = torch.randn(4, 3)
+    with torch.no_grad():
+        model(x)
+    with pytest.raises(ValueError, match="no forward pass"):
+        capture.clipped_gradient_sum(torch.zeros(4, requires_grad=True), 1.0)
+
+
+def test_conv_per_example_grads_in_chunks_match_naive_loop(monkeypatch):
+    """Large batches fold a few examples per backward call; 5 examples in chunks of 2 (a partial last one)."""
+    import dpmi.privacy.dpsgd.layer_gradients as layer_gradients
+
+    monkeypatch.setattr(layer_gradients, "CONV_CHUNK_ELEMENTS", 2 * 3 * 7 * 7)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.GroupNorm(2, 4), nn.ReLU(), nn.Flatten(), nn.Linear(36, 3))
+    assert_matches_naive(model, ce, torch.randn(5, 3, 7, 7), torch.randint(0, 3, (5,)), max_grad_norm=0.5)

@@ -290,10 +290,10 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     if bad:
         raise ValueError(f"--labels must be in 0..{classes - 1} (the model has {classes} classes), got {bad[:5]}")
     split = metadata.get("split", {})
-    train_set = None
+    train_set = test_set = None
     if not args.no_metrics or out is not None:
         faces = load_att_faces(args.data)
-        train_set, _ = faces.split(train_per_class=int(split.get("train_per_class", 7)),
+        train_set, test_set = faces.split(train_per_class=int(split.get("train_per_class", 7)),
                                    seed=int(split.get("split_seed", 0)))
     result = build_attack(model, settings, args.device).invert(labels)
     scores: dict[str, Any] = {}
@@ -301,7 +301,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         from dpmi.metrics import evaluate_inversion, train_evaluator
 
         _log("training the evaluation classifier on the model's training split ...")
-        evaluator = train_evaluator(train_set, seed=0)
+        evaluator = train_evaluator(train_set, seed=0, test=test_set, device=args.device)
         scores = evaluate_inversion(result, train_set, evaluator)
     confidence = result.best_confidence()
     print(f"MI-FACE on {len(labels)} identities of {args.model} ({metadata['model']}): mean confidence "

@@ -2,7 +2,7 @@
 allows), Poisson sampling, seeded Gaussian noise, accounting of every step; plus the `train` helper."""
 
 from dpmi.privacy.dpsgd.clipping import ClippedGradients, GradientCapture, clip_factors, reject_batch_norm
-from dpmi.privacy.dpsgd.noise import add_gaussian_noise_, derive_seeds, make_generator
+from dpmi.privacy.dpsgd.noise import add_gaussian_noise_, derive_seeds, fill_gaussian_noise_, make_generator
 from dpmi.privacy.dpsgd.poisson_sampling import PoissonSampler
 from dpmi.privacy.dpsgd.private_training import PrivateTraining, make_private
 from dpmi.privacy.dpsgd.train import TrainConfig, TrainHistory, train
@@ -17,6 +17,7 @@ __all__ = [
     "add_gaussian_noise_",
     "clip_factors",
     "derive_seeds",
+    "fill_gaussian_noise_",
     "make_generator",
     "make_private",
     "reject_batch_norm",

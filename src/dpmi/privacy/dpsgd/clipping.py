@@ -111,7 +111,11 @@ class GradientCapture:
         self._records.clear()
 
     def clipped_gradient_sum(
-        self, per_example_loss: torch.Tensor, max_grad_norm: float, scale: float = 1.0
+        self,
+        per_example_loss: torch.Tensor,
+        max_grad_norm: float,
+        scale: float = 1.0,
+        out: list[torch.Tensor] | None = None,
     ) -> ClippedGradients:
         """Clip each example's gradient of `per_example_loss[i]` to L2 norm `max_grad_norm` and sum.
 
@@ -119,6 +123,8 @@ class GradientCapture:
             per_example_loss: [n] losses of the last forward pass (reduction="none"), n >= 1.
             max_grad_norm: clipping bound C > 0.
             scale: multiplies the sum (folded into the clip factors, saving a pass over the parameters).
+            out: if given, one tensor per parameter that the scaled sum is ADDED to in place (e.g. the
+                noise), and `grads` is this list.
 
         Consumes the recorded forward pass.
         """
@@ -140,14 +146,19 @@ class GradientCapture:
                 )
             if calls:
                 used.append((module, calls[0]))
+        if not used:
+            raise ValueError(
+                "no forward pass of the model was recorded since the last step: compute per_example_loss "
+                "from model(x) with autograd enabled (not under torch.no_grad) before stepping"
+            )
         outputs = [edge for _, (_, _, (_, _, edge)) in used]
-        backprops = list(torch.autograd.grad(per_example_loss.sum(), outputs, allow_unused=True)) if outputs else []
+        backprops = list(torch.autograd.grad(per_example_loss.sum(), outputs, allow_unused=True))
 
         norm_sq = torch.zeros(n, dtype=per_example_loss.dtype, device=per_example_loss.device)
         layer_grads = {}
         self._paused = True  # the torch.func fallback re-runs layers; do not record those calls
         try:
-            for k, (module, (args, kwargs, (out, version, _))) in enumerate(used):
+            for k, (module, (args, kwargs, (output, version, _))) in enumerate(used):
                 d, backprops[k] = backprops[k], None  # let each layer's output gradient go once used
                 if d is None:
                     continue
@@ -156,7 +167,7 @@ class GradientCapture:
                         f"layer {type(module).__name__} output has batch size {d.shape[0]} but the loss has "
                         f"{n} examples: the batch dimension must come first"
                     )
-                unmodified = out.detach() if out._version == version else None
+                unmodified = output.detach() if output._version == version else None
                 grads = layer_gradients(module, args, kwargs, d.detach(), unmodified)
                 layer_grads[module] = grads
                 norm_sq = norm_sq + grads.norm_sq.to(norm_sq.dtype)
@@ -164,10 +175,24 @@ class GradientCapture:
             self._paused = False
         norms = norm_sq.clamp(min=0).sqrt()
         factors = clip_factors(norms, max_grad_norm)
+        weights = factors * scale
         sums: list[torch.Tensor] = []
         for module in self.layers:
-            if module in layer_grads:
-                sums.extend(layer_grads[module].weighted_sum(factors * scale))
-            else:  # the layer did not take part in this loss: its gradient is zero
-                sums.extend(torch.zeros_like(p) for _, p in trainable_parameters(module))
+            count = len(trainable_parameters(module))
+            grads = layer_grads.get(module)
+            if out is None:
+                if grads is None:  # the layer did not take part in this loss: its gradient is zero
+                    sums.extend(torch.zeros_like(p) for _, p in trainable_parameters(module))
+                else:
+                    sums.extend(grads.weighted_sum(weights))
+                continue
+            targets = out[len(sums) : len(sums) + count]
+            sums.extend(targets)
+            if grads is None:
+                continue
+            if hasattr(grads, "add_weighted_sum_"):
+                grads.add_weighted_sum_(weights, targets)
+            else:
+                for target, total in zip(targets, grads.weighted_sum(weights)):
+                    target.add_(total)
         return ClippedGradients(grads=sums, norms=norms.detach(), factors=factors.detach())

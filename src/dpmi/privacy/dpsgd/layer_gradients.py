@@ -74,6 +74,16 @@ class LinearGradients:
             sums.append(wd.sum(dim=0))
         return sums
 
+    def add_weighted_sum_(self, weights: torch.Tensor, outs: list[torch.Tensor]) -> None:
+        """outs[k] += weighted_sum(weights)[k], the weight's in the matmul itself (no temporary)."""
+        wd = self.d * weights.to(self.d.dtype).unsqueeze(1)
+        k = 0
+        if self.module.weight.requires_grad:
+            outs[k].addmm_(wd.t(), self.a)
+            k += 1
+        if self.module.bias is not None and self.module.bias.requires_grad:
+            outs[k].add_(wd.sum(dim=0))
+
 
 class SequenceGhostGradients:
     """A layer whose per-example weight gradient is sum_t d_t a_t^T over T positions (Linear on
@@ -130,30 +140,42 @@ def linear_gradients(module: nn.Linear, a: torch.Tensor, d: torch.Tensor) -> Lay
     return MaterialisedGradients(per_example)
 
 
+# Examples folded into one backward call in `conv_per_example_grads`, bounded so the folded input stays
+# under about 16 MiB of float32: measured on the faces CNN at batch 256, second conv layer, one thread:
+# 38 ms in chunks of 16..64 examples against 61 ms for all 256 at once (and 55 ms for the batch's
+# ordinary, summed weight gradient).
+CONV_CHUNK_ELEMENTS = 1 << 22
+
+
 def conv_per_example_grads(
     module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor, weight: bool, bias: bool
 ) -> list[torch.Tensor]:
-    """Per-example kernel [n, *weight.shape] and bias [n, out] gradients in ONE native backward call:
-    the batch is folded into the channels of a single example and the convolution run with n times as
-    many groups, so group k of the folded convolution is example k's convolution and its weight and bias
-    gradients are example k's (Rochette et al. 2019, "Efficient per-example gradient computations in
+    """Per-example kernel [n, *weight.shape] and bias [n, out] gradients from native backward calls:
+    k examples are folded into the channels of a single example and the convolution run with k times as
+    many groups, so group j of the folded convolution is example j's convolution and its weight and bias
+    gradients are example j's (Rochette et al. 2019, "Efficient per-example gradient computations in
     convolutional neural networks")."""
     n = a.shape[0]
-    folded_input = a.reshape(1, n * a.shape[1], *a.shape[2:])
-    folded_grad = d.reshape(1, n * d.shape[1], *d.shape[2:])
     shape = module.weight.shape
-    folded_weight = module.weight.new_empty((n * shape[0], *shape[1:]))
-    _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-        folded_grad, folded_input, folded_weight, [n * shape[0]] if bias else None,
-        module.stride, module.padding, module.dilation, False, [0] * len(module.stride),
-        n * module.groups, (False, weight, bias),
-    )
-    grads = []
-    if weight:
-        grads.append(grad_weight.reshape(n, *shape))
-    if bias:
-        grads.append(grad_bias.reshape(n, shape[0]))
-    return grads
+    per_example_input = max(1, a[0].numel())
+    chunk = max(1, min(n, CONV_CHUNK_ELEMENTS // per_example_input))
+    folded_weight = module.weight.new_empty((chunk * shape[0], *shape[1:]))
+    grad_weight = a.new_empty((n, *shape)) if weight else None
+    grad_bias = a.new_empty((n, shape[0])) if bias else None
+    for start in range(0, n, chunk):
+        k = min(chunk, n - start)
+        folded_input = a[start : start + k].reshape(1, k * a.shape[1], *a.shape[2:])
+        folded_grad = d[start : start + k].reshape(1, k * d.shape[1], *d.shape[2:])
+        _, gw, gb = torch.ops.aten.convolution_backward(
+            folded_grad, folded_input, folded_weight[: k * shape[0]], [k * shape[0]] if bias else None,
+            module.stride, module.padding, module.dilation, False, [0] * len(module.stride),
+            k * module.groups, (False, weight, bias),
+        )
+        if grad_weight is not None:
+            grad_weight[start : start + k] = gw.reshape(k, *shape)
+        if grad_bias is not None:
+            grad_bias[start : start + k] = gb.reshape(k, shape[0])
+    return [g for g in (grad_weight, grad_bias) if g is not None]
 
 
 def conv_gradients(module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:

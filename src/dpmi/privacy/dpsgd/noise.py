@@ -35,3 +35,17 @@ def add_gaussian_noise_(
         noise = torch.empty_like(g).normal_(0.0, std, generator=generator)
         g.add_(noise)
     return grads
+
+
+def fill_gaussian_noise_(
+    buffers: list[torch.Tensor], std: float, generator: torch.Generator | None
+) -> list[torch.Tensor]:
+    """In place: every coordinate of every buffer := a fresh N(0, std^2) draw (zeros if std is 0)."""
+    if std < 0:
+        raise ValueError(f"noise std must be >= 0, got {std}")
+    for b in buffers:
+        if std == 0:
+            b.zero_()
+        else:
+            b.normal_(0.0, std, generator=generator)
+    return buffers

@@ -8,8 +8,8 @@
 
 Each step: a Poisson-sampled batch (rate q), per-example gradients clipped to C and summed (`clipping`),
 N(0, (sigma C)^2) noise added once per coordinate, the result divided by the EXPECTED batch size q N (the
-sum's sensitivity is C whatever the realised size, so dividing by the realised size would leak it), and
-the optimizer's own update applied. Every step actually taken, empty batches included, is recorded in the
+noisy sum's sensitivity is C whatever the realised size; the realised size depends on who is in the batch,
+so dividing by it would need accounting of its own), and the optimizer's own update applied. Every step actually taken, empty batches included, is recorded in the
 accountant.
 """
 
@@ -23,7 +23,7 @@ from torch import nn
 
 from dpmi.privacy.accounting.base import Accountant
 from dpmi.privacy.dpsgd.clipping import ClippedGradients, GradientCapture
-from dpmi.privacy.dpsgd.noise import add_gaussian_noise_, derive_seeds, make_generator
+from dpmi.privacy.dpsgd.noise import derive_seeds, fill_gaussian_noise_, make_generator
 from dpmi.privacy.dpsgd.poisson_sampling import PoissonSampler
 
 
@@ -37,7 +37,8 @@ class PrivateTraining:
         expected_batch_size: q * N, the divisor of the noisy sum.
         steps: number of steps planned (what a target epsilon was calibrated for).
         steps_per_epoch: round(1 / q), steps that visit N examples in expectation.
-        steps_taken: steps performed so far (each one is recorded in `accountant`).
+        steps_taken: steps performed so far (each one is recorded in `accountant`, unless sigma is 0:
+            then there is no finite epsilon and `epsilon()` returns inf).
         accountant: the privacy accountant holding every step taken.
     """
 
@@ -101,14 +102,15 @@ class PrivateTraining:
         """
         params = self.capture.parameters
         scale = 1.0 / self.expected_batch_size  # applied to the clip factors and the noise std
+        # The noise is drawn straight into the gradient buffers and the clipped sum added onto it, so no
+        # parameter-sized temporary is made (p.grad is reused, as autograd's accumulation would).
+        grads = [p.grad if p.grad is not None and p.grad.shape == p.shape else torch.empty_like(p) for p in params]
+        fill_gaussian_noise_(grads, self.noise_multiplier * self.max_grad_norm * scale, self.noise_generator)
         if per_example_loss is None or per_example_loss.numel() == 0:
             self.capture.clear()
             clipped = None
-            grads = [torch.zeros_like(p) for p in params]
         else:
-            clipped = self.capture.clipped_gradient_sum(per_example_loss, self.max_grad_norm, scale=scale)
-            grads = clipped.grads
-        add_gaussian_noise_(grads, self.noise_multiplier * self.max_grad_norm * scale, self.noise_generator)
+            clipped = self.capture.clipped_gradient_sum(per_example_loss, self.max_grad_norm, scale=scale, out=grads)
         for p, g in zip(params, grads):
             p.grad = g
         self.optimizer.step()

@@ -4,6 +4,7 @@ multiplier or a target epsilon is given. Loss: cross-entropy on the model's logi
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,8 +24,10 @@ class TrainConfig:
         epochs: passes over the training set, >= 1 (private: steps = round(epochs / sample_rate)).
         batch_size: expected Poisson batch size when private, fixed shuffled minibatch size when not;
             in 1..N.
-        lr: SGD learning rate > 0. The default trains softmax regression on the AT&T faces both without
-            noise and with DP-SGD at sigma 0.5..3, clip 1 (see the report of `benchmarks/dpsgd.py`).
+        lr: SGD learning rate > 0. The default 0.01 (momentum 0.9, 30 epochs, batch 40, clip 1) trains
+            softmax regression on the 7/3 split of the AT&T faces to held-out accuracy 0.975 without
+            noise, 0.875 at sigma 0.5, 0.64 / 0.29 / 0.075 at epsilon 8 / 3 / 1 (delta 1e-5, RDP); 0.05
+            is better without noise but much worse with it (noise enters the update times lr).
         momentum: SGD momentum in [0, 1).
         noise_multiplier: sigma >= 0; training is private iff this or `target_epsilon` is set (not both).
         target_epsilon: > 0; sigma is calibrated by the accountant for the planned steps at `delta`.
@@ -53,9 +56,9 @@ class TrainConfig:
 
     def validate(self, num_examples: int) -> None:
         """Raise ValueError naming the first invalid field and its valid range."""
-        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+        if not (_is_int(self.epochs) and self.epochs >= 1):
             raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
-        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= num_examples):
+        if not (_is_int(self.batch_size) and 1 <= self.batch_size <= num_examples):
             raise ValueError(
                 f"batch_size must be an integer in 1..{num_examples} (the training set size), got {self.batch_size!r}"
             )
@@ -75,8 +78,12 @@ class TrainConfig:
             raise ValueError(f"max_grad_norm must be a finite number > 0, got {self.max_grad_norm}")
         if self.accountant not in ("rdp", "pld"):
             raise ValueError(f"accountant must be 'rdp' or 'pld', got {self.accountant!r}")
-        if not (isinstance(self.seed, int) and self.seed >= 0):
+        if not (_is_int(self.seed) and self.seed >= 0):
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass
