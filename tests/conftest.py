@@ -35,3 +35,15 @@ def faces(faces_root):
 def faces_split(faces):
     """The default 7 train / 3 test per identity split, seed 0."""
     return faces.split(train_per_class=7, seed=0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread for the whole suite: numbers then do not depend on the machine's core count,
+    and tests that start worker processes do not oversubscribe the 2 CI cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

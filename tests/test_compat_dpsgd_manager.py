@@ -16,14 +16,6 @@ from dpmi.compat.numpy_dataset import NumpyDataset
 from dpmi.compat.transforms import Compose, Normalize, ToTensor
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Net(nn.Module):
     """The tutorial's model, softmax inside forward (then CrossEntropyLoss: a double softmax, as written)."""
 

@@ -15,16 +15,6 @@ from dpmi.models import build_model
 from dpmi.privacy.dpsgd import GradientCapture, make_private
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The CPU is shared; several intra-op threads thrash under load and change nothing numerically that
-    # the tolerances below depend on.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class RecordingAccountant:
     """Counts steps (sigma 0 is never sent to it, so any recorded step is a real noisy one)."""
 

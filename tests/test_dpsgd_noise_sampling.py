@@ -15,14 +15,6 @@ from dpmi.privacy.accounting import RDPAccountant
 from dpmi.privacy.dpsgd import PoissonSampler, make_private
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def zero_gradient_step(model, x, y, *, sigma, clip, batch, seed):
     """One private step whose per-example gradients are exactly zero (loss = 0 * logits), SGD lr 1:
     the parameter change is minus the noise divided by the expected batch size."""

@@ -13,14 +13,6 @@ from dpmi.models import build_model
 from dpmi.privacy.dpsgd import TrainConfig, make_private, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tensors(faces_split):
     train_set, test_set = faces_split

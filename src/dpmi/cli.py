@@ -117,7 +117,7 @@ def _add_run(sub) -> None:
     g.add_argument("--model", help="softmax (default), mlp or cnn")
     g.add_argument("--epochs", type=int, help="passes over the training set (default 30)")
     g.add_argument("--batch-size", type=int, metavar="B", help="expected lot size when private (default 40)")
-    g.add_argument("--lr", type=float, help="SGD learning rate (default: dpmi.privacy.dpsgd's)")
+    g.add_argument("--lr", type=float, help="SGD learning rate (default 0.01, dpmi.privacy.dpsgd's)")
     g.add_argument("--momentum", type=float, help="SGD momentum in [0, 1) (default 0.9)")
     g.add_argument("--clip", type=float, dest="max_grad_norm", metavar="C", help="per-example clip norm (default 1)")
     g = p.add_argument_group("privacy levels")

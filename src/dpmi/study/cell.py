@@ -117,8 +117,7 @@ def run_cell(task: CellTask, context: CellContext) -> tuple[dict[str, Any], np.n
     train_config = TrainConfig(
         epochs=config.epochs, batch_size=config.batch_size, momentum=config.momentum,
         noise_multiplier=level.noise_multiplier, delta=config.delta, max_grad_norm=config.max_grad_norm,
-        accountant=config.accountant, seed=seed, device=context.device,
-        **({"lr": config.lr} if config.lr is not None else {}),
+        accountant=config.accountant, seed=seed, device=context.device, lr=config.lr,
     )
     history = train(model, context.x_train, context.y_train, train_config)
     if level.private and (history.steps != level.steps or not np.isclose(history.sample_rate, level.sample_rate)):

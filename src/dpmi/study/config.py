@@ -28,6 +28,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 from dpmi.models import MODELS
+from dpmi.privacy.dpsgd.train import TrainConfig
 
 ACCOUNTANTS = ("rdp", "pld")
 PROCESSES = ("none", "denoise", "tv")
@@ -60,7 +61,7 @@ class StudyConfig:
         model: target model, one of dpmi.models.MODELS.
         epochs: passes over the training set, >= 1 (steps = epochs / sample_rate when private).
         batch_size: expected (Poisson) lot size when private, minibatch when not; 1..training set size.
-        lr: SGD learning rate > 0; None -> dpmi.privacy.dpsgd.TrainConfig's default.
+        lr: SGD learning rate > 0 (default: dpmi.privacy.dpsgd.TrainConfig's, tuned for the softmax model).
         momentum: SGD momentum in [0, 1).
         max_grad_norm: per-example clipping norm C > 0.
         nonprivate: include the non-private level.
@@ -95,7 +96,7 @@ class StudyConfig:
     model: str = "softmax"
     epochs: int = 30
     batch_size: int = 40
-    lr: float | None = None
+    lr: float = TrainConfig.lr
     momentum: float = 0.9
     max_grad_norm: float = 1.0
     nonprivate: bool = True
@@ -263,7 +264,7 @@ def validate(config: StudyConfig) -> None:
         (1 <= config.batch_size <= config.train_per_class * NUM_IDENTITIES,
          f"batch_size must be in 1..{config.train_per_class * NUM_IDENTITIES} (the training set size), "
          f"got {config.batch_size}"),
-        (config.lr is None or (_finite(config.lr) and config.lr > 0), f"lr must be > 0, got {config.lr}"),
+        (_finite(config.lr) and config.lr > 0, f"lr must be > 0, got {config.lr}"),
         (_finite(config.momentum) and 0 <= config.momentum < 1, f"momentum must be in [0, 1), got {config.momentum}"),
         (_finite(config.max_grad_norm) and config.max_grad_norm > 0,
          f"max_grad_norm (the clipping norm) must be > 0, got {config.max_grad_norm}"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from .validation import check_noise_multiplier, check_sample_rate, check_steps
+
 
 @dataclass(frozen=True)
 class MechanismStep:
@@ -13,6 +15,19 @@ class MechanismStep:
     noise_multiplier: float
     sample_rate: float
     num_steps: int
+
+
+def record_step(history: list[MechanismStep], noise_multiplier: float, sample_rate: float, num_steps: int) -> None:
+    """Validate a step and append it to `history`, merging it into the last phase when sigma and q repeat
+    (one entry per phase keeps composition cost independent of how often `step` is called)."""
+    sigma = check_noise_multiplier(noise_multiplier)
+    q = check_sample_rate(sample_rate)
+    n = check_steps(num_steps)
+    last = history[-1] if history else None
+    if last is not None and last.noise_multiplier == sigma and last.sample_rate == q:
+        history[-1] = MechanismStep(sigma, q, last.num_steps + n)
+    else:
+        history.append(MechanismStep(sigma, q, n))
 
 
 @runtime_checkable

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from functools import reduce
 
-from .base import MechanismStep
+from .base import MechanismStep, record_step
 from .pld_composition import compose, delta_for_epsilon, epsilon_for_delta, self_compose
 from .pld_sampled_gaussian import NEIGHBOURING_SIDES, GridPLD, sampled_gaussian_pld
-from .validation import check_delta, check_epsilon, check_noise_multiplier, check_sample_rate, check_steps
+from .validation import check_delta, check_epsilon
 
 
 class PLDAccountant:
@@ -35,14 +35,7 @@ class PLDAccountant:
 
     def step(self, noise_multiplier: float, sample_rate: float, num_steps: int = 1) -> None:
         """Record `num_steps` >= 0 steps with noise multiplier in (0, inf) and Poisson rate in (0, 1]."""
-        sigma = check_noise_multiplier(noise_multiplier)
-        q = check_sample_rate(sample_rate)
-        n = check_steps(num_steps)
-        last = self.history[-1] if self.history else None
-        if last is not None and last.noise_multiplier == sigma and last.sample_rate == q:
-            self.history[-1] = MechanismStep(sigma, q, last.num_steps + n)
-        else:
-            self.history.append(MechanismStep(sigma, q, n))
+        record_step(self.history, noise_multiplier, sample_rate, num_steps)
 
     def _single_step(self, sigma: float, q: float, side: str) -> GridPLD:
         key = (sigma, q, side)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import MechanismStep
+from .base import MechanismStep, record_step
 from .orders import DEFAULT_ORDERS, check_orders
 from .rdp_conversion import delta_from_rdp, epsilon_from_rdp
 from .rdp_sampled_gaussian import compute_rdp
-from .validation import check_delta, check_epsilon, check_noise_multiplier, check_sample_rate, check_steps
+from .validation import check_delta, check_epsilon
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,7 @@ class RDPAccountant:
 
     def step(self, noise_multiplier: float, sample_rate: float, num_steps: int = 1) -> None:
         """Record `num_steps` >= 0 steps with noise multiplier in (0, inf) and Poisson rate in (0, 1]."""
-        sigma = check_noise_multiplier(noise_multiplier)
-        q = check_sample_rate(sample_rate)
-        n = check_steps(num_steps)
-        last = self.history[-1] if self.history else None
-        if last is not None and last.noise_multiplier == sigma and last.sample_rate == q:
-            self.history[-1] = MechanismStep(sigma, q, last.num_steps + n)
-        else:
-            self.history.append(MechanismStep(sigma, q, n))
+        record_step(self.history, noise_multiplier, sample_rate, num_steps)
 
     def _step_rdp(self, sigma: float, q: float) -> np.ndarray:
         key = (sigma, q)
