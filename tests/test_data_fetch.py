@@ -132,3 +132,20 @@ def test_verify_names_a_corrupted_file(faces_root, tmp_path):
     assert hashlib.sha256(bytes(data)).hexdigest() != load_manifest()["s9/3.pgm"]
     with pytest.raises(ValueError, match=r"s9/3\.pgm"):
         verify_att_faces(copy)
+
+
+def test_cli_data_fetch_and_verify(served, faces_root, tmp_path, capsys):
+    from dpmi.cli import main
+
+    www, base = served
+    (www / "att_faces.zip").write_bytes(_archive_bytes(faces_root, "zip"))
+    dest = tmp_path / "faces"
+    assert main(["data", "fetch", "--url", f"{base}/att_faces.zip", "--dest", str(dest)]) == 0
+    assert main(["data", "verify", str(dest)]) == 0
+    assert "400" in capsys.readouterr().out
+    (dest / "s5" / "5.pgm").write_bytes(b"P5\n92 112\n255\n")  # truncated
+    assert main(["data", "verify", str(dest)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dpmi: error:") and "s5/5.pgm" in err[0]
+    assert main(["data", "fetch", "--url", f"{base}/att_faces.zip", "--dest", str(dest)]) == 2
+    assert "--force" in capsys.readouterr().err
