@@ -83,6 +83,6 @@ def test_tutorial_pipeline_leaks_without_dp_and_not_at_sigma_2(faces):
     epsilon = accountant.get_epsilon(1e-5)
     dp_top1 = _nearest_mean_top1(_invert_every_identity(net), faces)
 
-    assert epsilon == pytest.approx(2.58, abs=0.02)  # the issue's "eps ~2.6"
+    assert epsilon <= 3.0 and epsilon == pytest.approx(2.6, abs=0.05)  # the issue's "eps ~2.6"
     assert non_private_top1 >= 0.8  # the issue measured ~0.9 with AIJack
     assert dp_top1 <= 0.3  # the issue measured ~0.1 with AIJack; chance is 0.025

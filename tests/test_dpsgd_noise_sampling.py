@@ -115,10 +115,15 @@ def test_every_step_is_recorded_including_empty_batches():
     assert private.epsilon(1e-5) == pytest.approx(fresh.get_epsilon(1e-5), rel=1e-12)
 
 
-def test_noise_generator_lives_on_the_model_device():
-    model = nn.Linear(3, 2)
+@pytest.mark.parametrize("device", [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")),
+])
+def test_noise_generator_lives_on_the_model_device(device):
+    model = nn.Linear(3, 2).to(device)
+    data = (torch.randn(10, 3, device=device), torch.zeros(10, dtype=torch.long, device=device))
     private = make_private(
-        model, torch.optim.SGD(model.parameters(), lr=0.1), (torch.randn(10, 3), torch.zeros(10, dtype=torch.long)),
+        model, torch.optim.SGD(model.parameters(), lr=0.1), data,
         noise_multiplier=1.0, max_grad_norm=1.0, expected_batch_size=5, steps=3, seed=0,
     )
     assert isinstance(private.noise_generator, torch.Generator)

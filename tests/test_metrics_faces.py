@@ -76,7 +76,7 @@ def test_dp_sgd_at_epsilon_2_stops_most_of_it(private_model, private_scores, pla
     _, history = private_model
     print(f"epsilon {history.epsilon[-1]:.3f} sigma {history.noise_multiplier:.3f}",
           {k: v for k, v in private_scores.items() if k != "per_label"})
-    assert history.epsilon[-1] <= 3.0
+    assert history.epsilon[-1] <= 2.0  # calibrated to 2 (the claim is for eps <= 3)
     assert private_scores["nearest_mean_top1"] <= 0.3
     # The same shape by every measure: worse identification, farther from the real faces.
     assert private_scores["nearest_mean_top5"] < plain_scores["nearest_mean_top5"]
@@ -104,7 +104,8 @@ def test_held_out_faces_score_like_the_evaluator_test_accuracy(faces_split, eval
     as_result = InversionResult(images=x, labels=y, best_cost=np.zeros(len(y)), iterations=np.zeros(len(y), int),
                                 cost_history=np.zeros((len(y), 1)), stop_reason=np.array(["max_iter"] * len(y)))
     scores = evaluate_inversion(as_result, train_set, evaluator)
-    assert scores["eval_acc1"] == pytest.approx(evaluator.accuracy(test_set))
-    assert evaluator.accuracy(test_set) == pytest.approx(evaluator.test_accuracy, abs=0.02)
+    held_out_accuracy = float((evaluator.predict(x) == y.numpy()).mean())  # argmax of its logits, by hand
+    assert scores["eval_acc1"] == pytest.approx(held_out_accuracy)
+    assert held_out_accuracy >= 0.85  # chance is 0.025; the evaluator is a real face classifier
     assert scores["nearest_mean_top1"] >= 0.5
     assert torch.isfinite(torch.tensor(scores["knn_dist"]))

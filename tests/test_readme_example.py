@@ -24,5 +24,5 @@ def test_readme_library_example_runs(faces_root, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     epsilon, top1 = (float(v) for v in proc.stdout.split())
-    assert 0 < epsilon <= 3.0  # the example asks for epsilon 3
-    assert 0.0 <= top1 <= 1.0
+    assert 2.9 <= epsilon <= 3.0  # the example asks for epsilon 3; calibration never overshoots it
+    assert top1 > 0.1  # chance is 0.025: at epsilon 3 the inversion still singles out some people

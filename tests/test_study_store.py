@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from dpmi.study import store as store_module
-from dpmi.study.store import RunStore, atomic_write_json, json_safe
+from dpmi.atomic_files import atomic_write_json
+from dpmi.study.store import RunStore, json_safe
 
 
 def _record(level="eps3", seed=1):

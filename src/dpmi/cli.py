@@ -274,7 +274,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     from dpmi.study.cell import build_attack
     from dpmi.study.config import StudyConfig, validate
     from dpmi.study.model_file import load_model
-    from dpmi.study.store import atomic_save_npy, atomic_write_bytes, atomic_write_json, json_safe
+    from dpmi.atomic_files import atomic_save_npy, atomic_write_bytes, atomic_write_json
+    from dpmi.study.store import json_safe
 
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():

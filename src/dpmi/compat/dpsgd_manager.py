@@ -60,9 +60,6 @@ def attach_dp_optimizer(
                 else make_generator(noise_seed, self._dp_params[0].device)
             )
 
-        def zero_grad(self, set_to_none: bool = True) -> None:  # micro-batch: the lot's sum is kept
-            super().zero_grad(set_to_none=set_to_none)
-
         def zero_grad_keep_accum_grads(self) -> None:
             super().zero_grad()
 
@@ -114,8 +111,8 @@ class DPSGDManager:
         lot_size: expected lot size, in 1..len(dataset) (Poisson rate lot_size / N).
         batch_size: micro-batch size, in 1..lot_size (AIJack drops a lot's last partial micro-batch).
         iterations: lots drawn per `lot_loader(...)` call, >= 1.
-        seed: None (AIJack's behaviour) draws lots and noise from torch's global RNG; an int >= 0 seeds a
-            lot sampler and a noise generator of their own.
+        seed: None (AIJack's behaviour) draws lots and noise from torch's global RNG, so runs repeat only if
+            `torch.manual_seed` is set first; an int >= 0 seeds a lot sampler and a noise generator of their own.
     """
 
     def __init__(

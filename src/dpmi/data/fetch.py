@@ -7,6 +7,7 @@ and only then is the directory renamed into place.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -120,8 +121,10 @@ def _download(url: str, path: Path, timeout_s: float, progress: bool) -> None:
                     bar.update(len(chunk))
             if bar is not None:
                 bar.close()
-    except (urllib.error.URLError, OSError) as exc:
-        raise ValueError(f"could not download {url}: {exc}; check the address or pass --url a mirror") from exc
+    except urllib.error.URLError as exc:
+        raise ValueError(f"could not download {url}: {exc.reason}; check the address or pass --url a mirror") from exc
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        raise ValueError(f"could not download {url}: {exc}; check the network or pass --url a mirror") from exc
 
 
 def _extract_faces(archive: Path, out_dir: Path) -> None:
@@ -167,6 +170,11 @@ def _replace_dir(new: Path, target: Path) -> None:
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)
-    os.replace(new, target)
+    try:
+        os.replace(new, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)  # put the previous copy back rather than strand it
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -10,6 +10,7 @@ distance.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dpmi.atomic_files import atomic_write_bytes
 from dpmi.data import FaceDataset
 
 _EPS = 1e-6
@@ -155,11 +157,11 @@ class Evaluator:
         """Write `state_dict()` to `path` atomically (temp file in the same directory, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         state = self.state_dict()
         state["weights"] = {k: v.detach().cpu() for k, v in state["weights"].items()}
-        torch.save(state, temp)
-        os.replace(temp, path)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
         return path
 
     @classmethod

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dpmi.study.store import atomic_write_bytes, atomic_write_json
+from dpmi.atomic_files import atomic_write_bytes, atomic_write_json
 
 FORMAT = "dpmi-model"
 FORMAT_VERSION = 1

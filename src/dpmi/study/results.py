@@ -20,7 +20,8 @@ import numpy as np
 from dpmi.study.figures import reconstruction_grid, tradeoff_figure
 from dpmi.study.levels import PrivacyLevel
 from dpmi.study.report import render_report
-from dpmi.study.store import RunStore, atomic_write_bytes, atomic_write_json, atomic_write_text, json_safe
+from dpmi.atomic_files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from dpmi.study.store import RunStore, json_safe
 from dpmi.study.summary import LevelSummary, aggregate, cell_numbers
 
 RESULTS_JSON = "results.json"

@@ -27,7 +27,8 @@ from dpmi.study.evaluator_cache import ensure_evaluator
 from dpmi.study.executor import Executor, make_executor
 from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
 from dpmi.study.results import MEAN_FACES, record_timings, write_outputs
-from dpmi.study.store import RunStore, atomic_save_npy
+from dpmi.atomic_files import atomic_save_npy
+from dpmi.study.store import RunStore
 from dpmi.study.summary import LevelSummary
 
 
