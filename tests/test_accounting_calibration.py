@@ -11,6 +11,7 @@ from dpmi.privacy.accounting import (
     SIGMA_RTOL,
     compute_epsilon,
     epsilon_table,
+    dpsgd_steps,
     get_noise_multiplier,
     sampling_from_batches,
     sigma_table,
@@ -72,6 +73,20 @@ def test_epsilon_table_for_the_cli():
 def test_sigma_table_reports_achieved_epsilon():
     row = sigma_table(8.0, 1e-5, 0.04, 2250, "rdp")["rdp"]
     assert row.epsilon <= row.target_epsilon == 8.0 and row.noise_multiplier > 0
+
+
+def test_dpsgd_steps_rounds_up_but_not_float_error():
+    assert dpsgd_steps(30, 40 / 280) == 210  # 30 epochs * 280 / 40
+    assert dpsgd_steps(17, 85 / 280) == 56  # 17 * 280 / 85 exactly; 17 / (85 / 280) is 56.00000000000001 in floats
+    assert dpsgd_steps(10, 0.1) == 100
+    assert dpsgd_steps(1, 0.3) == 4  # 3.33 steps: round up, never account for fewer steps than the epochs asked
+    assert dpsgd_steps(2.5, 0.5) == 5 and dpsgd_steps(0.01, 1.0) == 1
+    with pytest.raises(ValueError, match="epochs"):
+        dpsgd_steps(0, 0.1)
+    with pytest.raises(ValueError, match="epochs"):
+        dpsgd_steps(math.inf, 0.1)
+    with pytest.raises(ValueError, match="sample_rate"):
+        dpsgd_steps(1, 0.0)
 
 
 def test_sampling_from_batches():

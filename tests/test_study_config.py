@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dpmi.privacy.accounting import dpsgd_steps
 from dpmi.study.config import QUICK_MAX_ITER, TOML_LAYOUT, StudyConfig, load_config_file, make_config
-from dpmi.study.levels import PrivacyLevel, dpsgd_steps, plan_levels
+from dpmi.study.levels import PrivacyLevel, plan_levels
 
 
 def test_defaults_are_the_issues_study():
@@ -101,12 +102,10 @@ def test_unreadable_or_unknown_config_file(tmp_path):
 
 
 @given(epochs=st.integers(1, 200), batch=st.integers(1, 280))
-def test_steps_rule_matches_make_private(epochs, batch):
-    """Levels compute epsilon for round(epochs / q) steps, the rule dpmi.privacy.dpsgd.make_private uses;
-    each cell also checks the steps it took, so a drift would fail loudly."""
-    q = batch / 280
-    steps = dpsgd_steps(epochs, q)
-    assert steps >= 1 and abs(steps - epochs / q) <= 0.5 + 1e-9
+def test_steps_rule_is_ceil_of_epochs_times_n_over_b(epochs, batch):
+    """Levels (like make_private and `dpmi epsilon`) use dpsgd_steps(epochs, q = B / N); the oracle is ceil(E N / B)
+    in exact integer arithmetic, so float error in q must not add or drop a step."""
+    assert dpsgd_steps(epochs, batch / 280) == -(-epochs * 280 // batch)
 
 
 def test_level_round_trips_through_json_dict():

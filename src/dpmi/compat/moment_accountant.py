@@ -4,7 +4,8 @@ Drop-in for `aijack.defense.GeneralMomentAccountant`: same constructor arguments
 tutorial's `order_max=1, order_min=72` work), same `add_step_info` / `get_epsilon` numbers. Deliberate differences,
 each because AIJack's behaviour is not a valid bound or loses state: `get_delta` uses the correct Thm 21 inverse,
 `get_noise_multiplier` returns a sigma whose epsilon meets the target and leaves the recorded steps untouched, the
-tight bound is evaluated at ceil(order), and repeated `add_step_info` with the same (params, rate) add step counts.
+tight bound is evaluated at ceil(order), `search="ternary_int"` finds the smallest epsilon (AIJack's converges on
+the largest), and repeated `add_step_info` with the same (params, rate) add step counts.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class StudyConfig:
         train_per_class: training images per identity, 1..9 (the rest are the held-out test images).
         split_seed: seed of the train/test split, >= 0 (fixed across cells: every cell sees the same people).
         model: target model, one of dpmi.models.MODELS.
-        epochs: passes over the training set, >= 1 (steps = epochs / sample_rate when private).
+        epochs: passes over the training set, >= 1 (steps = ceil(epochs / sample_rate) when private).
         batch_size: expected (Poisson) lot size when private, minibatch when not; 1..training set size.
         lr: SGD learning rate > 0 (default: dpmi.privacy.dpsgd.TrainConfig's, tuned for the softmax model).
         momentum: SGD momentum in [0, 1).

@@ -24,7 +24,7 @@ class PrivacyLevel:
         noise_multiplier: sigma (noise std / clipping norm) the model trains with; None when non-private.
         target_epsilon: the epsilon sigma was calibrated to; None for fixed-sigma and non-private levels.
         sample_rate: Poisson sampling rate q = batch_size / training set size; None when non-private.
-        steps: DP-SGD steps (epochs / q, rounded); None when non-private.
+        steps: DP-SGD steps (ceil(epochs / q), `dpmi.privacy.accounting.dpsgd_steps`); None when non-private.
         epsilon_rdp: epsilon at the study's delta by the RDP accountant; None (infinite) when non-private.
         epsilon_pld: the same by the PLD accountant (tighter); None when non-private.
     """
@@ -67,19 +67,14 @@ def plan_levels(config: StudyConfig) -> list[PrivacyLevel]:
     return levels
 
 
-def dpsgd_steps(epochs: int, sample_rate: float) -> int:
-    """DP-SGD steps for `epochs` passes at Poisson rate q: round(epochs / q), at least 1 (make_private's rule;
-    each cell checks that its training took exactly these steps)."""
-    return max(1, round(epochs / sample_rate))
-
-
 def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: int) -> list[PrivacyLevel]:
     """Calibrate sigma for target-epsilon levels and compute every DP level's epsilon (RDP and PLD).
 
     Raises:
         ValueError: a target epsilon that no sigma reaches with these steps (the accountant says why).
     """
-    from dpmi.privacy.accounting import compute_epsilon, get_noise_multiplier
+    # make_private's rule too; each cell checks that its training took exactly these steps.
+    from dpmi.privacy.accounting import compute_epsilon, dpsgd_steps, get_noise_multiplier
 
     sample_rate = config.batch_size / train_size
     steps = dpsgd_steps(config.epochs, sample_rate)

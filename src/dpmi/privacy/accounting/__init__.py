@@ -17,6 +17,7 @@ from .orders import DEFAULT_ORDERS, OPACUS_ORDERS
 from .pld_accountant import PLDAccountant
 from .rdp_accountant import RDPAccountant, RDPGuarantee
 from .rdp_sampled_gaussian import compute_rdp
+from .steps import dpsgd_steps
 
 __all__ = [
     "ACCOUNTANTS",
@@ -32,6 +33,7 @@ __all__ = [
     "SigmaResult",
     "compute_epsilon",
     "compute_rdp",
+    "dpsgd_steps",
     "epsilon_table",
     "get_noise_multiplier",
     "make_accountant",

@@ -1,8 +1,10 @@
 """AIJack's moments-accountant maths, reimplemented so `dpmi.compat.GeneralMomentAccountant` gives its numbers.
 
 AIJack (Koukyosyumei/AIJack, `GeneralMomentAccountant`) searches a continuous Renyi order for the smallest
-epsilon = RDP(order) + log((order-1)/order) - (log order + log delta)/(order-1) (Balle et al. 2020 Thm 21) with a
-ternary search, instead of minimising over a fixed grid. Its two RDP bounds for a Poisson-subsampled mechanism:
+epsilon = RDP(order) + log((order-1)/order) - (log order + log delta)/(order-1) (Balle et al. 2020 Thm 21, the same
+per-order formula as `rdp_conversion.thm21_epsilon`, which is used here) with a ternary search, instead of
+minimising over a fixed grid. Unlike `rdp_conversion.epsilon_from_rdp` it applies neither the KL rule nor a clamp at
+0, as AIJack does not. Its two RDP bounds for a Poisson-subsampled mechanism:
 
 * "rdp_upperbound_closedformula": the sampled Gaussian's RDP of Mironov, Talwar, Zhang 2019 (integer orders by the
   binomial sum, fractional ones by the Sec. 3.3 series) -- the same maths as `rdp_sampled_gaussian.compute_rdp`.
@@ -22,16 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from .rdp_sampled_gaussian import compute_rdp
+from .rdp_conversion import thm21_epsilon, thm21_log_delta
+from .rdp_sampled_gaussian import compute_rdp, gaussian_rdp
 
 BOUND_TYPES = ("rdp_upperbound_closedformula", "rdp_tight_upperbound")
 NOISE_TYPES = ("Gaussian", "Laplace")
 SEARCH_METHODS = ("ternary", "ternary_int", "greedy")
-
-
-def gaussian_rdp(alpha: float, sigma: float) -> float:
-    """RDP of the Gaussian mechanism, sensitivity 1, noise std sigma: alpha / (2 sigma^2) (Mironov 2017 Prop. 7)."""
-    return alpha / (2.0 * sigma**2)
 
 
 def laplace_rdp(alpha: float, b: float) -> float:
@@ -48,7 +46,7 @@ def base_mechanism_rdp(noise_type: str, noise_params: Mapping[str, float]) -> Ca
     """eps_M(alpha) of the un-subsampled mechanism: Gaussian needs noise_params['sigma'], Laplace needs ['b']."""
     if noise_type == "Gaussian":
         sigma = float(noise_params["sigma"])
-        return lambda alpha: gaussian_rdp(alpha, sigma)
+        return lambda alpha: float(gaussian_rdp(alpha, sigma))
     if noise_type == "Laplace":
         b = float(noise_params["b"])
         return lambda alpha: laplace_rdp(alpha, b)
@@ -99,17 +97,27 @@ def ternary_search(f: Callable[[float], float], left: float, right: float, preci
 
 
 def ternary_search_int(f: Callable[[float], float], left: int, right: int, max_iterations: int) -> int:
-    """Integer minimiser of a unimodal f on [left, right] by bisection on f(m) > f(m+1)."""
+    """Integer minimiser of a unimodal f on the integers between left and right (either may be the larger): bisection
+    on the sign of f(m+1) - f(m), then the best of the (at most three) integers left.
+
+    (AIJack's version keeps the half where f ascends, so it converges on the order with the LARGEST epsilon.)
+    """
     lo, hi = min(left, right), max(left, right)
     for _ in range(max_iterations):
-        if hi - lo <= 1:
+        if hi - lo <= 2:
             break
-        mid = (hi + lo) // 2
-        if f(mid) > f(mid + 1):
-            hi = mid
+        mid = (lo + hi) // 2
+        if f(mid + 1) < f(mid):  # still descending at mid: a unimodal f has its minimum to the right
+            lo = mid + 1
         else:
-            lo = mid
-    return lo + 1
+            hi = mid
+    candidates = range(lo, hi + 1) if hi - lo <= 2 else (lo, (lo + hi) // 2, hi)  # max_iterations ran out
+    best, best_value = lo, math.inf
+    for m in candidates:
+        value = f(m)
+        if value < best_value:  # NaN never wins
+            best, best_value = m, value
+    return best
 
 
 def greedy_search(f: Callable[[float], float], candidates: Sequence[float]) -> float:
@@ -167,8 +175,7 @@ def aijack_epsilon(steps: Sequence[StepInfo], delta: float, noise_type: str, bou
     """(epsilon, order): Thm 21 conversion minimised by `search`, exactly as AIJack's get_epsilon evaluates it."""
 
     def epsilon_at(order: float) -> float:
-        return (composed_rdp(order, steps, noise_type, bound_type)
-                - (math.log(order) + math.log(delta)) / (order - 1) + math.log((order - 1) / order))
+        return float(thm21_epsilon(order, composed_rdp(order, steps, noise_type, bound_type), delta))
 
     order = search.minimise(epsilon_at)
     return epsilon_at(order), order
@@ -183,8 +190,7 @@ def aijack_delta(steps: Sequence[StepInfo], epsilon: float, noise_type: str, bou
     """
 
     def log_delta_at(order: float) -> float:
-        rdp = composed_rdp(order, steps, noise_type, bound_type)
-        return (order - 1) * (rdp - epsilon + math.log1p(-1.0 / order)) - math.log(order)
+        return float(thm21_log_delta(order, composed_rdp(order, steps, noise_type, bound_type), epsilon))
 
     order = search.minimise(log_delta_at)
     return min(1.0, math.exp(log_delta_at(order))), order

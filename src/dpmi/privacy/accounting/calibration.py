@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from .factory import ACCOUNTANTS, make_accountant
 from .pld_composition import SupportTooLargeError
 from .rdp_accountant import RDPAccountant
+from .steps import dpsgd_steps
 from .validation import check_delta, check_epsilon, check_noise_multiplier, check_sample_rate, check_steps
 
 # get_noise_multiplier returns sigma with sigma* <= sigma <= sigma* (1 + SIGMA_RTOL), sigma* the exact smallest one
@@ -118,7 +119,7 @@ def _accountant_names(accountants: str | Sequence[str]) -> list[str]:
 
 def sampling_from_batches(batch_size: int, dataset_size: int, epochs: float) -> tuple[float, int]:
     """(sample_rate, steps) for expected batch size / dataset size and a number of epochs (passes):
-    q = batch_size / dataset_size and steps = ceil(epochs / q), rounding up so epsilon is never understated."""
+    q = batch_size / dataset_size and steps = `dpsgd_steps(epochs, q)` (ceil(epochs / q), as training takes)."""
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if not (isinstance(dataset_size, int) and dataset_size >= batch_size):
@@ -126,8 +127,7 @@ def sampling_from_batches(batch_size: int, dataset_size: int, epochs: float) -> 
     if not (epochs > 0 and math.isfinite(epochs)):
         raise ValueError(f"epochs must be in (0, inf), got {epochs!r}")
     q = batch_size / dataset_size
-    steps = math.ceil(epochs * dataset_size / batch_size - 1e-9)
-    return q, steps
+    return q, dpsgd_steps(epochs, q)
 
 
 def epsilon_table(noise_multiplier: float, sample_rate: float, steps: int, delta: float,

@@ -153,6 +153,12 @@ def _log_a_fractional(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
     return out
 
 
+def gaussian_rdp(alpha: np.ndarray | float, sigma: float) -> np.ndarray | float:
+    """RDP of the (un-subsampled) Gaussian mechanism, sensitivity 1 and noise std sigma > 0, at orders alpha > 1:
+    alpha / (2 sigma^2) nats (Mironov 2017, Prop. 7). The q = 1 case of `compute_rdp`."""
+    return alpha / (2.0 * sigma**2)
+
+
 def compute_rdp(noise_multiplier: float, sample_rate: float, orders: object) -> np.ndarray:
     """RDP epsilon(alpha) of ONE step of the Poisson-subsampled Gaussian, for each order.
 
@@ -163,8 +169,8 @@ def compute_rdp(noise_multiplier: float, sample_rate: float, orders: object) -> 
     sigma = check_noise_multiplier(noise_multiplier)
     q = check_sample_rate(sample_rate)
     alphas = check_orders(orders)
-    if q == 1.0:  # no subsampling: the Gaussian mechanism's RDP alpha / (2 sigma^2) (Mironov 2017, Prop. 7)
-        return alphas / (2.0 * sigma**2)
+    if q == 1.0:  # no subsampling
+        return gaussian_rdp(alphas, sigma)
     is_int = alphas == np.floor(alphas)
     log_a = np.empty_like(alphas)
     if is_int.any():

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from dpmi.privacy.accounting.base import Accountant
+from dpmi.privacy.accounting.steps import dpsgd_steps
 from dpmi.privacy.dpsgd.clipping import ClippedGradients, GradientCapture
 from dpmi.privacy.dpsgd.noise import derive_seeds, fill_gaussian_noise_, make_generator
 from dpmi.privacy.dpsgd.poisson_sampling import PoissonSampler
@@ -36,7 +37,6 @@ class PrivateTraining:
         sample_rate: Poisson inclusion probability q in (0, 1].
         expected_batch_size: q * N, the divisor of the noisy sum.
         steps: number of steps planned (what a target epsilon was calibrated for).
-        steps_per_epoch: round(1 / q), steps that visit N examples in expectation.
         steps_taken: steps performed so far (each one is recorded in `accountant`, unless sigma is 0:
             then there is no finite epsilon and `epsilon()` returns inf).
         accountant: the privacy accountant holding every step taken.
@@ -65,7 +65,6 @@ class PrivateTraining:
         self.sample_rate = float(sample_rate)
         self.expected_batch_size = self.sample_rate * self.num_examples
         self.steps = int(steps)
-        self.steps_per_epoch = max(1, round(1.0 / self.sample_rate))
         self.delta = float(delta)
         self.accountant = accountant
         self.steps_taken = 0
@@ -171,7 +170,8 @@ def make_private(
             sigma is the smallest the accountant finds meeting it for the planned steps at `delta`.
         delta: target delta in (0, 1).
         expected_batch_size: q * N in (0, N]; or `sample_rate` q in (0, 1] (exactly one).
-        epochs: planned passes over the data (> 0; steps = round(epochs / q)); or `steps` >= 1 (exactly one).
+        epochs: planned passes over the data (> 0; steps = ceil(epochs / q), `dpsgd_steps`); or `steps` >= 1
+            (exactly one).
         accountant: "rdp", "pld", or an object with the Accountant protocol.
         seed: >= 0 seeds the batch sampler and (separately) the noise generator; None draws fresh entropy.
     """
@@ -193,9 +193,7 @@ def make_private(
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs (> 0) and steps (>= 1)")
     if epochs is not None:
-        if not epochs > 0:
-            raise ValueError(f"epochs must be > 0, got {epochs}")
-        steps = max(1, round(epochs / sample_rate))
+        steps = dpsgd_steps(epochs, sample_rate)
     assert steps is not None
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")

@@ -21,7 +21,7 @@ class TrainConfig:
     """How to train.
 
     Attributes:
-        epochs: passes over the training set, >= 1 (private: steps = round(epochs / sample_rate)).
+        epochs: passes over the training set, >= 1 (private: steps = ceil(epochs / sample_rate)).
         batch_size: expected Poisson batch size when private, fixed shuffled minibatch size when not;
             in 1..N.
         lr: SGD learning rate > 0. The default 0.01 (momentum 0.9, 30 epochs, batch 40, clip 1) trains
