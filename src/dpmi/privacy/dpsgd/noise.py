@@ -27,13 +27,10 @@ def add_gaussian_noise_(
     grads: list[torch.Tensor], std: float, generator: torch.Generator | None
 ) -> list[torch.Tensor]:
     """In place: grads[k] += N(0, std^2) per coordinate. std = noise_multiplier * max_grad_norm >= 0."""
-    if std < 0:
-        raise ValueError(f"noise std must be >= 0, got {std}")
     if std == 0:
         return grads
     for g in grads:
-        noise = torch.empty_like(g).normal_(0.0, std, generator=generator)
-        g.add_(noise)
+        g.add_(fill_gaussian_noise_([torch.empty_like(g)], std, generator)[0])
     return grads
 
 
