@@ -13,7 +13,7 @@ import functools
 import math
 
 import numpy as np
-from scipy import special
+from scipy import integrate, special
 
 from .orders import check_orders
 from .validation import check_noise_multiplier, check_sample_rate
@@ -93,7 +93,7 @@ def _a_minus_one_by_quadrature(q: float, sigma: float, alphas: np.ndarray) -> np
         # Where (1+w)^alpha dominates, multiply in log space so huge powers times tiny densities do not overflow.
         log_abs_g = np.where(log_power > 50.0, log_power, np.log(np.abs(g)))
         values = np.sign(np.where(log_power > 50.0, 1.0, g)) * np.exp(log_abs_g + log_density)
-    return np.trapezoid(np.nan_to_num(values, nan=0.0), z, axis=1)
+    return integrate.trapezoid(np.nan_to_num(values, nan=0.0), z, axis=1)
 
 
 def _log_erfc(x: np.ndarray) -> np.ndarray:
