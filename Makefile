@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The faces live beside the repo; the library never copies them in.
-export DPMI_DATA ?= $(abspath ../shared/datasets/att_faces)
+# In this workspace the faces live beside the repo (the library never copies them in); elsewhere dpmi uses
+# $DPMI_DATA or the cache that `dpmi data fetch` fills.
+SHARED_FACES := $(abspath ../shared/datasets/att_faces)
+ifneq ($(wildcard $(SHARED_FACES)/s1/1.pgm),)
+export DPMI_DATA ?= $(SHARED_FACES)
+endif
 STAMP := $(VENV)/.installed
 
 .PHONY: setup run test bench clean
@@ -19,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/dpmi run --data "$(DPMI_DATA)"
+	$(VENV)/bin/dpmi run
 
 test: $(STAMP)
 	$(PY) -m pytest -q
