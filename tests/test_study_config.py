@@ -119,3 +119,15 @@ def test_example_study_toml_spells_out_the_defaults():
 
     example = Path(__file__).resolve().parents[1] / "study.toml"
     assert make_config(example) == StudyConfig()
+
+
+def test_run_help_lists_exactly_the_toml_layout():
+    """`dpmi run --help` is where users read the config sections; it must match what the loader accepts."""
+    import re
+
+    from dpmi.cli import RUN_EPILOG
+    from dpmi.study.config import TOML_LAYOUT
+
+    listed = {m.group(1): set(m.group(2).replace(",", " ").split())
+              for m in re.finditer(r"^\s+\[(\w+)\]\s+(.+)$", RUN_EPILOG, re.M)}
+    assert listed == {section: set(keys) for section, keys in TOML_LAYOUT.items()}

@@ -1,13 +1,7 @@
 """The study's configuration: one frozen dataclass, loaded from TOML, overridden by flags, validated.
 
-A `study.toml` groups keys in sections; every key maps to one `StudyConfig` field:
-
-    [run]      name, out, jobs, threads, seed, seeds, quick, device
-    [data]     root, train_per_class, split_seed
-    [train]    model, epochs, batch_size, lr, momentum, max_grad_norm
-    [privacy]  nonprivate, noise_multipliers, target_epsilons, delta, accountant
-    [attack]   max_iter, patience, threshold, step_size, process, identities
-    [report]   grid_identities
+A `study.toml` groups keys in sections; `TOML_LAYOUT` below maps every key to one `StudyConfig` field
+(`dpmi run --help` and the repository's `study.toml` list them for users).
 
 Anything else (an unknown section or key, a value of the wrong type) is a ValueError that names it.
 """
