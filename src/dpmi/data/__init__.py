@@ -8,15 +8,19 @@ from dpmi.data.att_faces import (
     normalize_images,
     read_pgm,
 )
+from dpmi.data.identities import IdentitySplit, select_identities, split_identities
 from dpmi.data.paths import default_cache_dir, resolve_data_root
 
 __all__ = [
     "IMAGE_SHAPE",
     "NUM_SUBJECTS",
     "FaceDataset",
+    "IdentitySplit",
     "default_cache_dir",
     "load_att_faces",
     "normalize_images",
     "read_pgm",
     "resolve_data_root",
+    "select_identities",
+    "split_identities",
 ]

@@ -1,0 +1,164 @@
+"""One way to name, list and build every model-inversion attack.
+
+    from dpmi.attacks import available_attacks, make_attack
+    attack = make_attack("pca-prior", model, public=public_faces)
+    result = attack.invert(range(20))          # result.images: [K, C, H, W] in the model's input range
+
+An attack registers itself once with `register_attack` (the shape of Opacus's `register_grad_sampler`):
+its name, its documented default options (its best measured setting), whether it needs the attacker's
+public faces, and the factory that builds it. The study, the CLI and the report only ever go through
+`make_attack`, `attack_spec` and `available_attacks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@runtime_checkable
+class AttackResult(Protocol):
+    """What every attack's `invert(labels)` returns (row k reconstructs `labels[k]`).
+
+    images: float tensor [K, C, H, W], in the model's input range.
+    labels: int64 tensor [K].
+    confidence: float numpy array [K], the target's softmax probability of `labels[k]` at `images[k]`.
+    summary(): scalar diagnostics (str -> float) recorded with the metrics, e.g. mean iterations.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def confidence(self) -> np.ndarray: ...
+
+    def summary(self) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class Attack(Protocol):
+    """A built attack against one target model."""
+
+    def invert(self, labels: Sequence[int]) -> AttackResult: ...
+
+
+AttackFactory = Callable[..., Attack]
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """A registered attack.
+
+    Attributes:
+        name: registry name ("mi-face", "pca-prior", "gmi", ...).
+        factory: `factory(model, *, public, input_shape, device, **options) -> Attack`.
+        defaults: every option the attack takes, with its default value (its best measured setting).
+        needs_public: True when the attack learns a prior from the attacker's public faces.
+        summary: one line for listings and the report.
+        reference: the paper(s) it follows.
+        help: option name -> one line explaining it (for --help and the report).
+    """
+
+    name: str
+    factory: AttackFactory
+    defaults: Mapping[str, Any]
+    needs_public: bool
+    summary: str
+    reference: str
+    help: Mapping[str, str] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, AttackSpec] = {}
+
+
+def register_attack(
+    name: str,
+    *,
+    defaults: Mapping[str, Any],
+    needs_public: bool,
+    summary: str,
+    reference: str,
+    help: Mapping[str, str] | None = None,
+) -> Callable[[AttackFactory], AttackFactory]:
+    """Decorator registering `factory(model, *, public, input_shape, device, **options)` under `name`."""
+
+    def decorate(factory: AttackFactory) -> AttackFactory:
+        if name in _REGISTRY:
+            raise ValueError(f"an attack named {name!r} is already registered")
+        _REGISTRY[name] = AttackSpec(name, factory, dict(defaults), needs_public, summary, reference,
+                                     dict(help or {}))
+        return factory
+
+    return decorate
+
+
+def available_attacks() -> list[str]:
+    """Names of every registered attack, in registration order."""
+    _load_builtins()
+    return list(_REGISTRY)
+
+
+def attack_spec(name: str) -> AttackSpec:
+    """The registered attack `name`; ValueError listing the names when there is none."""
+    _load_builtins()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown attack {name!r}: choose one of {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def resolve_options(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`name`'s defaults updated by `options`; ValueError naming any option the attack does not take (and
+    which other attack takes it, when one does)."""
+    spec = attack_spec(name)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(spec.defaults))
+    if unknown:
+        owners = {key: [other for other in _REGISTRY if key in _REGISTRY[other].defaults] for key in unknown}
+        detail = "; ".join(f"{key!r}" + (f" belongs to {', '.join(owners[key])}" if owners[key] else "")
+                           for key in unknown)
+        raise ValueError(f"attack {name!r} takes no option {detail}; its options are "
+                         f"{', '.join(spec.defaults) or '(none)'}")
+    return {**spec.defaults, **options}
+
+
+def make_attack(
+    name: str,
+    model: nn.Module,
+    *,
+    public: Any = None,
+    input_shape: tuple[int, int, int] | None = None,
+    device: str | torch.device | None = None,
+    **options: Any,
+) -> Attack:
+    """Build the registered attack `name` against `model`.
+
+    Args:
+        name: one of `available_attacks()`.
+        model: the target classifier, [B, C, H, W] inputs in its own range -> [B, classes] logits or
+            probabilities.
+        public: the attacker's public faces (a `dpmi.data.FaceDataset` of identities disjoint from the
+            target's); required by attacks with a prior, ignored by the others.
+        input_shape: (C, H, W) of one model input; default: the public faces' shape. Attacks that need it
+            and get neither raise ValueError.
+        device: where the attack runs (default: the model's device).
+        options: the attack's options (see `attack_spec(name).defaults`); unknown ones are a ValueError.
+    """
+    spec = attack_spec(name)
+    resolved = resolve_options(name, options)
+    if spec.needs_public and public is None:
+        raise ValueError(f"attack {name!r} learns a face prior from public identities: pass public=<FaceDataset of "
+                         "identities the target never saw>")
+    if input_shape is None and public is not None:
+        input_shape = (public.channels, *public.image_shape) if hasattr(public, "channels") else (
+            1, *public.image_shape)
+    return spec.factory(model, public=public, input_shape=input_shape, device=device, **resolved)
+
+
+def _load_builtins() -> None:
+    """Import the modules that register the built-in attacks (once)."""
+    import dpmi.attacks.builtin  # noqa: F401  (registers on import)
