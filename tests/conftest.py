@@ -47,3 +47,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def dpmi_cache_dir():
+    """Artefacts cached by content (face priors, evaluators, recipes) go to the checkout's .cache/ unless
+    $DPMI_CACHE is set: warm across runs of the suite in one checkout, cold in a fresh clone (as in CI)."""
+    if "DPMI_CACHE" not in os.environ:
+        os.environ["DPMI_CACHE"] = str(REPO / ".cache" / "dpmi")
+    yield Path(os.environ["DPMI_CACHE"])
+
+
+@pytest.fixture(scope="session")
+def synthetic_faces():
+    """8 synthetic identities x 6 greyscale 28x24 images (`dpmi.data.make_synthetic_faces`): for tests about
+    shapes and arithmetic that need no real faces."""
+    from dpmi.data import make_synthetic_faces
+
+    return make_synthetic_faces(num_identities=8, per_identity=6, image_shape=(28, 24), seed=0)

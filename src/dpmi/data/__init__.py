@@ -10,6 +10,7 @@ from dpmi.data.att_faces import (
 )
 from dpmi.data.identities import IdentitySplit, select_identities, split_identities
 from dpmi.data.paths import default_cache_dir, resolve_data_root
+from dpmi.data.synthetic import make_synthetic_faces
 
 __all__ = [
     "IMAGE_SHAPE",
@@ -18,6 +19,7 @@ __all__ = [
     "IdentitySplit",
     "default_cache_dir",
     "load_att_faces",
+    "make_synthetic_faces",
     "normalize_images",
     "read_pgm",
     "resolve_data_root",

@@ -40,8 +40,9 @@ class FaceDataset:
     num_classes: int = NUM_SUBJECTS
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 3 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 [N, H, W], got {self.images.dtype} {self.images.shape}")
+        if self.images.ndim not in (3, 4) or self.images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 [N, H, W] or [N, H, W, C], got {self.images.dtype} "
+                             f"{self.images.shape}")
         n = self.images.shape[0]
         if self.labels.shape != (n,) or self.image_ids.shape != (n,):
             raise ValueError(
@@ -55,6 +56,16 @@ class FaceDataset:
     def image_shape(self) -> tuple[int, int]:
         """(height, width) in pixels."""
         return (int(self.images.shape[1]), int(self.images.shape[2]))
+
+    @property
+    def channels(self) -> int:
+        """Colour channels of one image: 1 for greyscale [N, H, W] images, else the last axis's size."""
+        return 1 if self.images.ndim == 3 else int(self.images.shape[3])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W): the shape of one image as a model sees it (`to_tensors`)."""
+        return (self.channels, *self.image_shape)
 
     def subset(self, index: np.ndarray) -> "FaceDataset":
         """The images at `index` (an integer or boolean array), in that order."""
@@ -84,21 +95,23 @@ class FaceDataset:
         return self.subset(np.concatenate(train_idx)), self.subset(np.concatenate(test_idx))
 
     def to_tensors(self, device: str | None = None):
-        """Float images [N, 1, H, W] in [-1, 1] and int64 labels [N], as torch tensors.
+        """Float images [N, C, H, W] in [-1, 1] and int64 labels [N], as torch tensors.
 
         Same values as the tutorial's `ToTensor()` then `Normalize((0.5,), (0.5,))`: x / 255 * 2 - 1.
         """
         import torch
 
-        x = torch.from_numpy(normalize_images(self.images)).unsqueeze(1)
+        pixels = normalize_images(self.images)
+        x = torch.from_numpy(pixels).unsqueeze(1) if pixels.ndim == 3 else torch.from_numpy(pixels).permute(0, 3, 1, 2)
+        x = x.contiguous()
         y = torch.from_numpy(self.labels.astype(np.int64))
         if device is not None:
             x, y = x.to(device), y.to(device)
         return x, y
 
     def class_means(self) -> np.ndarray:
-        """Mean face of every identity, float64 [num_classes, H, W] in grey levels 0..255."""
-        means = np.zeros((self.num_classes, *self.image_shape), dtype=np.float64)
+        """Mean face of every identity, float64 [num_classes, H, W] (or [num_classes, H, W, C]) in levels 0..255."""
+        means = np.zeros((self.num_classes, *self.images.shape[1:]), dtype=np.float64)
         for label in range(self.num_classes):
             members = self.images[self.labels == label]
             if len(members):
