@@ -201,8 +201,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from dpmi.models import build_model
     from dpmi.privacy.accounting import compute_epsilon
     from dpmi.privacy.dpsgd import TrainConfig, train
-    from dpmi.study.cell import accuracy
-    from dpmi.study.model_file import save_model, sidecar_path
+    from dpmi.models.accuracy import accuracy
+    from dpmi.models.model_file import save_model, sidecar_path
 
     from dpmi.study.config import check_device
 
@@ -273,7 +273,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     from dpmi.data import load_att_faces
     from dpmi.study.cell import build_attack
     from dpmi.study.config import StudyConfig, validate
-    from dpmi.study.model_file import load_model
+    from dpmi.models.model_file import load_model
     from dpmi.atomic_files import atomic_save_npy, atomic_write_bytes, atomic_write_json
     from dpmi.study.store import json_safe
 

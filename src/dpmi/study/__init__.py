@@ -5,10 +5,10 @@
     print(result.run_dir / "report.html")
 """
 
+from dpmi.models.model_file import load_model, save_model
 from dpmi.study.config import StudyConfig, load_config_file, make_config, validate
 from dpmi.study.executor import Executor, ProcessExecutor, SerialExecutor, make_executor
 from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
-from dpmi.study.model_file import load_model, save_model
 from dpmi.study.results import load_results, render_outputs
 from dpmi.study.runner import StudyResult, run_study
 from dpmi.study.store import RunStore

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dpmi.data import FaceDataset
+from dpmi.models.accuracy import accuracy
 from dpmi.study.config import StudyConfig
 from dpmi.study.levels import PrivacyLevel
 from dpmi.study.store import json_safe
@@ -67,17 +68,6 @@ def run_cell_task(task: CellTask) -> tuple[dict[str, Any], np.ndarray]:
     if _CONTEXT is None:
         raise RuntimeError("run_cell_task called before init_worker")
     return run_cell(task, _CONTEXT)
-
-
-@torch.no_grad()
-def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Top-1 accuracy in [0, 1] (model in eval mode; its mode is restored)."""
-    was_training = model.training
-    model.eval()
-    try:
-        return float((model(x).argmax(dim=1) == y).float().mean())
-    finally:
-        model.train(was_training)
 
 
 def build_attack(model: torch.nn.Module, config: StudyConfig, device: str):
