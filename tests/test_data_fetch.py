@@ -149,3 +149,24 @@ def test_cli_data_fetch_and_verify(served, faces_root, tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("dpmi: error:") and "s5/5.pgm" in err[0]
     assert main(["data", "fetch", "--url", f"{base}/att_faces.zip", "--dest", str(dest)]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_cli_fetch_says_already_there_and_suggestions_name_their_path(served, faces_root, tmp_path, capsys):
+    from dpmi.cli import main
+
+    www, base = served
+    (www / "att_faces.zip").write_bytes(_archive_bytes(faces_root, "zip"))
+    dest = tmp_path / "faces"
+    assert main(["data", "fetch", "--url", f"{base}/att_faces.zip", "--dest", str(dest)]) == 0
+    assert "installed at" in capsys.readouterr().out
+    assert main(["data", "fetch", "--url", f"{base}/att_faces.zip", "--dest", str(dest)]) == 0
+    out = capsys.readouterr().out
+    assert "already there, verified: 400 images" in out and "installed" not in out
+    (dest / "s2" / "3.pgm").unlink()
+    with pytest.raises(FileNotFoundError, match=f"dpmi data fetch --dest {dest} --force"):
+        verify_att_faces(dest)
+    elsewhere = tmp_path / "not_faces"
+    elsewhere.mkdir()
+    with pytest.raises(FileNotFoundError, match="not a copy of the AT&T faces") as info:
+        verify_att_faces(elsewhere)
+    assert "--force" not in str(info.value)  # never suggest deleting a directory that is not a copy

@@ -1,28 +1,36 @@
-"""Data: the AT&T faces, their loader, split, tensors, download and verification."""
+"""Data: face datasets from any identity folder (the AT&T faces are one), splits, tensors, download and
+verification, and a torch Dataset that reads a folder lazily."""
 
-from dpmi.data.att_faces import (
-    IMAGE_SHAPE,
-    NUM_SUBJECTS,
-    FaceDataset,
-    load_att_faces,
-    normalize_images,
-    read_pgm,
-)
+from dpmi.data.att_faces import IMAGE_SHAPE, NUM_SUBJECTS, load_att_faces, read_pgm
+from dpmi.data.face_dataset import FaceDataset, normalize_images
+from dpmi.data.folder_summary import FolderSummary, describe_image_folder, verify_image_folder
 from dpmi.data.identities import IdentitySplit, select_identities, split_identities
+from dpmi.data.image_folder import ImageFolderIndex, index_image_folder, load_image_folder
+from dpmi.data.load_faces import DATA_FORMATS, load_faces, load_public_faces
 from dpmi.data.paths import default_cache_dir, resolve_data_root
-from dpmi.data.synthetic import make_synthetic_faces
+from dpmi.data.synthetic import make_synthetic_faces, write_image_folder
 
 __all__ = [
+    "DATA_FORMATS",
     "IMAGE_SHAPE",
     "NUM_SUBJECTS",
     "FaceDataset",
+    "FolderSummary",
     "IdentitySplit",
+    "ImageFolderIndex",
     "default_cache_dir",
+    "describe_image_folder",
+    "index_image_folder",
     "load_att_faces",
+    "load_faces",
+    "load_image_folder",
+    "load_public_faces",
     "make_synthetic_faces",
     "normalize_images",
     "read_pgm",
     "resolve_data_root",
     "select_identities",
     "split_identities",
+    "verify_image_folder",
+    "write_image_folder",
 ]

@@ -10,12 +10,14 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shlex
 import shutil
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from dpmi.data.manifest import load_manifest, sha256_file
@@ -36,21 +38,56 @@ def verify_att_faces(root: str | os.PathLike[str] | None = None) -> int:
     """
     directory = resolve_data_root(root)
     if not directory.is_dir():
-        raise FileNotFoundError(f"no AT&T faces directory at {directory}; download it with `dpmi data fetch`")
+        raise FileNotFoundError(
+            f"no AT&T faces directory at {directory}; download it there with `{_fetch_command(directory)}`"
+        )
+    if not any((directory / name).is_file() for name in load_manifest()):
+        # Not a damaged copy but something else: never suggest a --force that would delete it.
+        raise FileNotFoundError(
+            f"{directory} holds none of the AT&T images (s1..s40/1..10.pgm): it is not a copy of the AT&T "
+            f"faces; `dpmi data info {shlex.quote(str(directory))}` describes it as an image folder, and "
+            "`dpmi data fetch --dest NEW_DIR` downloads the AT&T faces into a new directory"
+        )
+    return _check_copy(directory, f"replace that copy with `{_fetch_command(directory, force=True)}`")
+
+
+def _check_copy(directory: Path, advice: str) -> int:
+    """Compare `directory` with the manifest; raise naming missing / differing images, ending with `advice`."""
     manifest = load_manifest()
     missing = [name for name in manifest if not (directory / name).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} of {len(manifest)} images missing under {directory} "
-            f"(first: {', '.join(missing[:3])}); re-fetch with `dpmi data fetch --force`"
+            f"(first: {', '.join(missing[:3])}); {advice}"
         )
     wrong = [name for name, digest in manifest.items() if sha256_file(directory / name) != digest]
     if wrong:
         raise ValueError(
             f"{len(wrong)} images under {directory} do not match the published AT&T faces "
-            f"(first: {', '.join(wrong[:3])}); re-fetch with `dpmi data fetch --force`"
+            f"(first: {', '.join(wrong[:3])}); {advice}"
         )
     return len(manifest)
+
+
+def _fetch_command(directory: Path, force: bool = False) -> str:
+    """The `dpmi data fetch` command line that acts on `directory` (not on some default location)."""
+    return f"dpmi data fetch --dest {shlex.quote(str(directory))}" + (" --force" if force else "")
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """What `install_att_faces` did.
+
+    Attributes:
+        path: the faces directory (valid when this is returned).
+        installed: True if it downloaded and installed a copy; False if a valid copy was already there
+            (verified against the manifest) and nothing was downloaded.
+        images: how many images were verified.
+    """
+
+    path: Path
+    installed: bool
+    images: int
 
 
 def fetch_att_faces(
@@ -61,6 +98,18 @@ def fetch_att_faces(
     timeout_s: float = 60.0,
     progress: bool = False,
 ) -> Path:
+    """`install_att_faces`, returning only the directory."""
+    return install_att_faces(url, dest, force=force, timeout_s=timeout_s, progress=progress).path
+
+
+def install_att_faces(
+    url: str | None = None,
+    dest: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    timeout_s: float = 60.0,
+    progress: bool = False,
+) -> FetchOutcome:
     """Download the AT&T faces archive (zip or tar, optionally gzip/bz2/xz), verify it, install it at `dest`.
 
     Args:
@@ -71,7 +120,8 @@ def fetch_att_faces(
         progress: show a tqdm progress bar while downloading.
 
     Returns:
-        The installed directory (holding s1..s40/1..10.pgm and the dataset's README).
+        Where the faces are (holding s1..s40/1..10.pgm and the dataset's README) and whether this call
+        installed them (False: a valid copy was already there; nothing was downloaded).
 
     Raises:
         ValueError: the download failed, the archive is not a zip/tar or lacks images, or a hash differs.
@@ -82,12 +132,13 @@ def fetch_att_faces(
     target = resolve_data_root(dest)
     if target.exists() and not force:
         try:
-            verify_att_faces(target)
-            return target  # already installed and intact: nothing to do
+            count = verify_att_faces(target)
+            return FetchOutcome(target, installed=False, images=count)  # already there and intact
         except (FileNotFoundError, ValueError) as exc:
             raise FileExistsError(
                 f"{target} exists but is not a valid copy of the AT&T faces ({exc}); "
-                "pass --force to replace it, or choose another --dest"
+                f"`{_fetch_command(target, force=True)}` replaces it (deleting what is there), or choose "
+                "another --dest"
             ) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".dpmi-fetch-", dir=target.parent) as scratch:
@@ -95,9 +146,10 @@ def fetch_att_faces(
         _download(url or DEFAULT_URL, archive, timeout_s, progress)
         unpacked = Path(scratch) / "att_faces"
         _extract_faces(archive, unpacked)
-        verify_att_faces(unpacked)
+        count = _check_copy(unpacked, f"the archive at {url or DEFAULT_URL} is not the published AT&T faces: "
+                                      "nothing was installed; pass --url a good mirror")
         _replace_dir(unpacked, target)
-    return target
+    return FetchOutcome(target, installed=True, images=count)
 
 
 def _download(url: str, path: Path, timeout_s: float, progress: bool) -> None:

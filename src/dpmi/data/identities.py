@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dpmi.data.att_faces import FaceDataset
+from dpmi.data.face_dataset import FaceDataset
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class IdentitySplit:
 def select_identities(dataset: FaceDataset, identities: Sequence[int]) -> FaceDataset:
     """The images of `identities` (original labels), relabelled so identities[k] becomes label k.
 
-    Images keep their order within the dataset. Raises ValueError on an unknown or repeated identity.
+    Images keep their order within the dataset; identity names (if any) follow their identities. Raises
+    ValueError on an unknown or repeated identity.
     """
     ids = [int(i) for i in identities]
     if len(set(ids)) != len(ids):
@@ -50,7 +51,8 @@ def select_identities(dataset: FaceDataset, identities: Sequence[int]) -> FaceDa
     relabel[ids] = np.arange(len(ids))
     keep = relabel[dataset.labels] >= 0
     subset = dataset.subset(np.flatnonzero(keep))
-    return FaceDataset(subset.images, relabel[subset.labels], subset.image_ids, num_classes=len(ids))
+    names = None if dataset.names is None else tuple(dataset.names[i] for i in ids)
+    return FaceDataset(subset.images, relabel[subset.labels], subset.image_ids, num_classes=len(ids), names=names)
 
 
 def split_identities(

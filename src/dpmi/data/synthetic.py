@@ -7,9 +7,13 @@ identities are therefore learnable (a classifier separates them) but nothing her
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 
-from dpmi.data.att_faces import FaceDataset
+from dpmi.data.face_dataset import FaceDataset
 
 
 def make_synthetic_faces(
@@ -59,3 +63,30 @@ def make_synthetic_faces(
     if channels == 1:
         images = images[..., 0]
     return FaceDataset(np.ascontiguousarray(images), labels, image_ids, num_classes=num_identities)
+
+
+def write_image_folder(
+    dataset: FaceDataset,
+    root: str | os.PathLike[str],
+    *,
+    image_format: str = "png",
+    names: Sequence[str] | None = None,
+) -> Path:
+    """Write `dataset` as root/<identity>/<image_id>.<image_format>, the layout `load_image_folder` reads.
+
+    Identity folders are named `names` (default: the dataset's names, else "id0", "id1", ...). With a
+    lossless format (png, pgm/ppm, bmp, tiff) `load_image_folder(root)` gives back the same pixels.
+    Returns `root`.
+    """
+    directory = Path(root)
+    if names is None:
+        names = dataset.names if dataset.names is not None else [f"id{k}" for k in range(dataset.num_classes)]
+    if len(names) != dataset.num_classes:
+        raise ValueError(f"names must hold {dataset.num_classes} names, got {len(names)}")
+    from PIL import Image
+
+    for image, label, number in zip(dataset.images, dataset.labels, dataset.image_ids):
+        folder = directory / names[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{int(number)}.{image_format}")
+    return directory

@@ -1,0 +1,71 @@
+"""One entry point for "the faces at this path": the AT&T faces or any identity folder, by format.
+
+The study, the CLI (`--data DIR`, `--public DIR`, `[data] root` / `format`) and library users call
+`load_faces`; `load_public_faces` loads a second folder of attacker-side identities in the private data's
+image format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+
+from dpmi.data.att_faces import load_att_faces
+from dpmi.data.face_dataset import FaceDataset
+from dpmi.data.folder_summary import looks_like_att_faces
+from dpmi.data.image_folder import load_image_folder
+from dpmi.data.paths import resolve_data_root
+
+DATA_FORMATS = ("auto", "att", "folder")
+
+
+def load_faces(
+    root: str | os.PathLike[str] | None = None,
+    format: str = "auto",
+    image_size: int | Sequence[int] | None = None,
+    grayscale: bool | None = None,
+) -> FaceDataset:
+    """The faces at `root` (else `$DPMI_DATA`, else the AT&T cache directory).
+
+    Args:
+        format: "att" (the AT&T faces, checked against the shipped manifest's layout: s1..s40/1..10.pgm,
+            112x92 greyscale PGM), "folder" (any root/<identity>/<image> folder, see
+            `dpmi.data.image_folder`), or "auto" (the default): "att" when the directory holds any of the
+            AT&T images or does not exist (so the error says how to fetch them), else "folder".
+        image_size, grayscale: for "folder" (and "auto" resolving to it): resize to (height, width) / force
+            one or three channels; "att" refuses them (the AT&T images have one size and one channel).
+    """
+    if format not in DATA_FORMATS:
+        raise ValueError(f"data format must be one of {', '.join(DATA_FORMATS)}, got {format!r}")
+    directory = resolve_data_root(root)
+    if format == "auto":
+        format = "att" if not directory.is_dir() or looks_like_att_faces(directory) else "folder"
+    if format == "att":
+        if image_size is not None or grayscale is not None:
+            raise ValueError("the AT&T faces load as they are (112x92 greyscale): drop the image size and "
+                             "grayscale options, or use the folder format")
+        return load_att_faces(directory)
+    return load_image_folder(directory, image_size=image_size, grayscale=grayscale)
+
+
+def load_public_faces(root: str | os.PathLike[str], like: FaceDataset) -> FaceDataset:
+    """A second identity folder (the attacker's public people) in `like`'s image size and channels.
+
+    Its images are resized to `like.image_shape` and converted to `like.channels`, so an attack prior
+    learned on them fits the target model's input.
+
+    Raises:
+        ValueError: a public image is pixel-for-pixel one of `like`'s (private) images: the attacker's data
+            must not contain the private people (names the first such file's identity).
+    """
+    public = load_image_folder(root, image_size=like.image_shape, grayscale=like.channels == 1)
+    private_digests = {hashlib.sha256(image.tobytes()).digest() for image in like.images}
+    for row, image in enumerate(public.images):
+        if hashlib.sha256(image.tobytes()).digest() in private_digests:
+            raise ValueError(
+                f"the public folder {root} holds an image of identity {public.identity_name(int(public.labels[row]))!r} "
+                f"(image {int(public.image_ids[row])}) that is also among the private images: the attacker's "
+                "public identities must not include private people; remove them from one of the folders"
+            )
+    return public
