@@ -467,34 +467,87 @@ def _cmd_sigma(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- dpmi data
+def _image_size(text: str) -> tuple[int, int]:
+    """--image-size HxW (height x width) or N (square)."""
+    parts = text.lower().split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH or N (pixels >= 1), got {text!r}")
+    return size  # type: ignore[return-value]
+
+
 def _add_data(sub) -> None:
-    p = sub.add_parser("data", help="download or verify the AT&T faces",
-                       description="Download (fetch) or check (verify) the AT&T faces.")
-    data_sub = p.add_subparsers(dest="data_command", metavar="{fetch,verify}", parser_class=_Parser)
+    p = sub.add_parser("data", help="get, check or describe face data (the AT&T faces or your own folder)",
+                       description="Get the AT&T faces (fetch), check a copy or any identity folder (verify), "
+                                   "describe a folder (info). An identity folder is DIR/<identity>/<image>: one "
+                                   "sub-folder per person, any image format Pillow reads; hidden files and files "
+                                   "directly in DIR are ignored, any other non-image is refused.")
+    data_sub = p.add_subparsers(dest="data_command", metavar="{fetch,verify,info}", parser_class=_Parser)
     data_sub.required = True
-    fetch = data_sub.add_parser("fetch", help="download, verify and install the faces")
+    fetch = data_sub.add_parser(
+        "fetch", help="download, verify and install the AT&T faces",
+        description="Download the AT&T faces archive, check every image against the SHA-256 list shipped with "
+                    "dpmi, and install the directory only if all match. A valid copy already at the destination "
+                    "is verified and kept (nothing is downloaded).")
     fetch.add_argument("--url", help="archive address (default: the AT&T Laboratories Cambridge archive)")
     fetch.add_argument("--dest", metavar="DIR", help="install here (default $DPMI_DATA, else the cache)")
-    fetch.add_argument("--force", action="store_true", help="replace an existing directory that is not a valid copy")
+    fetch.add_argument("--force", action="store_true",
+                       help="replace an existing directory at the destination that is not a valid copy (it is deleted)")
     fetch.set_defaults(handler=_cmd_fetch)
-    verify = data_sub.add_parser("verify", help="check every image against the published SHA-256 list")
+    verify = data_sub.add_parser(
+        "verify", help="check the AT&T faces against their SHA-256 list, or that every image of a folder loads",
+        description="A directory holding AT&T images is checked image by image against the published SHA-256 "
+                    "list; any other directory is read as an identity folder and every image decoded.")
     verify.add_argument("root", nargs="?", metavar="DIR", help="faces directory (default $DPMI_DATA, else the cache)")
+    verify.add_argument("--image-size", type=_image_size, metavar="HxW",
+                        help="check the folder resized to height x width (default: none; all images one size)")
     verify.set_defaults(handler=_cmd_verify)
+    info = data_sub.add_parser(
+        "info", help="identities, images, sizes and channels of a face folder",
+        description="Describe DIR/<identity>/<image> from the image headers: identities and their names, images "
+                    "per identity, sizes, channels, and a fingerprint (SHA-256 of paths and contents).")
+    info.add_argument("root", nargs="?", metavar="DIR", help="faces directory (default $DPMI_DATA, else the cache)")
+    info.set_defaults(handler=_cmd_info)
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from dpmi.data.fetch import fetch_att_faces
+    from dpmi.data.fetch import install_att_faces
 
-    path = fetch_att_faces(args.url, args.dest, force=args.force, progress=True)
-    print(f"AT&T faces installed at {path}")
+    outcome = install_att_faces(args.url, args.dest, force=args.force, progress=True)
+    if outcome.installed:
+        print(f"AT&T faces installed at {outcome.path} ({outcome.images} images verified)")
+    else:
+        print(f"AT&T faces already there, verified: {outcome.images} images at {outcome.path} (nothing downloaded)")
     return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from dpmi.data import resolve_data_root, verify_image_folder
     from dpmi.data.fetch import verify_att_faces
+    from dpmi.data.folder_summary import looks_like_att_faces
 
-    count = verify_att_faces(args.root)
-    print(f"ok: {count} images match the published AT&T faces")
+    root = resolve_data_root(args.root)
+    if args.image_size is None and (not root.is_dir() or looks_like_att_faces(root)):
+        count = verify_att_faces(root)
+        print(f"ok: {count} images at {root} match the published AT&T faces")
+        return 0
+    summary = verify_image_folder(root, image_size=args.image_size)
+    print(f"ok: every image at {root} loads: {len(summary.names)} identities, {summary.num_images} images")
+    for line in summary.lines()[2:]:
+        print(f"  {line}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from dpmi.data import describe_image_folder, resolve_data_root
+
+    for line in describe_image_folder(resolve_data_root(args.root)).lines():
+        print(line)
     return 0
 
 
