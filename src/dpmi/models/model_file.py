@@ -52,6 +52,21 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], metadata: dict[st
     return sidecar
 
 
+def update_sidecar(path: str | os.PathLike[str], updates: dict[str, Any]) -> Path:
+    """Merge `updates` into the sidecar of the model file `path` (atomically); return the sidecar path.
+
+    Lets a caller save the weights first and add what it learns afterwards (e.g. the privacy spent), so a
+    failure in that later step never loses the trained model. The weights file is checked as in read_sidecar.
+    """
+    metadata = read_sidecar(path)
+    sidecar = sidecar_path(path)
+    reserved = {"format", "format_version", "weights_file", "weights_sha256"} & set(updates)
+    if reserved:
+        raise ValueError(f"update_sidecar cannot change {sorted(reserved)}: they describe the weights file")
+    atomic_write_json(sidecar, {**metadata, **updates})
+    return sidecar
+
+
 def read_sidecar(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The sidecar of model file `path`, checked to be a dpmi one that matches the weights' bytes.
 

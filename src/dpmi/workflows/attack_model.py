@@ -1,0 +1,317 @@
+"""Attack a model saved by `train_model` (or `dpmi train`) with any registered attack, score it, keep the files.
+
+    from dpmi.workflows import attack_saved_model
+    report = attack_saved_model("model.pt", attack="mi-face", options={"max_iter": 100})
+    print(report.scores["nearest_mean_top1"], report.out_dir)   # files beside the model by default
+
+What `dpmi attack` does, as a library call. Everything comes from the model's sidecar: the private
+identities the target was trained on (the ones attacked and scored), the public ones (the attacker's
+faces, for attacks with a prior), the train/held-out split, and the faces it was trained on (checked by
+their SHA-256 before use). Scores come from `dpmi.metrics.evaluate_inversion` on the private training
+images, with the evaluation classifier trained on those images.
+
+The output directory is created and checked writable before the attack runs, and the results are written
+there: reconstructions.npy, attack.json (settings, scores, per-identity scores) and reconstructions.png.
+They hold reconstructions of private faces: files are created readable by their owner only (0600).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dpmi.data import FaceDataset
+
+GRID_COLUMNS = 10  # identities drawn in reconstructions.png (the first ones attacked)
+PERSONAL_DATA = ("these files hold reconstructions of private faces (personal data); they are created readable "
+                 "by their owner only (0600): share them only as you would the training images")
+
+# What each score means, for people (the keys are dpmi.metrics.SUMMARY_KEYS).
+SCORE_DESCRIPTIONS: dict[str, str] = {
+    "num_labels": "identities attacked",
+    "chance_top1": "chance level of a top-1 guess",
+    "chance_top5": "chance level of a top-5 guess",
+    "nearest_mean_top1": "identified: reconstruction closest to its own mean face (top-1)",
+    "nearest_mean_top5": "identified: own mean face among the 5 closest (top-5)",
+    "eval_acc1": "evaluation classifier names the identity (top-1)",
+    "eval_acc5": "evaluation classifier has the identity in its top 5",
+    "knn_dist": "distance to the closest real image of the identity (evaluator embedding, lower = closer)",
+    "evaluator_test_acc": "evaluation classifier's own accuracy on held-out real faces",
+    "psnr_mean_face": "PSNR to the identity's mean face (dB)",
+    "ssim_mean_face": "SSIM to the identity's mean face (-1..1)",
+    "psnr_best_private": "PSNR to the closest real training image (dB)",
+    "ssim_best_private": "SSIM to the closest real training image (-1..1)",
+    "attack_best_cost": "attack's final cost (mean)",
+    "attack_iterations": "attack iterations used (mean)",
+}
+PERCENT_SCORES = {"chance_top1", "chance_top5", "nearest_mean_top1", "nearest_mean_top5", "eval_acc1", "eval_acc5",
+                  "evaluator_test_acc"}
+
+
+@dataclass(frozen=True)
+class AttackReport:
+    """What `attack_saved_model` did and found.
+
+    Attributes:
+        model_path: the attacked weights file.
+        attack: the registered attack's name. options: every option it ran with (defaults filled in).
+        identities: the attacked identities (dataset labels, numbered from 0, as in the sidecar).
+        labels: the same identities as the model's labels (row k attacks label labels[k]).
+        images: float32 [K, C, H, W] reconstructions in the model's input range ([-1, 1] for dpmi's faces).
+        confidence: float [K], the target's probability of its label at each reconstruction.
+        diagnostics: the attack's own scalar summary (e.g. mean iterations).
+        scores: `dpmi.metrics.evaluate_inversion`'s means (see SCORE_DESCRIPTIONS); {} when not scored.
+        per_identity: per-row scores (lists of K values); {} when not scored.
+        out_dir: where the files went (None: nothing written). files: name -> path of every file written.
+    """
+
+    model_path: Path
+    attack: str
+    options: dict[str, Any]
+    identities: list[int]
+    labels: list[int]
+    images: np.ndarray
+    confidence: np.ndarray
+    diagnostics: dict[str, float]
+    scores: dict[str, float] = field(default_factory=dict)
+    per_identity: dict[str, list[Any]] = field(default_factory=dict)
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN and inf become null): what `dpmi attack --json` prints and attack.json holds,
+        without the images."""
+        from dpmi.study.store import json_safe
+
+        return json_safe({
+            "model": str(self.model_path), "attack": self.attack, "options": self.options,
+            "identities": self.identities, "labels": self.labels,
+            "confidence": self.confidence.tolist(), "mean_confidence": float(np.mean(self.confidence)),
+            "diagnostics": self.diagnostics, "scores": self.scores,
+            "score_descriptions": {k: SCORE_DESCRIPTIONS[k] for k in self.scores if k in SCORE_DESCRIPTIONS},
+            "per_identity": self.per_identity,
+            "out_dir": None if self.out_dir is None else str(self.out_dir),
+            "files": {name: str(path) for name, path in self.files.items()},
+            "personal_data": PERSONAL_DATA if self.files else None,
+        })
+
+
+def default_attack_dir(model_path: str | os.PathLike[str], attack: str) -> Path:
+    """Where results go by default: beside the model, `<model stem>-<attack>/` (model.pt -> model-mi-face/)."""
+    path = Path(model_path)
+    return path.with_name(f"{path.stem}-{attack}")
+
+
+def attack_saved_model(
+    path: str | os.PathLike[str],
+    attack: str = "mi-face",
+    *,
+    options: Mapping[str, Any] | None = None,
+    identities: Sequence[int] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    save: bool = True,
+    data: str | os.PathLike[str] | FaceDataset | None = None,
+    metrics: bool = True,
+    device: str = "cpu",
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> AttackReport:
+    """Run the registered `attack` against the model saved at `path`, score it, write its files.
+
+    Args:
+        path: a weights file written by `train_model` / `dpmi train` (with its .json sidecar).
+        attack: one of `dpmi.attacks.available_attacks()`.
+        options: the attack's options (`dpmi.attacks.registry.attack_spec(attack).defaults` lists them with
+            their defaults); an option it does not take is a ValueError.
+        identities: dataset identities (from 0, as in the sidecar's "identities") to attack; default every
+            private identity. A public identity is refused: the model never saw it.
+        out: directory for the results; default `default_attack_dir(path, attack)`, beside the model.
+        save: False writes nothing (`out` is then ignored).
+        data: the faces the model was trained on: a directory or a `FaceDataset`; default the directory
+            the sidecar records, else `$DPMI_DATA`, else the cache. Checked against the sidecar's SHA-256.
+        metrics: False skips the scores (no evaluation classifier is trained).
+        device: torch device for the attack and the scores.
+        progress: show a progress bar of the attack's queries to the target on stderr.
+        log: where one-line notes go; default nowhere.
+
+    Raises:
+        ValueError: unknown attack or option, an identity that is not private, an output directory that
+            cannot be written (checked before the attack), faces other than the training ones, a file that is
+            not a dpmi model. FileNotFoundError: no model file, or no faces where needed.
+    """
+    from dpmi.attacks.registry import attack_spec, make_attack, resolve_options
+    from dpmi.models.model_file import load_model
+    from dpmi.study.config import check_device
+    from dpmi.workflows.forward_progress import forward_progress
+    from dpmi.workflows.output_dir import prepare_output_dir, remove_empty_dirs
+
+    note = log or (lambda message: None)
+    spec = attack_spec(attack)
+    resolved = resolve_options(attack, options)
+    check_device(device)
+    model, metadata = load_model(path, device)
+    private_ids, public_ids = _sidecar_identities(metadata)
+    chosen = list(private_ids) if identities is None else [int(i) for i in identities]
+    _check_identities(chosen, private_ids, public_ids)
+    labels = [private_ids.index(i) for i in chosen]
+    if spec.needs_public and not public_ids:
+        raise ValueError(f"attack {attack!r} learns a face prior from public identities, and {path} records none "
+                         "(it was trained on every identity): retrain it with `dpmi train`, which keeps half of "
+                         "the identities public")
+
+    out_dir = (Path(out) if out is not None else default_attack_dir(path, attack)) if save else None
+    created = prepare_output_dir(out_dir, what="output directory") if out_dir is not None else []
+    try:
+        private_train, private_test, public, mean_faces = _faces(metadata, data, private_ids, public_ids,
+                                                                 need=metrics or spec.needs_public, note=note)
+        target = make_attack(attack, model, public=public, input_shape=tuple(int(s) for s in metadata["input_shape"]),
+                             device=device, **resolved)
+        total = next((int(resolved[k]) + 2 for k in ("max_iter", "iterations", "steps") if k in resolved), None)
+        with forward_progress(model, total=total, desc=f"{attack} on {len(labels)} identities", unit="query",
+                              enabled=progress):
+            result = target.invert(labels)
+        scores: dict[str, float] = {}
+        per_identity: dict[str, list[Any]] = {}
+        if metrics and private_train is not None:
+            from dpmi.metrics import evaluate_inversion
+
+            evaluator = _judges(private_train, private_test, device, note)
+            full = evaluate_inversion(result, private_train, evaluator)
+            per_label = full.pop("per_label", {})
+            scores = {k: float(v) for k, v in full.items() if isinstance(v, (int, float, np.floating))}
+            per_identity = {k: np.asarray(v).tolist() for k, v in per_label.items()}
+        images = result.images.detach().to("cpu").float().numpy()
+        confidence = np.asarray(result.confidence if hasattr(result, "confidence") else result.best_confidence(),
+                                dtype=np.float64)
+        diagnostics = {k: float(v) for k, v in (result.summary() if hasattr(result, "summary") else {}).items()}
+        report = AttackReport(Path(path), attack, dict(resolved), chosen, labels, images, confidence, diagnostics,
+                              scores, per_identity, out_dir)
+        if out_dir is None:
+            return report
+        files = _write(report, out_dir, metadata, mean_faces)
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+    return replace(report, files=files)
+
+
+def _sidecar_identities(metadata: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """(private, public) identities from the sidecar; a model from before the split knew every identity."""
+    recorded = metadata.get("identities")
+    if isinstance(recorded, dict) and "private" in recorded:
+        return [int(i) for i in recorded["private"]], [int(i) for i in recorded.get("public") or []]
+    return list(range(int(metadata["num_classes"]))), []
+
+
+def _check_identities(chosen: list[int], private_ids: list[int], public_ids: list[int]) -> None:
+    if not chosen:
+        raise ValueError("no identities to attack: give at least one")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"identities repeat: {chosen}")
+    public = [i for i in chosen if i in public_ids]
+    if public:
+        raise ValueError(f"identities {public[:5]} are public (the attacker's faces), not ones the model was trained "
+                         f"on: attack its private identities, {_ranges(private_ids)}")
+    unknown = [i for i in chosen if i not in private_ids]
+    if unknown:
+        raise ValueError(f"identities {unknown[:5]} are not among the model's private identities "
+                         f"{_ranges(private_ids)} (identities are numbered from 0)")
+
+
+def _ranges(ids: Sequence[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
+
+
+def _faces(metadata: dict[str, Any], data: Any, private_ids: list[int], public_ids: list[int], *, need: bool,
+           note: Callable[[str], None]):
+    """(private train, private held-out, public, mean faces of the private train) from the training faces.
+
+    Without `need` (no scores, no prior) missing faces are not an error: everything is None and the figure
+    goes without its mean-face row.
+    """
+    from dpmi.cache import fingerprint_array
+    from dpmi.data import load_att_faces, resolve_data_root, select_identities
+
+    recorded = metadata.get("data") or {}
+    try:
+        if isinstance(data, FaceDataset):
+            faces, root = data, None
+        else:
+            root = data
+            if root is None and recorded.get("root") and Path(recorded["root"]).is_dir():
+                root = recorded["root"]
+            root = resolve_data_root(root)
+            faces = load_att_faces(root)
+    except (FileNotFoundError, ValueError):
+        if need:
+            raise
+        note("faces not found: no scores and no mean faces in the figure")
+        return None, None, None, None
+    digest = recorded.get("images_sha256")
+    if digest and fingerprint_array(faces.images) != digest:
+        where = f"at {root}" if root is not None else "passed"
+        raise ValueError(f"the faces {where} are not the ones the model was trained on (their SHA-256 differs; "
+                         f"trained on {recorded.get('root') or 'faces passed in memory'}): pass those with --data")
+    split = metadata.get("split") or {}
+    private = select_identities(faces, private_ids)
+    train, test = private.split(train_per_class=int(split.get("train_per_class", 7)),
+                                seed=int(split.get("split_seed", 0)))
+    public = select_identities(faces, public_ids) if public_ids else None
+    return train, test, public, train.class_means() / 127.5 - 1.0
+
+
+def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Callable[[str], None]):
+    """The evaluation classifier on the private training images (cached where dpmi.metrics caches it)."""
+    import dpmi.metrics as metrics
+
+    cached = getattr(metrics, "load_or_train_judges", None)
+    if cached is not None:
+        try:
+            return cached(train, test=test, seed=0, device=device, log=note)
+        except TypeError:  # a signature this code does not know: fall back to training one here
+            pass
+    note("training the evaluation classifier on the model's private training images ...")
+    return metrics.train_evaluator(train, seed=0, test=test, device=device)
+
+
+def _write(report: AttackReport, out_dir: Path, metadata: dict[str, Any], mean_faces: np.ndarray | None
+           ) -> dict[str, Path]:
+    from dpmi.atomic_files import atomic_save_npy, atomic_write_bytes, atomic_write_json
+    from dpmi.workflows.attack_figure import attack_grid
+
+    files = {name: out_dir / name for name in ("reconstructions.npy", "attack.json", "reconstructions.png")}
+    atomic_save_npy(files["reconstructions.npy"], report.images.astype(np.float32))
+    shown = slice(0, GRID_COLUMNS)
+    hits = report.per_identity.get("nearest_mean_top1")
+    figure = attack_grid(
+        report.images[shown], report.identities[shown],
+        mean_faces=None if mean_faces is None else _layout_like(mean_faces[report.labels[shown]], report.images),
+        correct=None if hits is None else np.asarray(hits[shown]) > 0.5,
+        title=f"{report.attack} against {report.model_path.name} ({metadata.get('model')}), "
+              f"{len(report.identities)} identities attacked"
+              + (f", first {GRID_COLUMNS} shown" if len(report.identities) > GRID_COLUMNS else ""),
+    )
+    atomic_write_bytes(files["reconstructions.png"], figure)
+    record = {**report.to_dict(), "files": {k: str(v) for k, v in files.items()}, "sidecar": metadata,
+              "personal_data": PERSONAL_DATA}
+    from dpmi.study.store import json_safe
+
+    atomic_write_json(files["attack.json"], json_safe(record))
+    return files
+
+
+def _layout_like(means: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Mean faces [K, H, W] or [K, H, W, C] -> the images' [K, C, H, W] layout."""
+    return means[:, None] if means.ndim == 3 else np.moveaxis(means, -1, 1)
