@@ -24,7 +24,9 @@ from torch import nn
 from dpmi.privacy.accounting.base import Accountant
 from dpmi.privacy.accounting.steps import dpsgd_steps
 from dpmi.privacy.dpsgd.clipping import ClippedGradients, GradientCapture
-from dpmi.privacy.dpsgd.noise import derive_seeds, fill_gaussian_noise_, make_generator
+from dpmi.privacy.dpsgd.noise import (
+    SecureGaussianNoise, SecureUniformSource, derive_seeds, fill_gaussian_noise_, make_generator,
+)
 from dpmi.privacy.dpsgd.poisson_sampling import PoissonSampler
 
 
@@ -55,6 +57,7 @@ class PrivateTraining:
         accountant: Accountant,
         delta: float,
         seed: int | None,
+        secure_mode: bool = False,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -74,7 +77,12 @@ class PrivateTraining:
         device = self.capture.parameters[0].device
         sampler_seed, noise_seed = derive_seeds(seed, 2)
         self.sampler = PoissonSampler(self.num_examples, self.sample_rate, seed=sampler_seed)
-        self.noise_generator = make_generator(noise_seed, device)
+        # secure_mode: noise and batches from the OS CSPRNG, never from `seed` (noise.SecureGaussianNoise).
+        self.secure_mode = bool(secure_mode)
+        self.noise_generator = None if self.secure_mode else make_generator(noise_seed, device)
+        self.secure_noise = SecureGaussianNoise() if self.secure_mode else None
+        if self.secure_mode:
+            self.sampler.rng = SecureUniformSource()
 
     def batches(self, num_steps: int | None = None) -> Iterator[tuple[torch.Tensor, ...]]:
         """Yield Poisson-sampled batches (tuples of the data tensors) for `num_steps` steps (default: the
@@ -104,7 +112,11 @@ class PrivateTraining:
         # The noise is drawn straight into the gradient buffers and the clipped sum added onto it, so no
         # parameter-sized temporary is made (p.grad is reused, as autograd's accumulation would).
         grads = [p.grad if p.grad is not None and p.grad.shape == p.shape else torch.empty_like(p) for p in params]
-        fill_gaussian_noise_(grads, self.noise_multiplier * self.max_grad_norm * scale, self.noise_generator)
+        std = self.noise_multiplier * self.max_grad_norm * scale
+        if self.secure_noise is not None:
+            self.secure_noise.fill_(grads, std)
+        else:
+            fill_gaussian_noise_(grads, std, self.noise_generator)
         if per_example_loss is None or per_example_loss.numel() == 0:
             self.capture.clear()
             clipped = None
@@ -160,6 +172,7 @@ def make_private(
     steps: int | None = None,
     accountant: str | Accountant = "rdp",
     seed: int | None = None,
+    secure_mode: bool = False,
 ) -> PrivateTraining:
     """Bind `model`, `optimizer` (built on the model's parameters) and `data` into DP-SGD.
 
@@ -174,6 +187,9 @@ def make_private(
             (exactly one).
         accountant: "rdp", "pld", or an object with the Accountant protocol.
         seed: >= 0 seeds the batch sampler and (separately) the noise generator; None draws fresh entropy.
+        secure_mode: True for a model to release: the noise (and the Poisson batches) come from the operating
+            system's CSPRNG, never from `seed`, through a sampler guarded against floating-point attacks
+            (`noise.SecureGaussianNoise`); the run is then not reproducible. False (default): seeded.
     """
     tensors = _as_tensors(data)
     n = int(tensors[0].shape[0])
@@ -233,4 +249,5 @@ def make_private(
         accountant=accountant_obj,
         delta=delta,
         seed=seed,
+        secure_mode=secure_mode,
     )

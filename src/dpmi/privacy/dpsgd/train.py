@@ -36,6 +36,8 @@ class TrainConfig:
         accountant: "rdp" or "pld".
         seed: >= 0; seeds shuffling / Poisson sampling and the noise.
         device: torch device the data and model are moved to ("cpu", "cuda", ...).
+        secure_mode: private training draws its noise and batches from the OS CSPRNG (never from `seed`;
+            `make_private(secure_mode=True)`), for a model to release; False: seeded, reproducible.
     """
 
     epochs: int = 30
@@ -49,6 +51,7 @@ class TrainConfig:
     accountant: str = "rdp"
     seed: int = 0
     device: str = "cpu"
+    secure_mode: bool = False
 
     @property
     def private(self) -> bool:
@@ -80,6 +83,8 @@ class TrainConfig:
             raise ValueError(f"accountant must be 'rdp' or 'pld', got {self.accountant!r}")
         if not (_is_int(self.seed) and self.seed >= 0):
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.secure_mode, bool):
+            raise ValueError(f"secure_mode must be True or False, got {self.secure_mode!r}")
 
 
 def _is_int(value: object) -> bool:
@@ -97,6 +102,8 @@ class TrainHistory:
         steps: optimizer steps taken (private: including empty Poisson batches).
         sample_rate: Poisson rate q (None if not private).
         accountant: the accountant holding every private step (None if not private).
+        secure_mode: True when the DP-SGD noise came from the OS CSPRNG (not reproducible from the seed);
+            False for seeded noise and for non-private training.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -105,6 +112,7 @@ class TrainHistory:
     steps: int = 0
     sample_rate: float | None = None
     accountant: Accountant | None = None
+    secure_mode: bool = False
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> TrainHistory:
@@ -133,12 +141,13 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
         model, optimizer, (x, y),
         noise_multiplier=config.noise_multiplier, target_epsilon=config.target_epsilon, delta=config.delta,
         max_grad_norm=config.max_grad_norm, expected_batch_size=config.batch_size, epochs=config.epochs,
-        accountant=config.accountant, seed=config.seed,
+        accountant=config.accountant, seed=config.seed, secure_mode=config.secure_mode,
     )
     try:
         history.noise_multiplier = private.noise_multiplier
         history.sample_rate = private.sample_rate
         history.accountant = private.accountant
+        history.secure_mode = private.secure_mode
         for epoch in range(config.epochs):
             # The planned steps split into epochs; the last epoch takes whatever rounding left.
             start = private.steps_taken
