@@ -4,5 +4,7 @@ from dpmi.models.mlp import MLP
 from dpmi.models.registry import MODELS, build_model
 from dpmi.models.small_cnn import SmallCNN
 from dpmi.models.softmax_regression import SoftmaxRegression
+from dpmi.models.user_models import check_dp_trainable, load_user_model, resolve_model
 
-__all__ = ["MLP", "MODELS", "SmallCNN", "SoftmaxRegression", "build_model"]
+__all__ = ["MLP", "MODELS", "SmallCNN", "SoftmaxRegression", "build_model", "check_dp_trainable",
+           "load_user_model", "resolve_model"]
