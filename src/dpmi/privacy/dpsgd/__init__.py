@@ -2,14 +2,17 @@
 allows), Poisson sampling, seeded Gaussian noise, accounting of every step; plus the `train` helper."""
 
 from dpmi.privacy.dpsgd.clipping import ClippedGradients, GradientCapture, clip_factors, reject_batch_norm
+from dpmi.privacy.dpsgd.dataset_batches import DatasetBatches, PoissonBatchSampler
 from dpmi.privacy.dpsgd.noise import add_gaussian_noise_, derive_seeds, fill_gaussian_noise_, make_generator
 from dpmi.privacy.dpsgd.poisson_sampling import PoissonSampler
 from dpmi.privacy.dpsgd.private_training import PrivateTraining, make_private
-from dpmi.privacy.dpsgd.train import TrainConfig, TrainHistory, train
+from dpmi.privacy.dpsgd.train import TrainConfig, TrainHistory, train, train_on_dataset
 
 __all__ = [
     "ClippedGradients",
+    "DatasetBatches",
     "GradientCapture",
+    "PoissonBatchSampler",
     "PoissonSampler",
     "PrivateTraining",
     "TrainConfig",
@@ -22,4 +25,5 @@ __all__ = [
     "make_private",
     "reject_batch_norm",
     "train",
+    "train_on_dataset",
 ]

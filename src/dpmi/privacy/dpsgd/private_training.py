@@ -24,6 +24,7 @@ from torch import nn
 from dpmi.privacy.accounting.base import Accountant
 from dpmi.privacy.accounting.steps import dpsgd_steps
 from dpmi.privacy.dpsgd.clipping import ClippedGradients, GradientCapture
+from dpmi.privacy.dpsgd.dataset_batches import DatasetBatches, is_map_dataset
 from dpmi.privacy.dpsgd.noise import (
     SecureGaussianNoise, SecureUniformSource, derive_seeds, fill_gaussian_noise_, make_generator,
 )
@@ -48,7 +49,7 @@ class PrivateTraining:
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        tensors: tuple[torch.Tensor, ...],
+        tensors: tuple[torch.Tensor, ...] | DatasetBatches,
         *,
         noise_multiplier: float,
         max_grad_norm: float,
@@ -61,8 +62,10 @@ class PrivateTraining:
     ) -> None:
         self.model = model
         self.optimizer = optimizer
-        self.tensors = tensors
-        self.num_examples = int(tensors[0].shape[0])
+        # A map-style Dataset is loaded batch by batch through a DataLoader (`dataset_batches`).
+        self.dataset_batches = tensors if isinstance(tensors, DatasetBatches) else None
+        self.tensors: tuple[torch.Tensor, ...] = () if isinstance(tensors, DatasetBatches) else tensors
+        self.num_examples = len(tensors) if isinstance(tensors, DatasetBatches) else int(tensors[0].shape[0])
         self.noise_multiplier = float(noise_multiplier)
         self.max_grad_norm = float(max_grad_norm)
         self.sample_rate = float(sample_rate)
@@ -93,6 +96,10 @@ class PrivateTraining:
             num_steps = max(0, self.steps - self.steps_taken)
         if num_steps < 0:
             raise ValueError(f"num_steps must be >= 0, got {num_steps}")
+        if self.dataset_batches is not None:
+            yield from self.dataset_batches.batches(self.sampler, num_steps, max(0, self.steps - self.steps_taken),
+                                                    self.capture.parameters[0].device, lambda: self.step(None))
+            return
         for _ in range(num_steps):
             index = self.sampler.sample()
             if index.size == 0:
@@ -147,7 +154,7 @@ def _as_tensors(data: object) -> tuple[torch.Tensor, ...]:
     if isinstance(tensors, torch.Tensor):
         tensors = (tensors,)
     if not isinstance(tensors, Sequence) or not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
-        raise ValueError("data must be a tuple of tensors (e.g. (x, y)) or a TensorDataset")
+        raise ValueError("data must be a tuple of tensors (e.g. (x, y)), a TensorDataset or a map-style torch Dataset")
     n = tensors[0].shape[0] if tensors[0].dim() else 0
     if n < 1 or any(t.dim() == 0 or t.shape[0] != n for t in tensors):
         raise ValueError(
@@ -173,11 +180,17 @@ def make_private(
     accountant: str | Accountant = "rdp",
     seed: int | None = None,
     secure_mode: bool = False,
+    num_workers: int = 0,
+    pin_memory: bool = False,
 ) -> PrivateTraining:
     """Bind `model`, `optimizer` (built on the model's parameters) and `data` into DP-SGD.
 
     Args:
-        data: (x, y, ...) tensors sharing their first dimension N, or a TensorDataset.
+        data: (x, y, ...) tensors sharing their first dimension N, or a TensorDataset; or any map-style
+            torch Dataset (N = len(data), `data[i]` a tuple such as (image, label)), whose Poisson batches are
+            loaded through a DataLoader (`dataset_batches`): the same batches as tensors holding the same
+            examples, for the same seed.
+        num_workers, pin_memory: the DataLoader's, for a map-style Dataset (ignored for tensors).
         max_grad_norm: per-example clipping bound C > 0.
         noise_multiplier: sigma >= 0; or give `target_epsilon` > 0 instead (exactly one of the two) and
             sigma is the smallest the accountant finds meeting it for the planned steps at `delta`.
@@ -191,8 +204,12 @@ def make_private(
             system's CSPRNG, never from `seed`, through a sampler guarded against floating-point attacks
             (`noise.SecureGaussianNoise`); the run is then not reproducible. False (default): seeded.
     """
-    tensors = _as_tensors(data)
-    n = int(tensors[0].shape[0])
+    tensors: tuple[torch.Tensor, ...] | DatasetBatches
+    if is_map_dataset(data):
+        tensors = DatasetBatches(data, num_workers=num_workers, pin_memory=pin_memory)  # type: ignore[arg-type]
+    else:
+        tensors = _as_tensors(data)
+    n = len(tensors) if isinstance(tensors, DatasetBatches) else int(tensors[0].shape[0])
     if not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
         raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm}")
     if not 0.0 < delta < 1.0:

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from dpmi.privacy.accounting.base import Accountant
-from dpmi.privacy.dpsgd.private_training import make_private
+from dpmi.privacy.dpsgd.private_training import PrivateTraining, make_private
 
 
 @dataclass
@@ -143,6 +144,12 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
         max_grad_norm=config.max_grad_norm, expected_batch_size=config.batch_size, epochs=config.epochs,
         accountant=config.accountant, seed=config.seed, secure_mode=config.secure_mode,
     )
+    _train_private(model, private, config, history)
+    return history
+
+
+def _train_private(model: nn.Module, private: PrivateTraining, config: TrainConfig, history: TrainHistory) -> None:
+    """The DP-SGD epochs of `train` / `train_on_dataset`; detaches `private` from the model at the end."""
     try:
         history.noise_multiplier = private.noise_multiplier
         history.sample_rate = private.sample_rate
@@ -165,6 +172,52 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
         history.steps = private.steps_taken
     finally:
         private.detach()
+
+
+def train_on_dataset(
+    model: nn.Module, dataset: Dataset, config: TrainConfig, *, num_workers: int = 0, pin_memory: bool = False
+) -> TrainHistory:
+    """`train` on a map-style Dataset (`dataset[i]` = (image [C, H, W], label)) read through a DataLoader
+    with `num_workers` workers, so the training images never sit in memory as one tensor (e.g.
+    `dpmi.data.ImageFolderDataset` over a folder). Same batches, so the same model and epsilon, as `train` on
+    tensors holding the same examples, for the same config.
+    """
+    n = len(dataset)  # type: ignore[arg-type]
+    if n < 1:
+        raise ValueError("the training set is empty")
+    config.validate(n)
+    device = torch.device(config.device)
+    model.to(device)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    history = TrainHistory()
+    if not config.private:
+        rng = np.random.default_rng(config.seed)  # the permutations of _train_plain, in the same order
+        orders = [rng.permutation(n) for _ in range(config.epochs)]
+        chunks = [order[s : s + config.batch_size].tolist() for order in orders for s in range(0, n, config.batch_size)]
+        loader = DataLoader(dataset, batch_sampler=chunks, num_workers=num_workers, pin_memory=pin_memory)
+        per_epoch = len(chunks) // config.epochs
+        total = 0.0
+        for k, (xb, yb) in enumerate(loader):
+            xb, yb = xb.to(device, non_blocking=pin_memory), yb.to(device, non_blocking=pin_memory)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * yb.numel()
+            history.steps += 1
+            if (k + 1) % per_epoch == 0:
+                history.loss.append(total / n)
+                total = 0.0
+        return history
+    private = make_private(
+        model, optimizer, dataset,
+        noise_multiplier=config.noise_multiplier, target_epsilon=config.target_epsilon, delta=config.delta,
+        max_grad_norm=config.max_grad_norm, expected_batch_size=config.batch_size, epochs=config.epochs,
+        accountant=config.accountant, seed=config.seed, secure_mode=config.secure_mode,
+        num_workers=num_workers, pin_memory=pin_memory,
+    )
+    _train_private(model, private, config, history)
     return history
 
 
