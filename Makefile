@@ -10,7 +10,7 @@ export DPMI_DATA ?= $(SHARED_FACES)
 endif
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup data run test bench clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-run: $(STAMP)
+# The faces, before the study needs them: a valid copy (at $DPMI_DATA, else the cache) is verified and kept;
+# where none is found, the archive is downloaded (with a progress bar), every image's SHA-256 checked against
+# the list shipped with dpmi, and the copy installed. FACES_URL=... fetches from a mirror.
+FACES_URL ?=
+data: $(STAMP)
+	$(VENV)/bin/dpmi data fetch $(if $(FACES_URL),--url "$(FACES_URL)")
+
+run: data
 	$(VENV)/bin/dpmi run
 
 test: $(STAMP)

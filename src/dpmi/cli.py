@@ -19,7 +19,6 @@ import dpmi
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-GRID_COLUMNS = 10  # identities drawn in `dpmi attack --out`'s reconstructions.png
 
 
 class UsageError(ValueError):
@@ -65,295 +64,395 @@ def _labels(text: str) -> list[int] | None:
 
 
 # ----------------------------------------------------------------------------------------------- dpmi run
-RUN_EPILOG = """\
-defaults (the issue's study): the AT&T faces split 7 train / 3 test per person; the tutorial's softmax
-regression; privacy levels non-private, DP-SGD at sigma 0.5 (the tutorial: lot 40, clip 1, delta 1e-5) and
-DP-SGD calibrated to epsilon 8, 3 and 1 (same lot, clip and epochs); 3 seeds; MI-FACE on all 40 people.
+def _run_epilog() -> str:
+    from dpmi.study.flags import config_sections_help
+
+    return f"""\
+defaults: the AT&T faces, the first half of the people private (the target's), the rest public (the
+attacker's prior and the recipe search); 7 train / 3 test images per private person; softmax regression;
+privacy levels non-private, DP-SGD at sigma 0.5 (the tutorial: lot 40, clip 1, delta 1e-5) and DP-SGD
+calibrated to epsilon 8, 3 and 1, each with the recipe a search on the public people chose; 3 seeds; the
+attacks mi-face, pca-prior and gmi (those registered) on every private person.
+
+PERSONAL DATA: the outputs contain reconstructions of private people's faces and their real mean faces.
+They are written readable by you only and are private by default; --shareable adds a report without the
+real faces.
 
 outputs in --out (default runs/<name>, name default a UTC timestamp):
-  results.json   config, versions, levels, every cell's numbers, aggregates, timings
-  results.csv    one row per privacy level x seed
+  results.json   config, versions, data provenance, people split, levels, recipes, every cell, timings
+  results.csv    one row per privacy level x seed x attack
   figures/       privacy_utility_leakage.png, reconstructions.png
-  report.html    one self-contained page (figures embedded)
+  report.html    one self-contained page (figures embedded); report_shareable.html with --shareable
   cells/         one JSON (+ .npy reconstructions) per finished cell: re-running into the same --out
                  skips them, so an interrupted run resumes where it stopped
 
 config file (--config study.toml; flags given on the command line override it):
-  [run]     name, out, jobs, threads, seed, seeds, quick, device
-  [data]    root, train_per_class, split_seed
-  [train]   model, epochs, batch_size, lr, momentum, max_grad_norm
-  [privacy] nonprivate, noise_multipliers, target_epsilons, delta, accountant
-  [attack]  max_iter, patience, threshold, step_size, process, identities
-  [report]  grid_identities
+{config_sections_help()}
 
 examples:
   dpmi run --data ~/att_faces
   dpmi run --quick --out runs/smoke
+  dpmi run --model cnn --attacks mi-face,pca-prior --attack-option mi-face.max_iter=500
   dpmi run --config study.toml --jobs 2 --epsilons 8,3,1,0.5
 """
 
 
 def _add_run(sub) -> None:
-    p = sub.add_parser("run", help="the study: privacy levels x seeds -> train, account, attack, measure, report",
-                       description="Run (or resume) the MI-FACE vs DP-SGD study and write its report.",
-                       epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_argument_group("run")
-    g.add_argument("--config", metavar="TOML", help="study config file (see below); flags override it")
-    g.add_argument("--out", metavar="DIR", help="run directory (default runs/<name>)")
-    g.add_argument("--name", help="run name (default: UTC timestamp)")
-    g.add_argument("--jobs", type=int, metavar="N", help="worker processes for the cells (default 1)")
-    g.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default 1; see --jobs)")
-    g.add_argument("--seeds", type=int, metavar="N", help="seeds per privacy level (default 3)")
-    g.add_argument("--seed", type=int, metavar="S", help="first seed, >= 0 (cells use S..S+N-1; default 0)")
-    g.add_argument("--quick", action="store_true", default=None,
-                   help="smoke run: 1 seed and at most 100 MI-FACE iterations")
-    g.add_argument("--device", help="torch device: cpu (default), cuda, cuda:N")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group("data")
-    g.add_argument("--data", metavar="DIR", help="AT&T faces directory (default $DPMI_DATA, else the cache)")
-    g.add_argument("--train-per-class", type=int, metavar="K", help="training images per person, 1..9 (default 7)")
-    g.add_argument("--split-seed", type=int, metavar="S", help="seed of the train/test split (default 0)")
-    g = p.add_argument_group("target model and training")
-    g.add_argument("--model", help="softmax (default), mlp or cnn")
-    g.add_argument("--epochs", type=int, help="passes over the training set (default 30)")
-    g.add_argument("--batch-size", type=int, metavar="B", help="expected lot size when private (default 40)")
-    g.add_argument("--lr", type=float, help="SGD learning rate (default 0.01, dpmi.privacy.dpsgd's)")
-    g.add_argument("--momentum", type=float, help="SGD momentum in [0, 1) (default 0.9)")
-    g.add_argument("--clip", type=float, dest="max_grad_norm", metavar="C", help="per-example clip norm (default 1)")
-    g = p.add_argument_group("privacy levels")
-    g.add_argument("--sigmas", type=_numbers, dest="noise_multipliers", metavar="LIST",
-                   help="fixed noise multipliers, comma-separated (default 0.5; 'none' for no such level)")
-    g.add_argument("--epsilons", type=_numbers, dest="target_epsilons", metavar="LIST",
-                   help="target epsilons, comma-separated (default 8,3,1; 'none' for no such level)")
-    g.add_argument("--no-nonprivate", action="store_false", dest="nonprivate", default=None,
-                   help="leave out the non-private level")
-    g.add_argument("--delta", type=float, help="DP delta in (0, 1) (default 1e-5)")
-    g.add_argument("--accountant", choices=("rdp", "pld"), help="accountant that calibrates sigma (default rdp)")
-    g = p.add_argument_group("attack (MI-FACE, Fredrikson et al. 2015, Alg. 1)")
-    g.add_argument("--attack-iters", type=int, dest="attack_max_iter", metavar="ALPHA", help="max iterations")
-    g.add_argument("--attack-patience", type=int, metavar="BETA", help="stop after BETA iterations without progress")
-    g.add_argument("--attack-threshold", type=float, metavar="GAMMA", help="stop when 1 - p_label <= GAMMA (0: off)")
-    g.add_argument("--attack-step", type=float, dest="attack_step_size", metavar="LAMBDA", help="gradient step")
-    g.add_argument("--attack-process", choices=("none", "denoise", "tv"), help="Process / AuxTerm (default none)")
-    g.add_argument("--identities", type=int, metavar="K", help="attack people 1..K (default all 40)")
-    g.add_argument("--grid-identities", type=int, metavar="K", help="people in the reconstruction grid (default 8)")
+    from dpmi.study.flags import add_study_arguments
+
+    p = sub.add_parser("run", help="the study: privacy levels x seeds x attacks -> train, account, attack, "
+                                   "measure, report",
+                       description="Run (or resume) the study: does DP-SGD stop model inversion, and at what "
+                                   "epsilon? Writes results and a report. The outputs contain personal data "
+                                   "(faces of private people) and are private by default.",
+                       epilog=_run_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="TOML", help="study config file (see below); flags override it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_study_arguments(p)
     p.set_defaults(handler=_cmd_run)
-
-
-_RUN_FIELDS = (
-    "out", "name", "jobs", "threads", "seeds", "seed", "quick", "device", "data", "train_per_class", "split_seed", "model",
-    "epochs", "batch_size", "lr", "momentum", "max_grad_norm", "noise_multipliers", "target_epsilons",
-    "nonprivate", "delta", "accountant", "attack_max_iter", "attack_patience", "attack_threshold",
-    "attack_step_size", "attack_process", "identities", "grid_identities",
-)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from dpmi.study.config import make_config
+    from dpmi.study.flags import study_overrides
     from dpmi.study.runner import run_study
     from dpmi.study.summary import summary_table
 
-    config = make_config(args.config, **{name: getattr(args, name) for name in _RUN_FIELDS})
+    config = make_config(args.config, **study_overrides(args))
     result = run_study(config, progress=not args.no_progress, log=_log)
     print(summary_table(result.summaries))
     print(f"\n{result.cells_run} cells run, {result.cells_skipped} resumed; "
           f"{result.timings['total']:.1f} s in all")
     print("phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items() if k != "total"))
-    print(f"report: {result.run_dir / 'report.html'}")
+    print(f"report: {result.run_dir / 'report.html'} (personal data: keep it private)")
     return 0
 
 
 # --------------------------------------------------------------------------------------------- dpmi train
+_HEAVY_COMMANDS = {  # their one-line help; their options are built only when they run (see build_parser)
+    "train": "train one target model on the private identities; save weights + sidecar",
+    "attack": "invert a model saved by `dpmi train` with any registered attack; write the results beside it",
+}
+TRAIN_EPILOG = """\
+privacy, in one line each:
+  DP-SGD     clip each example's gradient to norm C (--clip), add Gaussian noise of std sigma*C to their sum
+  sigma      the noise multiplier (--sigma); or give --epsilon and the smallest sigma meeting it is found
+  epsilon    the privacy spent: lower is more private (at probability delta of failing, --delta)
+  RDP        Renyi-DP accountant (Mironov 2017): an upper bound on epsilon, fast
+  PLD        privacy-loss-distribution accountant (Koskela et al. 2020): a tight epsilon, never above RDP's
+  order      the Renyi order alpha at which RDP's bound is tightest (`dpmi epsilon` prints it)
+  seeded     sampling and noise drawn from --seed: the same seed gives the same model (for studies)
+  secure     noise from the operating system's cryptographic source: not reproducible (for release)
+
+identities are numbered from 0 in the order of the data (AT&T: folder s1 is identity 0). The model learns
+only the private identities (--private; default the first half); the others stay public, the faces an
+attacker with a prior may use (`dpmi attack`). Model label k is private identity k of the sidecar's list.
+
+writes --out (the weights, a state_dict) and the sidecar beside it (--out with .json): model, identities,
+split, data directory and its SHA-256, the full training recipe, sigma, epsilon by RDP and PLD, accuracy.
+The weights are saved before the privacy is accounted: an accountant that fails leaves the model saved and
+says so.
+"""
+
+
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train one target model; save weights (model.pt) and a JSON sidecar",
-                       description="Train one target model, non-privately or with DP-SGD, on the training split.")
-    p.add_argument("--out", default="model.pt", metavar="PATH", help="weights file (default model.pt; sidecar .json)")
-    p.add_argument("--data", metavar="DIR", help="AT&T faces directory (default $DPMI_DATA, else the cache)")
-    p.add_argument("--model", default="softmax", help="softmax (default), mlp or cnn")
-    p.add_argument("--epochs", type=int, default=30, help="passes over the training set (default 30)")
-    p.add_argument("--batch-size", type=int, default=40, metavar="B", help="(expected) batch size (default 40)")
-    p.add_argument("--lr", type=float, help="SGD learning rate (default: dpmi.privacy.dpsgd's)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    privacy = p.add_mutually_exclusive_group()
-    privacy.add_argument("--sigma", type=float, help="DP-SGD noise multiplier (private)")
-    privacy.add_argument("--epsilon", type=float, help="DP-SGD target epsilon (private; sigma is calibrated)")
-    p.add_argument("--delta", type=float, default=1e-5, help="DP delta (default 1e-5)")
-    p.add_argument("--clip", type=float, default=1.0, metavar="C", help="per-example clip norm (default 1)")
-    p.add_argument("--accountant", choices=("rdp", "pld"), default="rdp", help="accountant (default rdp)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, sampling and noise (default 0)")
-    p.add_argument("--train-per-class", type=int, default=7, metavar="K", help="training images per person")
-    p.add_argument("--split-seed", type=int, default=0, metavar="S", help="seed of the train/test split")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    import inspect
+
+    from dpmi.models import MODELS
+    from dpmi.privacy.accounting import ACCOUNTANTS
+    from dpmi.workflows.train_model import train_config_fields, train_model
+
+    config = train_config_fields()  # TrainConfig's defaults: the one source of the training flags' defaults
+    call = {name: p.default for name, p in inspect.signature(train_model).parameters.items()}
+    p = sub.add_parser("train", help=_HEAVY_COMMANDS["train"],
+                       description="Train one target model on the private identities' training images, "
+                                   "non-privately or with DP-SGD; save the weights and a JSON sidecar.",
+                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="model.pt", metavar="PATH",
+                   help="weights file (default %(default)s); the sidecar is PATH with .json")
+    p.add_argument("--data", metavar="DIR", help="faces directory (default $DPMI_DATA, else the cache)")
+    p.add_argument("--model", default=call["model"], choices=sorted(MODELS), help="target model (default %(default)s)")
+    g = p.add_argument_group("identities and split")
+    g.add_argument("--private", type=_labels, dest="private_identities", default=call["private_identities"],
+                   metavar="LIST", help="identities the model learns, e.g. 0-19 (default: the first half)")
+    g.add_argument("--public", type=_labels, dest="public_identities", default=call["public_identities"],
+                   metavar="LIST", help="identities left to the attacker (default: every identity not private)")
+    g.add_argument("--train-per-class", type=int, default=call["train_per_class"], metavar="K",
+                   help="training images per private identity; the rest are held out (default %(default)s)")
+    g.add_argument("--split-seed", type=int, default=call["split_seed"], metavar="S",
+                   help="seed of the train/held-out split (default %(default)s)")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=config["epochs"], metavar="N", help="passes over the training set (default %(default)s)")
+    g.add_argument("--batch-size", type=int, default=config["batch_size"], metavar="B",
+                   help="batch size; the expected (Poisson) batch size when private (default %(default)s)")
+    g.add_argument("--lr", type=float, default=config["lr"], help="SGD learning rate (default %(default)s)")
+    g.add_argument("--momentum", type=float, default=config["momentum"], metavar="M", help="SGD momentum in [0, 1) (default %(default)s)")
+    g.add_argument("--seed", type=int, default=config["seed"], metavar="S",
+                   help="seed of the initial weights, the batches and the noise (default %(default)s)")
+    g.add_argument("--device", default=config["device"], metavar="DEV", help="torch device: cpu, cuda, cuda:N (default %(default)s)")
+    g = p.add_argument_group("privacy (DP-SGD; see below)")
+    privacy = g.add_mutually_exclusive_group()
+    privacy.add_argument("--sigma", type=float, dest="noise_multiplier", default=config["noise_multiplier"], metavar="SIGMA",
+                         help="noise multiplier: train privately with this sigma (default: non-private)")
+    privacy.add_argument("--epsilon", type=float, dest="target_epsilon", default=config["target_epsilon"], metavar="EPSILON",
+                         help="target epsilon: train privately with the smallest sigma meeting it (default: non-private)")
+    g.add_argument("--delta", type=float, default=config["delta"], metavar="D", help="DP delta in (0, 1) (default %(default)s)")
+    g.add_argument("--clip", type=float, dest="max_grad_norm", default=config["max_grad_norm"], metavar="C",
+                   help="per-example gradient clip norm (default %(default)s)")
+    g.add_argument("--accountant", choices=ACCOUNTANTS, default=config["accountant"],
+                   help="accountant that calibrates sigma for --epsilon and tracks training (default %(default)s); "
+                        "the sidecar records both")
+    if "secure_mode" in config:
+        g.add_argument("--secure", action="store_true", dest="secure_mode", default=config["secure_mode"],
+                       help="secure mode: noise from the OS's cryptographic source, not reproducible "
+                            "(default: seeded from --seed)")
+    g = p.add_argument_group("output")
+    g.add_argument("--json", action="store_true", help="print the result as JSON on stdout (default: text)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar on stderr)")
     p.set_defaults(handler=_cmd_train)
 
 
-def _check_output_file(path: Path) -> None:
-    if path.is_dir():
-        raise ValueError(f"--out {path} is a directory: give a file path such as {path / 'model.pt'}")
-    if path.parent != Path("") and path.parent.exists() and not path.parent.is_dir():
-        raise ValueError(f"--out {path}: {path.parent} is a file, not a directory")
+def _train_config(args: argparse.Namespace):
+    """The TrainConfig the flags describe: every TrainConfig field that has a flag, by the field's name."""
+    from dataclasses import fields
+
+    from dpmi.privacy.dpsgd import TrainConfig
+
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    from dpmi.workflows import train_model
 
-    from dpmi.data import load_att_faces
-    from dpmi.models import build_model
-    from dpmi.privacy.accounting import compute_epsilon
-    from dpmi.privacy.dpsgd import TrainConfig, train
-    from dpmi.models.accuracy import accuracy
-    from dpmi.models.model_file import save_model, sidecar_path
-
-    from dpmi.study.config import check_device
-
-    out = Path(args.out)
-    _check_output_file(out)
-    sidecar_path(out)
-    check_device(args.device)
-    model = build_model(args.model, seed=args.seed)  # validates the name and the seed
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum, noise_multiplier=args.sigma,
-        target_epsilon=args.epsilon, delta=args.delta, max_grad_norm=args.clip, accountant=args.accountant,
-        seed=args.seed, device=args.device, **({"lr": args.lr} if args.lr is not None else {}),
+    trained = train_model(
+        args.out, data=args.data, model=args.model, config=_train_config(args), train_per_class=args.train_per_class,
+        split_seed=args.split_seed, private_identities=args.private_identities,
+        public_identities=args.public_identities, progress=not args.no_progress,
+        log=lambda message: _log(f"dpmi: warning: {message}"),
     )
-    faces = load_att_faces(args.data)
-    train_set, test_set = faces.split(train_per_class=args.train_per_class, seed=args.split_seed)
-    config.validate(len(train_set))
-    x_train, y_train = train_set.to_tensors(args.device)
-    x_test, y_test = test_set.to_tensors(args.device)
-    history = train(model, x_train, y_train, config)
-    epsilon = None
-    if history.noise_multiplier is not None:
-        epsilon = {name: float(compute_epsilon(history.noise_multiplier, history.sample_rate, history.steps,
-                                               args.delta, accountant=name)) for name in ("rdp", "pld")}
-    metadata = {
-        "dpmi_version": dpmi.__version__, "model": args.model, "num_classes": faces.num_classes,
-        "input_shape": [1, *faces.image_shape], "train_config": asdict(config),
-        "split": {"train_per_class": args.train_per_class, "split_seed": args.split_seed},
-        "noise_multiplier": history.noise_multiplier, "sample_rate": history.sample_rate, "steps": history.steps,
-        "delta": args.delta if epsilon else None, "epsilon": epsilon,
-        "final_loss": history.loss[-1] if history.loss and math.isfinite(history.loss[-1]) else None,
-        "test_accuracy": accuracy(model, x_test, y_test), "train_accuracy": accuracy(model, x_train, y_train),
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sidecar = save_model(model, out, metadata)
-    privacy = "non-private" if epsilon is None else (
-        f"sigma {history.noise_multiplier:.4g}, epsilon {epsilon['rdp']:.3g} (RDP) / {epsilon['pld']:.3g} (PLD) "
-        f"at delta {args.delta:g}")
-    print(f"{args.model}: test accuracy {metadata['test_accuracy']:.3f}, train accuracy "
-          f"{metadata['train_accuracy']:.3f}; {privacy}")
-    print(f"wrote {out} and {sidecar}")
+    if args.json:
+        print(json.dumps(trained.to_dict(), allow_nan=False))
+        return 0
+    meta = trained.metadata
+    ids = meta["identities"]
+    print(f"{meta['model']} trained on {len(ids['private'])} private identities ({_id_ranges(ids['private'])}; "
+          f"public: {_id_ranges(ids['public'])}): test accuracy {trained.test_accuracy:.3f}, "
+          f"train accuracy {trained.train_accuracy:.3f}")
+    if trained.private:
+        eps = trained.epsilon or {}
+        spent = " / ".join(f"{'failed' if v is None else f'{v:.3g}'} ({k.upper()})" for k, v in eps.items())
+        print(f"DP-SGD: sigma {meta['noise_multiplier']:.4g}, {meta['steps']} steps at sample rate "
+              f"{meta['sample_rate']:.4g}; epsilon {spent} at delta {meta['delta']:g}")
+    else:
+        print("non-private (no DP-SGD): no privacy guarantee")
+    print(f"mode: {trained.mode}" + (" (reproducible from --seed)" if trained.mode == "seeded" else
+                                     " (noise from the OS's cryptographic source)"))
+    print(f"wrote {trained.path} and {trained.sidecar}")
     return 0
+
+
+def _id_ranges(ids: Sequence[int]) -> str:
+    from dpmi.workflows.attack_model import _ranges
+
+    return _ranges(ids) if ids else "none"
 
 
 # -------------------------------------------------------------------------------------------- dpmi attack
+def _attack_epilog() -> str:
+    """Every registered attack with its options, defaults and meaning (the same text as --list-attacks)."""
+    import textwrap
+
+    paragraphs = [
+        "MI-FACE's terms: Process is an image operation applied after each gradient step (denoise: NL-means "
+        "denoising + unsharp mask); AuxTerm is a term added to the cost (tv: total variation).",
+        "identities are numbered from 0 as in the model's sidecar (AT&T: folder s1 is identity 0); only the "
+        "private ones, which the model learned, can be attacked.",
+        "outputs (default: a directory beside the model, MODEL-stem-ATTACK/, e.g. model-mi-face/): "
+        "reconstructions.npy (float32 [K, C, H, W] in [-1, 1]), attack.json (settings, scores, per-identity "
+        "scores), reconstructions.png. They hold reconstructions of private faces, i.e. personal data: the files "
+        "are created readable by their owner only (0600).",
+    ]
+    return ("attacks (--attack NAME; options: --option KEY=VALUE, repeatable):\n" + _list_attacks_text() + "\n"
+            + "\n\n".join(textwrap.fill(text, 100) for text in paragraphs) + "\n")
+
+
+def _list_attacks_text() -> str:
+    from dpmi.attacks.registry import attack_spec, available_attacks
+
+    lines = []
+    for name in available_attacks():
+        spec = attack_spec(name)
+        prior = "; learns a prior from the public identities" if spec.needs_public else ""
+        lines.append(f"  {name}: {spec.summary} ({spec.reference}{prior})")
+        for key, default in spec.defaults.items():
+            lines.append(f"      {f'{key}={default}':<22} {spec.help.get(key, '')}")
+    return "\n".join(lines) + "\n"
+
+
 def _add_attack(sub) -> None:
-    p = sub.add_parser("attack", help="MI-FACE against a model saved by `dpmi train`",
-                       description="Invert a model saved by `dpmi train` (MI-FACE, Fredrikson et al. 2015, Alg. 1) "
-                                   "and score the reconstructions against the model's own training split.")
-    p.add_argument("model", metavar="MODEL", help="weights file written by `dpmi train` (with its .json sidecar)")
-    p.add_argument("--labels", type=_labels, default=None, help="'all' (default), or e.g. 0,11,39 or 0-7")
-    p.add_argument("--max-iter", type=int, default=300, metavar="ALPHA", help="max iterations (default 300)")
-    p.add_argument("--patience", type=int, default=100, metavar="BETA", help="no-progress window (default 100)")
-    p.add_argument("--threshold", type=float, default=0.01, metavar="GAMMA",
-                   help="stop when 1 - p_label <= GAMMA (default 0.01, i.e. 99%% confidence; 0: off)")
-    p.add_argument("--step-size", type=float, default=0.1, metavar="LAMBDA", help="gradient step (default 0.1)")
-    p.add_argument("--process", choices=("none", "denoise", "tv"), default="none", help="Process / AuxTerm")
-    p.add_argument("--data", metavar="DIR", help="AT&T faces directory, for the metrics and the mean faces")
+    from dpmi.attacks.registry import attack_spec, available_attacks
+
+    mi_face = attack_spec("mi-face")
+    p = sub.add_parser("attack", help=_HEAVY_COMMANDS["attack"],
+                       description="Invert a model saved by `dpmi train`, score the reconstructions against its "
+                                   "private training faces, and write them, their scores and a figure.",
+                       epilog=_attack_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", nargs="?", metavar="MODEL", help="weights file written by `dpmi train` (with its .json sidecar)")
+    p.add_argument("--attack", default="mi-face", choices=available_attacks(), help="the attack (default %(default)s)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the attack, repeatable (default: the attack's defaults, listed below)")
+    p.add_argument("--list-attacks", action="store_true", help="list the attacks, their options and defaults; exit")
+    g = p.add_argument_group("MI-FACE's options as flags (Fredrikson et al. 2015, Alg. 1; same as --option KEY=VALUE)")
+    for key, default in mi_face.defaults.items():
+        meaning = mi_face.help.get(key, "")
+        symbol = meaning.split(":", 1)[0] if ":" in meaning else key
+        kind = type(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else str
+        g.add_argument(f"--{key.replace('_', '-')}", dest=f"mi_face_{key}", type=kind, default=None,
+                       metavar=symbol.split("/")[0].upper().replace(" ", "_"), help=f"{meaning} (default {default})".replace("%", "%%"))
+    p.add_argument("--identities", "--labels", type=_labels, dest="identities", default=None, metavar="LIST",
+                   help="identities to attack: 'all' or e.g. 0,11,19 or 0-7 (default: all private identities)")
+    p.add_argument("--data", metavar="DIR",
+                   help="the faces the model was trained on (default: the directory its sidecar records, else "
+                        "$DPMI_DATA, else the cache)")
     p.add_argument("--no-metrics", action="store_true",
-                   help="skip the scores (no evaluation classifier to train; prints confidences only)")
-    p.add_argument("--out", metavar="DIR", help="write reconstructions.npy, reconstructions.png, attack.json here")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+                   help="skip the scores: no evaluation classifier is trained (default: score)")
+    p.add_argument("--out", metavar="DIR", help="results directory, checked writable before the attack "
+                                                "(default: MODEL-stem-ATTACK/ beside the model)")
+    p.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout (default: text)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar on stderr)")
     p.set_defaults(handler=_cmd_attack)
 
 
+def _option_value(default: Any, text: str) -> Any:
+    """'300' -> 300 when the default is an int, '0.1' -> 0.1 for a float, 'yes'/'no' for a bool, else text."""
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return lowered in ("true", "yes", "1", "on")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    if default is None:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _attack_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--option KEY=VALUE pairs and MI-FACE's flags, typed like the attack's defaults."""
+    from dpmi.attacks.registry import attack_spec
+
+    defaults = attack_spec(args.attack).defaults
+    options: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if key.startswith("mi_face_") and value is not None:
+            options[key.removeprefix("mi_face_")] = value
+    for pair in args.option:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = _option_value(defaults.get(key), text) if key in defaults else text
+        except ValueError as exc:
+            raise ValueError(f"--option {key}: {exc}") from exc
+    return options
+
+
 def _cmd_attack(args: argparse.Namespace) -> int:
-    import numpy as np
+    from dpmi.workflows import attack_saved_model
+    from dpmi.workflows.attack_model import PERCENT_SCORES, SCORE_DESCRIPTIONS
 
-    from dpmi.data import load_att_faces
-    from dpmi.study.cell import build_attack
-    from dpmi.study.config import StudyConfig, validate
-    from dpmi.models.model_file import load_model
-    from dpmi.atomic_files import atomic_save_npy, atomic_write_bytes, atomic_write_json
-    from dpmi.study.store import json_safe
-
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a directory: choose a directory path")
-    settings = StudyConfig(attack_max_iter=args.max_iter, attack_patience=args.patience,
-                           attack_threshold=args.threshold, attack_step_size=args.step_size,
-                           attack_process=args.process, device=args.device)
-    validate(settings)
-    model, metadata = load_model(args.model, args.device)
-    classes = int(metadata["num_classes"])
-    labels = list(range(classes)) if args.labels is None else args.labels
-    bad = [label for label in labels if not 0 <= label < classes]
-    if bad:
-        raise ValueError(f"--labels must be in 0..{classes - 1} (the model has {classes} classes), got {bad[:5]}")
-    split = metadata.get("split", {})
-    train_set = test_set = None
-    if not args.no_metrics or out is not None:
-        faces = load_att_faces(args.data)
-        train_set, test_set = faces.split(train_per_class=int(split.get("train_per_class", 7)),
-                                   seed=int(split.get("split_seed", 0)))
-    result = build_attack(model, settings, args.device).invert(labels)
-    scores: dict[str, Any] = {}
-    if not args.no_metrics:
-        from dpmi.metrics import evaluate_inversion, train_evaluator
-
-        _log("training the evaluation classifier on the model's training split ...")
-        evaluator = train_evaluator(train_set, seed=0, test=test_set, device=args.device)
-        scores = evaluate_inversion(result, train_set, evaluator)
-    confidence = result.best_confidence()
-    print(f"MI-FACE on {len(labels)} identities of {args.model} ({metadata['model']}): mean confidence "
-          f"{float(np.mean(confidence)):.3f}, mean iterations {float(np.mean(result.iterations)):.0f}")
-    for key, value in scores.items():
-        if isinstance(value, (int, float)):
-            print(f"  {key:20s} {value:.4g}")
-    if out is not None:
-        from dpmi.study.figures import reconstruction_grid
-
-        out.mkdir(parents=True, exist_ok=True)
-        images = result.images.detach().to("cpu").numpy()[:, 0]
-        atomic_save_npy(out / "reconstructions.npy", images.astype(np.float32))
-        full = np.zeros((classes, *images.shape[1:]), dtype=np.float32)
-        full[labels] = images
-        means = train_set.class_means() / 127.5 - 1.0
-        shown = labels[:GRID_COLUMNS]
-        atomic_write_bytes(out / "reconstructions.png",
-                           reconstruction_grid(means, [(Path(args.model).name, full, None)], shown))
-        atomic_write_json(out / "attack.json", json_safe({
-            "model": str(args.model), "sidecar": metadata, "labels": labels, "settings": _attack_settings(args),
-            "best_cost": result.best_cost, "iterations": result.iterations, "scores": scores,
-        }))
-        print(f"wrote {out / 'reconstructions.npy'}, {out / 'reconstructions.png'}, {out / 'attack.json'}")
+    if args.list_attacks:
+        print(_list_attacks_text(), end="")
+        return 0
+    if args.model is None:
+        raise UsageError("the following arguments are required: MODEL (see `dpmi attack --help`)")
+    report = attack_saved_model(
+        args.model, args.attack, options=_attack_options(args), identities=args.identities,
+        out=args.out, data=args.data, metrics=not args.no_metrics, device=args.device,
+        progress=not args.no_progress, log=_log,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), allow_nan=False))
+        return 0
+    print(f"{report.attack} on {len(report.identities)} identities ({_id_ranges(report.identities)}) of "
+          f"{report.model_path}: mean target confidence {float(report.confidence.mean()):.3f}")
+    if report.diagnostics:
+        print("  attack: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in report.diagnostics.items()))
+    for key, value in report.scores.items():
+        if key in ("num_labels", "chance_top1", "chance_top5") or not math.isfinite(value):
+            continue
+        text = f"{100 * value:5.1f} %" if key in PERCENT_SCORES else f"{value:7.4g}"
+        chance = {"nearest_mean_top1": "chance_top1", "eval_acc1": "chance_top1",
+                  "nearest_mean_top5": "chance_top5", "eval_acc5": "chance_top5"}.get(key)
+        suffix = f"  (chance {100 * report.scores[chance]:.1f} %)" if chance in report.scores else ""
+        print(f"  {SCORE_DESCRIPTIONS.get(key, key):<75} {text}{suffix}")
+    if report.out_dir is not None:
+        print(f"wrote {', '.join(report.files)} to {report.out_dir}/ (reconstructions of private faces: personal "
+              f"data, readable by you only)")
     return 0
-
-
-def _attack_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in ("max_iter", "patience", "threshold", "step_size", "process")}
 
 
 # -------------------------------------------------------------------------------------------- dpmi report
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="rebuild figures and report.html of a run from its results.json",
                        description="Redraw the figures and report.html of RUN_DIR from results.json and the "
-                                   "saved reconstructions (no data, no training).")
+                                   "saved reconstructions (no data, no training). The report contains personal "
+                                   "data; --shareable also writes report_shareable.html without the real faces.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `dpmi run`")
+    p.add_argument("--shareable", action="store_true",
+                   help="also write report_shareable.html, leaving the real faces out")
     p.set_defaults(handler=_cmd_report)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from dpmi.study.levels import PrivacyLevel
     from dpmi.study.results import load_results, render_outputs
     from dpmi.study.store import RunStore
-    from dpmi.study.summary import aggregate, summary_table
+    from dpmi.study.summary import summary_table
 
     results = load_results(args.run_dir)
-    paths = render_outputs(RunStore(args.run_dir), results)
-    levels = [PrivacyLevel.from_dict(level) for level in results["levels"]]
-    print(summary_table(aggregate(levels, results["cells"])))
+    if results.migrated_from is not None:
+        _log(f"{args.run_dir} was written by an older dpmi (results format {results.migrated_from}, MI-FACE only); "
+             "showing it as recorded")
+    paths = render_outputs(RunStore(args.run_dir), results,
+                           shareable=args.shareable or bool(results.config.get("shareable")))
+    print(summary_table(results.summaries()))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- dpmi compare
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="the differences of two runs, level by level and attack by attack",
+                       description="Print and plot the differences of two studies (privacy levels, accuracies, "
+                                   "attack success by each judge). Refuses runs on different faces or different "
+                                   "private people, or with no level or attack in common.")
+    p.add_argument("run_a", metavar="RUN_A", help="a directory written by `dpmi run`")
+    p.add_argument("run_b", metavar="RUN_B", help="another one")
+    p.add_argument("--out", metavar="PNG", default="compare.png", help="where the figure goes (default compare.png)")
+    p.set_defaults(handler=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from dpmi.atomic_files import atomic_write_bytes
+    from dpmi.study.compare import compare_runs, comparison_figure, comparison_table
+    from dpmi.study.results import load_results
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory: give a file path such as {out / 'compare.png'}")
+    a, b = load_results(args.run_a), load_results(args.run_b)
+    rows = compare_runs(a, b)
+    name_a, name_b = Path(args.run_a).name, Path(args.run_b).name
+    print(comparison_table(rows, name_a, name_b))
+    atomic_write_bytes(out, comparison_figure(rows, name_a, name_b))
+    print(f"wrote {out}")
     return 0
 
 
@@ -552,14 +651,20 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------- main
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the `command` about to run, the other commands whose options need torch
+    (train, attack: their defaults come from TrainConfig and the attack registry) are listed without options."""
     parser = _Parser(prog="dpmi", description="Model inversion (MI-FACE) vs differential privacy (DP-SGD) on "
                                               "face classifiers: train, account, attack, measure, report.")
     parser.add_argument("--version", action="version", version=f"dpmi {dpmi.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_run, _add_train, _add_attack, _add_report, _add_epsilon, _add_sigma, _add_data):
-        add(sub)
+    for add in (_add_run, _add_train, _add_attack, _add_report, _add_compare, _add_epsilon, _add_sigma, _add_data):
+        name = add.__name__.removeprefix("_add_")
+        if command is not None and name in _HEAVY_COMMANDS and name != command:
+            sub.add_parser(name, help=_HEAVY_COMMANDS[name])
+        else:
+            add(sub)
     return parser
 
 
@@ -573,7 +678,8 @@ def _one_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `dpmi` command line with `argv` (default sys.argv[1:]); return the exit code."""
     try:
-        args = build_parser().parse_args(argv)
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser(next((a for a in argv if not a.startswith("-")), None)).parse_args(argv)
         return int(args.handler(args))
     except SystemExit as exit_:  # --help and --version print, then exit 0
         return exit_.code if isinstance(exit_.code, int) else 0

@@ -26,7 +26,6 @@ from torch import nn
 
 from dpmi.data import FaceDataset
 
-ACCOUNTANTS = ("rdp", "pld")  # every trained private model is accounted by both (RDP is an upper bound)
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,8 @@ def train_model(
     metadata: dict[str, Any] = {
         "dpmi_version": dpmi.__version__,
         "model": model,
-        "mode": "secure" if getattr(config, "secure_mode", False) else "seeded",
+        "mode": "secure" if getattr(history, "secure_mode", False) or getattr(config, "secure_mode", False)
+        else "seeded",
         "num_classes": len(identities.private_ids),
         "input_shape": [int(s) for s in train_set.input_shape],
         "train_config": asdict(config),
@@ -218,11 +218,11 @@ def train_model(
 
 def _account(history: Any, delta: float, note: Callable[[str], None]) -> tuple[dict[str, float | None], dict[str, str]]:
     """Epsilon of the steps taken by every accountant; an accountant that fails is recorded, not raised."""
-    from dpmi.privacy.accounting import compute_epsilon
+    from dpmi.privacy.accounting import ACCOUNTANTS, compute_epsilon
 
     epsilon: dict[str, float | None] = {}
     errors: dict[str, str] = {}
-    for name in ACCOUNTANTS:
+    for name in ACCOUNTANTS:  # every one of them: RDP is an upper bound, PLD tight
         try:
             value = float(compute_epsilon(history.noise_multiplier, history.sample_rate, history.steps, delta,
                                           accountant=name))
