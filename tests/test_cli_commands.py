@@ -62,23 +62,27 @@ def test_sigma_meets_the_target_and_is_tight(capsys):
 
 
 @pytest.mark.slow
-def test_train_then_attack_round_trip(capsys, tmp_path, faces_root, faces_split):
+def test_train_then_attack_round_trip(capsys, tmp_path, faces_root, faces):
     model_path = tmp_path / "models" / "dp.pt"
     assert main(["train", "--data", str(faces_root), "--out", str(model_path), "--epochs", "5",
-                 "--sigma", "1.0", "--seed", "3"]) == 0, capsys.readouterr().err
+                 "--sigma", "1.0", "--seed", "3", "--no-progress"]) == 0, capsys.readouterr().err
     sidecar = json.loads(model_path.with_suffix(".json").read_text())
     assert sidecar["model"] == "softmax" and sidecar["noise_multiplier"] == 1.0
-    # 5 epochs * 280 training faces / 40 per expected batch (the CLI's default batch size) = 35 steps.
-    assert sidecar["steps"] == 35 and sidecar["epsilon"]["pld"] <= sidecar["epsilon"]["rdp"]
-    assert sidecar["epsilon"]["pld"] == pytest.approx(_pld_oracle(1.0, 40 / 280, sidecar["steps"], 1e-5), rel=1e-2)
+    # Trained on the 20 private identities only: 5 epochs over 20 x 7 = 140 faces at an expected batch of 40
+    # (the default) is ceil(5 / (40 / 140)) = 18 steps.
+    assert sidecar["identities"]["private"] == list(range(20)) and sidecar["steps"] == 18
+    assert sidecar["epsilon"]["pld"] <= sidecar["epsilon"]["rdp"]
+    assert sidecar["epsilon"]["pld"] == pytest.approx(_pld_oracle(1.0, 40 / 140, sidecar["steps"], 1e-5), rel=1e-2)
 
-    # The weights are a plain state_dict (weights_only loads it) and reproduce the recorded accuracy.
+    # The weights are a plain state_dict (weights_only loads it) and reproduce the recorded accuracy on the
+    # private identities' held-out faces.
+    from dpmi.data import select_identities
     from dpmi.models import build_model
 
     state = torch.load(model_path, weights_only=True)
-    model = build_model("softmax", seed=None)
+    model = build_model("softmax", num_classes=20, seed=None)
     model.load_state_dict(state)
-    _, test = faces_split
+    _, test = select_identities(faces, range(20)).split(train_per_class=7, seed=0)
     x, y = test.to_tensors()
     with torch.no_grad():
         accuracy = float((model(x).argmax(1) == y).float().mean())
@@ -86,9 +90,9 @@ def test_train_then_attack_round_trip(capsys, tmp_path, faces_root, faces_split)
 
     out_dir = tmp_path / "attack"
     assert main(["attack", str(model_path), "--labels", "0-3,11", "--max-iter", "20", "--no-metrics",
-                 "--data", str(faces_root), "--out", str(out_dir)]) == 0, capsys.readouterr().err
+                 "--data", str(faces_root), "--out", str(out_dir), "--no-progress"]) == 0, capsys.readouterr().err
     images = np.load(out_dir / "reconstructions.npy")
-    assert images.shape == (5, 112, 92) and images.min() >= -1 and images.max() <= 1
+    assert images.shape == (5, 1, 112, 92) and images.min() >= -1 and images.max() <= 1
     record = json.loads((out_dir / "attack.json").read_text())
-    assert record["labels"] == [0, 1, 2, 3, 11] and len(record["best_cost"]) == 5
+    assert record["identities"] == [0, 1, 2, 3, 11] and record["diagnostics"]["iterations"] <= 20
     assert (out_dir / "reconstructions.png").read_bytes().startswith(b"\x89PNG")
