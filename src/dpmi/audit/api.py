@@ -1,0 +1,294 @@
+"""One privacy level audited three ways, side by side: `audit_level(...) -> AuditRecord`.
+
+* what the accountant promises: epsilon by RDP and PLD for the level's (sigma, q, T) at delta;
+* what an attacker achieves: black-box LiRA (online and offline, `lira`) against the target with K shadow models
+  trained together (`shadow_models`), with its ROC, AUC, TPR at low FPR and a Clopper-Pearson eps_lb whose
+  threshold is chosen on one half of the candidates and scored on the other (`bounds.split_threshold_bound`);
+  and the white-box one-run audit of DP-SGD with m gradient canaries (`one_run_audit`);
+* what the promise means for a person: the identity-level epsilon for k images per person (`group_privacy`).
+
+The candidate pool is the target's training images (members) plus held-out images of the same people
+(non-members), e.g. the private identities' 7 / 3 split: the target is exactly the study's model for that
+seed (same recipe, same seed). Each shadow trains on a random subset of the pool OF THE TARGET'S TRAINING-SET
+SIZE (Carlini et al. use half of the pool because their target is trained on half; keeping the target's size
+keeps the shadows' Poisson rate and step count, hence their mechanism, equal to the target's).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from dpmi.audit.bounds import SplitBound, ThresholdCounts, split_threshold_bound
+from dpmi.audit.group_privacy import IdentityEpsilon, identity_epsilon
+from dpmi.audit.lira import lira_scores, scaled_confidence
+from dpmi.audit.one_run_audit import OneRunResult, max_canaries, one_run_audit
+from dpmi.audit.roc import RocCurve, roc_curve, tpr_at_fpr
+from dpmi.audit.shadow_models import train_together
+from dpmi.privacy.dpsgd import TrainConfig
+from dpmi.privacy.dpsgd.noise import derive_seeds
+
+DEFAULT_FPR_TARGETS = (0.001, 0.01)
+
+
+@dataclass(frozen=True)
+class BlackBoxResult:
+    """LiRA against the target.
+
+    Attributes:
+        epsilon_lower_bound: eps_lb of online LiRA (the primary test, fixed in advance), >= 0.
+        offline_epsilon_lower_bound: the same for offline LiRA (reported, not maxed over: one test, one bound).
+        auc, auc_offline; tpr_at_fpr, tpr_at_fpr_offline: {"0.001": tpr, ...} for the FPR targets.
+        bound: the online bound's counts (scored half, at the threshold chosen on the selection half).
+        candidates, members, shadows: what was scored and with how many shadow models.
+        roc, roc_offline: the curves (for the figure).
+    """
+
+    epsilon_lower_bound: float
+    offline_epsilon_lower_bound: float
+    auc: float
+    auc_offline: float
+    tpr_at_fpr: dict[str, float]
+    tpr_at_fpr_offline: dict[str, float]
+    bound: SplitBound
+    candidates: int
+    members: int
+    shadows: int
+    roc: RocCurve = field(repr=False)
+    roc_offline: RocCurve = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """Everything the audit of one privacy level found. `to_dict()` is the JSON of `dpmi audit --json`.
+
+    Attributes:
+        noise_multiplier, sample_rate, steps: the level's DP-SGD mechanism (None when non-private).
+        delta: the delta of every epsilon here.
+        epsilon: {"rdp": .., "pld": ..} by the accountants; None when non-private (infinite).
+        black_box: LiRA results (None if not run).
+        white_box: the one-run canary audit (None if non-private or not run).
+        identity: identity-level epsilon for `records_per_identity` images per person (None if non-private).
+        records_per_identity: k, the most images any one person has in the target's training set.
+        seconds: wall time of each part.
+    """
+
+    noise_multiplier: float | None
+    sample_rate: float | None
+    steps: int | None
+    delta: float
+    epsilon: dict[str, float] | None
+    black_box: BlackBoxResult | None
+    white_box: OneRunResult | None
+    identity: IdentityEpsilon | None
+    records_per_identity: int
+    seconds: dict[str, float]
+
+    def epsilon_lower_bounds(self) -> dict[str, float | None]:
+        return {"black_box": None if self.black_box is None else self.black_box.epsilon_lower_bound,
+                "white_box": None if self.white_box is None else self.white_box.epsilon_lower_bound}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: epsilon (absent when non-private), epsilon_lower_bound, auc, tpr_at_fpr,
+        identity_epsilon and the counts behind every bound."""
+        out: dict[str, Any] = {}
+        if self.epsilon is not None:
+            out["epsilon"] = dict(self.epsilon)
+        out["delta"] = self.delta
+        out["noise_multiplier"] = self.noise_multiplier
+        out["sample_rate"] = self.sample_rate
+        out["steps"] = self.steps
+        out["epsilon_lower_bound"] = self.epsilon_lower_bounds()
+        bb = self.black_box
+        out["auc"] = None if bb is None else bb.auc
+        out["tpr_at_fpr"] = None if bb is None else dict(bb.tpr_at_fpr)
+        out["identity_epsilon"] = None if self.identity is None else self.identity.epsilon
+        out["records_per_identity"] = self.records_per_identity
+        counts: dict[str, Any] = {}
+        if bb is not None:
+            c, s = bb.bound.counts, bb.bound.selection_counts
+            counts["black_box"] = {
+                "candidates": bb.candidates, "members": bb.members, "shadows": bb.shadows,
+                "threshold": c.threshold, "confidence": bb.bound.confidence,
+                "scored": _counts_dict(c), "selection": _counts_dict(s),
+            }
+            out["black_box"] = {"offline_epsilon_lower_bound": bb.offline_epsilon_lower_bound,
+                                "auc_offline": bb.auc_offline, "tpr_at_fpr_offline": dict(bb.tpr_at_fpr_offline)}
+        if self.white_box is not None:
+            wb = self.white_box
+            counts["white_box"] = {**wb.counts(), "confidence": wb.confidence}
+            out["white_box"] = {"planned_mu": wb.planned_mu, "empirical_mu": wb.empirical_mu}
+        if self.identity is not None:
+            out["identity"] = {"method": self.identity.method, "subsampled_group": _finite(self.identity.subsampled_group),
+                               "dwork_roth": _finite(self.identity.dwork_roth), "records": self.identity.records}
+            out["identity_epsilon"] = _finite(self.identity.epsilon)
+        out["counts"] = counts
+        out["seconds"] = dict(self.seconds)
+        return out
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _counts_dict(c: ThresholdCounts) -> dict[str, int]:
+    return {"true_positives": c.true_positives, "false_positives": c.false_positives,
+            "true_negatives": c.true_negatives, "false_negatives": c.false_negatives}
+
+
+def check_audit_settings(shadows: int, canaries: int, fpr_targets: Sequence[float], input_shape: Sequence[int],
+                         private: bool) -> None:
+    """ValueError naming the first bad setting (the CLI checks these before anything is trained or written)."""
+    if not (isinstance(shadows, int) and shadows >= 2):
+        raise ValueError(f"shadows must be an integer >= 2 (LiRA fits a Gaussian per candidate), got {shadows!r}")
+    limit = max_canaries(tuple(input_shape))
+    if private and not (isinstance(canaries, int) and 0 <= canaries <= limit and canaries != 1):
+        raise ValueError(f"canaries must be 0 (no white-box audit) or an integer in 2..{limit} (one per input "
+                         f"dimension at most), got {canaries!r}")
+    if not fpr_targets:
+        raise ValueError("give at least one FPR target")
+    for fpr in fpr_targets:
+        if not 0.0 < float(fpr) < 1.0:
+            raise ValueError(f"FPR targets must be in (0, 1), got {fpr}")
+
+
+def audit_level(
+    x_members: torch.Tensor,
+    y_members: torch.Tensor,
+    x_heldout: torch.Tensor,
+    y_heldout: torch.Tensor,
+    recipe: TrainConfig,
+    *,
+    model: str = "softmax",
+    num_classes: int,
+    target_seed: int = 0,
+    shadows: int = 64,
+    canaries: int = 1000,
+    seed: int = 0,
+    fpr_targets: Sequence[float] = DEFAULT_FPR_TARGETS,
+    target: nn.Module | None = None,
+    sample_rate: float | None = None,
+    steps: int | None = None,
+    fixed_variance: bool = False,
+    confidence: float = 0.95,
+    black_box: bool = True,
+) -> AuditRecord:
+    """Audit one privacy level (see the module docstring).
+
+    Args:
+        x_members, y_members: the target's training images [n, C, H, W] and labels (e.g. the private identities'
+            training split); x_heldout, y_heldout: images of the same people it never saw (e.g. their test split).
+        recipe: the target's TrainConfig (epochs, batch_size, lr, momentum, max_grad_norm, delta, accountant, and
+            noise_multiplier or target_epsilon; None of both = non-private). Its seed is replaced by target_seed.
+        model: dpmi model name; num_classes: the labels' range.
+        target_seed: the target's seed (the study's cell seed: the target is then the study's model).
+        shadows: K >= 2 shadow models; canaries: m for the white-box audit (0: skip it; private levels only).
+        seed: the audit's own randomness (shadow subsets and seeds, the threshold split, the canaries).
+        fpr_targets: FPRs in (0, 1) to report the TPR at.
+        target: an already-trained target (e.g. a saved model) to score instead of training one.
+        sample_rate, steps: the level's q and T if known (checked against the recipe's: a mismatch raises).
+        fixed_variance: LiRA with one variance per side (for small K).
+        black_box: False skips LiRA (the one-run audit and the accounting only).
+
+    Returns: AuditRecord (`.to_dict()` for JSON).
+    """
+    input_shape = tuple(int(s) for s in x_members.shape[1:])
+    check_audit_settings(shadows, canaries, fpr_targets, input_shape, recipe.private)
+    n = int(x_members.shape[0])
+    recipe = replace(recipe, seed=int(target_seed))
+    recipe.validate(n)
+    seconds: dict[str, float] = {}
+    from dpmi.privacy.accounting import compute_epsilon, dpsgd_steps, get_noise_multiplier
+
+    sigma = q = t_steps = None
+    epsilon = None
+    if recipe.private:
+        q = recipe.batch_size / n
+        t_steps = dpsgd_steps(recipe.epochs, q)
+        if (sample_rate is not None and not math.isclose(sample_rate, q, rel_tol=1e-9)) or (
+                steps is not None and steps != t_steps):
+            raise ValueError(f"the recipe trains {t_steps} steps at rate {q:.6g} on {n} images, but the level says "
+                             f"{steps} steps at rate {sample_rate}: give the level's training set and batch size")
+        sigma = recipe.noise_multiplier
+        if sigma is None:
+            sigma = float(get_noise_multiplier(recipe.target_epsilon, recipe.delta, q, t_steps,
+                                               accountant=recipe.accountant))
+        recipe = replace(recipe, noise_multiplier=float(sigma), target_epsilon=None)
+        if sigma > 0:
+            epsilon = {name: float(compute_epsilon(sigma, q, t_steps, recipe.delta, accountant=name))
+                       for name in ("rdp", "pld")}
+        else:
+            epsilon = {"rdp": math.inf, "pld": math.inf}
+
+    records = int(np.bincount(y_members.cpu().numpy(), minlength=num_classes).max())
+    audit_seeds = derive_seeds(seed, 4)
+
+    bb = None
+    if black_box:
+        start = time.perf_counter()
+        bb = _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_classes, shadows,
+                        audit_seeds, fpr_targets, target, fixed_variance, confidence)
+        seconds["black_box"] = time.perf_counter() - start
+
+    wb = None
+    if recipe.private and sigma and canaries:
+        start = time.perf_counter()
+        wb = one_run_audit(x_members, y_members, num_classes=num_classes, noise_multiplier=float(sigma),
+                           sample_rate=float(q), steps=int(t_steps), canaries=canaries, model=model, lr=recipe.lr,
+                           momentum=recipe.momentum, max_grad_norm=recipe.max_grad_norm, delta=recipe.delta,
+                           seed=audit_seeds[2] % (2**31), confidence=confidence)
+        seconds["white_box"] = time.perf_counter() - start
+
+    identity = None
+    if recipe.private and sigma:
+        start = time.perf_counter()
+        identity = identity_epsilon(float(sigma), float(q), int(t_steps), recipe.delta, records)
+        seconds["identity"] = time.perf_counter() - start
+    return AuditRecord(None if sigma is None else float(sigma), q, t_steps, float(recipe.delta), epsilon, bb, wb,
+                       identity, records, seconds)
+
+
+def _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_classes, shadows, audit_seeds,
+               fpr_targets, target, fixed_variance, confidence) -> BlackBoxResult:
+    n, held = int(x_members.shape[0]), int(x_heldout.shape[0])
+    x_pool = torch.cat([x_members, x_heldout])
+    y_pool = torch.cat([y_members, y_heldout])
+    pool = n + held
+    is_member = np.r_[np.ones(n, bool), np.zeros(held, bool)]
+    rng = np.random.default_rng(audit_seeds[0])
+    subsets = np.stack([np.sort(rng.choice(pool, n, replace=False)) for _ in range(shadows)])
+    shadow_seeds = [int(s % (2**31)) for s in derive_seeds(audit_seeds[1], shadows)]
+    shadow_in = np.zeros((shadows, pool), dtype=bool)
+    np.put_along_axis(shadow_in, subsets, True, axis=1)
+    if np.any(shadow_in.all(axis=0)):
+        raise ValueError(f"with {shadows} shadows some candidate is in every shadow's training set: add shadows")
+    if target is None:  # the target trains with the shadows, as model 0 of the stack (seed: the recipe's)
+        all_subsets = np.concatenate([np.arange(n)[None], subsets])
+        stacked = train_together(model, x_pool, y_pool, all_subsets, [recipe.seed, *shadow_seeds], recipe,
+                                 num_classes=num_classes)
+        logits = stacked.logits(x_pool)
+        target_logits, shadow_logits = logits[0], logits[1:]
+    else:
+        stacked = train_together(model, x_pool, y_pool, subsets, shadow_seeds, recipe, num_classes=num_classes)
+        shadow_logits = stacked.logits(x_pool)
+        target.eval()
+        with torch.no_grad():
+            target_logits = target(x_pool)
+    target_phi = scaled_confidence(target_logits, y_pool).cpu().numpy()
+    shadow_phi = scaled_confidence(shadow_logits, y_pool).cpu().numpy()
+    scores = lira_scores(target_phi, shadow_phi, shadow_in, fixed_variance=fixed_variance)
+    roc_on, roc_off = roc_curve(scores.online, is_member), roc_curve(scores.offline, is_member)
+    split_seed = int(audit_seeds[3] % (2**31))
+    bound = split_threshold_bound(scores.online, is_member, recipe.delta, split_seed, confidence)
+    bound_off = split_threshold_bound(scores.offline, is_member, recipe.delta, split_seed, confidence)
+    return BlackBoxResult(
+        bound.epsilon, bound_off.epsilon, roc_on.auc, roc_off.auc,
+        {f"{f:g}": tpr_at_fpr(roc_on, f) for f in fpr_targets}, {f"{f:g}": tpr_at_fpr(roc_off, f) for f in fpr_targets},
+        bound, pool, n, shadows, roc_on, roc_off,
+    )
