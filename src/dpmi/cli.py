@@ -263,14 +263,14 @@ def _attack_epilog() -> str:
     import textwrap
 
     paragraphs = [
-        "MI-FACE's terms: Process is an image operation applied after each gradient step (denoise: NL-means "
-        "denoising + unsharp mask); AuxTerm is a term added to the cost (tv: total variation).",
-        "identities are numbered from 0 as in the model's sidecar (AT&T: folder s1 is identity 0); only the "
-        "private ones, which the model learned, can be attacked.",
-        "outputs (default: a directory beside the model, MODEL-stem-ATTACK/, e.g. model-mi-face/): "
-        "reconstructions.npy (float32 [K, C, H, W] in [-1, 1]), attack.json (settings, scores, per-identity "
-        "scores), reconstructions.png. They hold reconstructions of private faces, i.e. personal data: the files "
-        "are created readable by their owner only (0600).",
+        ("MI-FACE's terms: Process is an image operation applied after each gradient step (denoise: NL-means "
+         "denoising + unsharp mask); AuxTerm is a term added to the cost (tv: total variation)."),
+        ("identities are numbered from 0 as in the model's sidecar (AT&T: folder s1 is identity 0); only the "
+         "private ones, which the model learned, can be attacked."),
+        ("outputs (default: a directory beside the model, MODEL-stem-ATTACK/, e.g. model-mi-face/): "
+         "reconstructions.npy (float32 [K, C, H, W] in [-1, 1]), attack.json (settings, scores, per-identity "
+         "scores), reconstructions.png. They hold reconstructions of private faces, i.e. personal data: the "
+         "files are created readable by their owner only (0600)."),
     ]
     return ("attacks (--attack NAME; options: --option KEY=VALUE, repeatable):\n" + _list_attacks_text() + "\n"
             + "\n\n".join(textwrap.fill(text, 100) for text in paragraphs) + "\n")

@@ -108,12 +108,11 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.Mo
 
     metadata = read_sidecar(path)
     try:
-        model = build_model(
-            str(metadata["model"]), num_classes=int(metadata["num_classes"]),
-            input_shape=tuple(int(s) for s in metadata["input_shape"]), seed=None,
-        )
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a dpmi model: its sidecar lacks {exc}") from exc
+        name, num_classes = str(metadata["model"]), int(metadata["num_classes"])
+        input_shape = _shape(metadata["input_shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a dpmi model: its sidecar lacks a valid {exc}") from exc
+    model = build_model(name, num_classes=num_classes, input_shape=input_shape, seed=None)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types (UnpicklingError, RuntimeError, EOFError, ...)
@@ -126,3 +125,9 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.Mo
         first = str(exc).strip().splitlines()[0]
         raise ValueError(f"{path} does not fit a {metadata['model']!r} model: {first}") from exc
     return model.to(device).eval(), metadata
+
+
+def _shape(values: Any) -> tuple[int, int, int]:
+    """[C, H, W] from a sidecar -> (C, H, W) ints (TypeError/ValueError on anything else)."""
+    channels, height, width = (int(v) for v in values)
+    return channels, height, width

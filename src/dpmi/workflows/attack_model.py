@@ -169,7 +169,7 @@ def attack_saved_model(
     try:
         private_train, private_test, public, mean_faces = _faces(metadata, data, private_ids, public_ids,
                                                                  need=metrics or spec.needs_public, note=note)
-        target = make_attack(attack, model, public=public, input_shape=tuple(int(s) for s in metadata["input_shape"]),
+        target = make_attack(attack, model, public=public, input_shape=_shape(metadata["input_shape"]),
                              device=device, **resolved)
         total = next((int(resolved[k]) + 2 for k in ("max_iter", "iterations", "steps") if k in resolved), None)
         with forward_progress(model, total=total, desc=f"{attack} on {len(labels)} identities", unit="query",
@@ -186,9 +186,8 @@ def attack_saved_model(
             scores = {k: float(v) for k, v in full.items() if isinstance(v, (int, float, np.floating))}
             per_identity = {k: np.asarray(v).tolist() for k, v in per_label.items()}
         images = result.images.detach().to("cpu").float().numpy()
-        confidence = np.asarray(result.confidence if hasattr(result, "confidence") else result.best_confidence(),
-                                dtype=np.float64)
-        diagnostics = {k: float(v) for k, v in (result.summary() if hasattr(result, "summary") else {}).items()}
+        confidence = np.asarray(result.confidence, dtype=np.float64)  # the AttackResult contract
+        diagnostics = {k: float(v) for k, v in result.summary().items()}
         report = AttackReport(Path(path), attack, dict(resolved), chosen, labels, images, confidence, diagnostics,
                               scores, per_identity, out_dir)
         if out_dir is None:
@@ -198,6 +197,11 @@ def attack_saved_model(
         remove_empty_dirs(created)
         raise
     return replace(report, files=files)
+
+
+def _shape(values: Sequence[Any]) -> tuple[int, int, int]:
+    channels, height, width = (int(v) for v in values)
+    return channels, height, width
 
 
 def _sidecar_identities(metadata: dict[str, Any]) -> tuple[list[int], list[int]]:
@@ -274,7 +278,7 @@ def _faces(metadata: dict[str, Any], data: Any, private_ids: list[int], public_i
 
 def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Callable[[str], None]):
     """The evaluation classifier on the private training images (cached where dpmi.metrics caches it)."""
-    import dpmi.metrics as metrics
+    from dpmi import metrics
 
     cached = getattr(metrics, "load_or_train_judges", None)
     if cached is not None:

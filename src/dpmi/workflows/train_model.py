@@ -27,7 +27,6 @@ from torch import nn
 from dpmi.data import FaceDataset
 
 
-
 @dataclass(frozen=True)
 class TrainedModel:
     """A model `train_model` trained and saved.
@@ -122,6 +121,7 @@ def train_model(
             faces that cannot be split as asked. FileNotFoundError: no faces at `data`.
         Nothing is written when these are raised: every check runs before training.
     """
+    import dpmi
     from dpmi.cache import fingerprint_array
     from dpmi.data import load_att_faces, resolve_data_root, split_identities
     from dpmi.models import build_model
@@ -131,8 +131,6 @@ def train_model(
     from dpmi.privacy.dpsgd import TrainConfig, train
     from dpmi.study.config import check_device
     from dpmi.workflows.forward_progress import forward_progress
-
-    import dpmi
 
     note = log or (lambda message: None)
     config = TrainConfig() if config is None else replace(config)
@@ -159,7 +157,7 @@ def train_model(
     train_set, test_set = identities.private.split(train_per_class=train_per_class, seed=split_seed)
     config.validate(len(train_set))
 
-    net = build_model(model, num_classes=len(identities.private_ids), input_shape=tuple(train_set.input_shape),
+    net = build_model(model, num_classes=len(identities.private_ids), input_shape=train_set.input_shape,
                       seed=config.seed)
     x_train, y_train = train_set.to_tensors(config.device)
     x_test, y_test = test_set.to_tensors(config.device)
