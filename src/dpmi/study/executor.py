@@ -1,19 +1,25 @@
-"""Where cells run: a small executor interface, in this process or in a pool of worker processes.
+"""Where cells run: a small executor interface, in this process, in a pool of worker processes, or on Ray.
 
 The study only calls `map_unordered(fn, tasks, initializer, initargs)` and consumes (task, result) pairs as
-they finish, so a cluster backend (Slurm, Ray, ...) is one more class with that method, and the study code
-does not change. `fn` and `initializer` must be importable top-level functions and tasks/results picklable.
+they finish, so each backend is one class with that method and the study code (and its resume-by-saved-cell
+semantics) does not change. `fn` and `initializer` must be importable top-level functions and
+tasks/results picklable.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
+from dpmi.remote_tasks import pack_initargs, ray_task
+
 Task = TypeVar("Task")
 Result = TypeVar("Result")
+
+EXECUTOR_KINDS = ("serial", "process", "ray")
 
 
 class Executor(Protocol):
@@ -60,7 +66,8 @@ class ProcessExecutor:
     """Runs tasks in `jobs` worker processes (spawned, so no torch/OpenMP state is forked mid-flight).
 
     Each worker runs torch with `threads` threads. On an exception or Ctrl-C the pending tasks are
-    cancelled and the workers stopped; results already yielded are the caller's to keep.
+    cancelled and the workers terminated (and reaped) before the exception propagates; results already
+    yielded are the caller's to keep.
     """
 
     def __init__(self, jobs: int, threads: int = 1) -> None:
@@ -73,6 +80,8 @@ class ProcessExecutor:
         tasks = list(tasks)
         if not tasks:
             return
+        # Children that exist before the pool are not ours to stop.
+        before = {p.pid for p in multiprocessing.active_children()}
         pool = ProcessPoolExecutor(
             max_workers=min(self.jobs, len(tasks)),
             mp_context=multiprocessing.get_context("spawn"),
@@ -88,15 +97,169 @@ class ProcessExecutor:
                     yield task, future.result()
         except BaseException:
             # Interrupted or a task failed: stop now rather than wait for the cells still running.
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_pool(pool, before)
             raise
         pool.shutdown(wait=True)
 
 
-def make_executor(jobs: int, threads: int = 1) -> Executor:
-    """SerialExecutor for jobs == 1 (it uses the caller's torch threads), else ProcessExecutor(jobs, threads)."""
+def _stop_pool(pool: ProcessPoolExecutor, before: set[int | None]) -> None:
+    """Cancel what has not started and terminate the workers, with public APIs only."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)  # public from Python 3.14
+    if callable(terminate):
+        terminate()
+    workers = [p for p in multiprocessing.active_children() if p.pid not in before]
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
+
+
+# --------------------------------------------------------------------------------------------------- Ray
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise ValueError("the Ray executor needs Ray: pip install 'dpmi[ray]' (or pip install ray)") from exc
+    return ray
+
+
+def _check_address_answers(address: str, timeout_s: float) -> None:
+    """Fail fast, in one line, when a host:port Ray address does not accept connections."""
+    if address in ("auto", "local"):
+        return
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address must be host:port, ray://host:port, 'auto' or 'local', got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ValueError(f"the Ray cluster at {address} does not answer ({exc.strerror or exc}); start it with "
+                         "`ray start --head` there, or leave out --ray-address to run a local Ray") from exc
+
+
+class RayExecutor:
+    """Runs each task as a Ray task with `num_cpus` CPUs and `num_gpus` GPUs, on a local Ray or a cluster.
+
+    The initializer's arguments are put in Ray's object store once (ray.put) and fetched by each worker the
+    first time it runs a task of this map; arguments that name files on this machine (e.g. a saved
+    evaluator) travel by content and are re-created in the worker's scratch directory, so workers need no
+    shared filesystem. Results are yielded as tasks finish. A task whose worker process dies is re-run up
+    to `max_retries` times (Ray's retries); an exception raised by a task is raised here as itself. On an
+    exception or Ctrl-C the tasks still pending are cancelled (their workers killed) before it propagates.
+
+    Args:
+        address: None starts a local Ray on this machine (stopped again at the end of the map); "auto",
+            "host:port" or "ray://host:port" joins a running cluster. An address that does not answer is a
+            ValueError.
+        num_cpus: CPUs per task (>= 1; also torch's threads in the task). num_gpus: GPUs per task (>= 0).
+        max_retries: re-runs of a task whose worker died (>= 0).
+        local_cpus: CPUs a local Ray may use (None: all).
+        connect_timeout_s: how long to wait for a cluster address to answer.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: int = 1,
+        num_gpus: float = 0,
+        max_retries: int = 3,
+        local_cpus: int | None = None,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        if num_cpus < 1 or num_gpus < 0 or max_retries < 0:
+            raise ValueError(f"num_cpus must be >= 1, num_gpus >= 0 and max_retries >= 0, got {num_cpus}, "
+                             f"{num_gpus}, {max_retries}")
+        if address is not None:
+            _check_address_answers(address, connect_timeout_s)  # before any work starts
+        self.address = address
+        self.num_cpus = int(num_cpus)
+        self.num_gpus = num_gpus
+        self.max_retries = int(max_retries)
+        self.local_cpus = local_cpus
+        self.connect_timeout_s = connect_timeout_s
+
+    def _connect(self, ray) -> bool:
+        """Make sure this process is connected to Ray; True if this call started (and so owns) it."""
+        if ray.is_initialized():
+            return False
+        options: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False,
+                                   "logging_level": "WARNING", "log_to_driver": True}
+        if self.address is None and self.local_cpus is not None:
+            options["num_cpus"] = self.local_cpus
+        try:
+            ray.init(address=self.address, **options)
+        except Exception as exc:  # ConnectionError, RuntimeError, ...: one line for the CLI
+            raise ValueError(f"could not start or join Ray at {self.address or 'a new local instance'}: "
+                             f"{' '.join(str(exc).split())[:300]}") from exc
+        return True
+
+    def map_unordered(self, fn, tasks, initializer=None, initargs=()):
+        tasks = list(tasks)
+        if not tasks:
+            return
+        ray = _import_ray()
+        owned = self._connect(ray)
+        pending: dict[Any, Any] = {}
+        try:
+            shipped = ray.put(pack_initargs(tuple(initargs)))
+            key = shipped.hex()
+            remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries)(ray_task)
+            # The reference travels inside a list so that Ray does not fetch it for every task; a worker
+            # fetches it once, when it first initialises for this map.
+            pending = {remote.remote(fn, initializer, [shipped], key, self.num_cpus, task): task for task in tasks}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    task = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as err:
+                        cause = getattr(err, "cause", None)
+                        raise (cause if isinstance(cause, BaseException) else err) from None
+                    yield task, result
+        except BaseException:
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # already finished or its worker already gone
+                    pass
+            raise
+        finally:
+            if owned:
+                ray.shutdown()
+
+
+def make_executor(
+    jobs: int,
+    threads: int = 1,
+    kind: str | None = None,
+    ray_address: str | None = None,
+    gpus_per_cell: float = 0,
+) -> Executor:
+    """The executor for `--jobs`, `--threads`, `--executor` and `--ray-address`.
+
+    kind None picks SerialExecutor for jobs == 1 (it uses the caller's torch threads), else ProcessExecutor;
+    "serial" / "process" force one; "ray" gives a RayExecutor with `threads` CPUs and `gpus_per_cell` GPUs
+    per cell at `ray_address` (None: a local Ray), running as many cells at once as the cluster has room for.
+    """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs, threads)
+    if kind is not None and kind not in EXECUTOR_KINDS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTOR_KINDS)}, got {kind!r}")
+    if ray_address is not None and kind != "ray":
+        raise ValueError("--ray-address needs --executor ray")
+    if kind == "ray":
+        _import_ray()
+        return RayExecutor(address=ray_address, num_cpus=threads, num_gpus=gpus_per_cell)
+    if kind == "serial" or (kind is None and jobs == 1):
+        return SerialExecutor()
+    return ProcessExecutor(jobs, threads)
+
+
+__all__ = ["EXECUTOR_KINDS", "Executor", "ProcessExecutor", "RayExecutor", "SerialExecutor", "make_executor"]

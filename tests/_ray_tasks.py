@@ -1,0 +1,37 @@
+"""Cheap, picklable task functions for tests/test_ray_executor.py, in a module Ray's workers import quickly
+(nothing from dpmi, no torch)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+STATE: dict[str, object] = {}
+
+
+def init_state(offset: int, secret_file: str) -> None:
+    STATE["offset"] = offset
+    STATE["secret_path"] = secret_file
+    STATE["secret"] = Path(secret_file).read_text()
+
+
+def square(value: int) -> tuple[int, int, str, str]:
+    if value < 0:
+        raise ValueError(f"negative task {value}")
+    return value * value + int(STATE["offset"]), os.getpid(), str(STATE["secret"]), str(STATE["secret_path"])
+
+
+def die_once(marker: str) -> tuple[str, int]:
+    if not os.path.exists(marker):
+        Path(marker).write_text("died here once")
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies mid-task, as an OOM kill would
+    return "re-run", os.getpid()
+
+
+def pid_then_sleep(task: tuple[str, int, float]) -> int:
+    folder, value, seconds = task
+    Path(folder, f"{value}.pid").write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return os.getpid()
