@@ -1,23 +1,29 @@
-"""StudyConfig: defaults are the issue's study, TOML loads into the right fields, flags override the file,
---quick shrinks the run, and every out-of-range setting is a ValueError naming it."""
+"""StudyConfig: one source of truth (field metadata) for defaults, TOML keys, flags and --help; TOML loads into
+the right fields, flags override the file, --quick shrinks the run and dependent defaults follow it, and every
+bad setting is a ValueError naming the flag a user would type."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dpmi.attacks.registry import available_attacks, resolve_options
 from dpmi.privacy.accounting import dpsgd_steps
-from dpmi.study.config import QUICK_MAX_ITER, TOML_LAYOUT, StudyConfig, load_config_file, make_config
+from dpmi.study.config import (FIELDS, QUICK_MAX_ITER, SETTINGS, TOML_LAYOUT, StudyConfig, grid_identities,
+                               load_config_file, make_config)
 from dpmi.study.levels import PrivacyLevel, plan_levels
 
 
-def test_defaults_are_the_issues_study():
+def test_defaults_are_the_study():
     config = make_config()
     assert (config.model, config.train_per_class, config.batch_size, config.max_grad_norm) == ("softmax", 7, 40, 1.0)
-    assert config.delta == 1e-5 and config.seeds == 3 and config.identities == 40
+    assert config.delta == 1e-5 and config.seeds == 3 and config.identities is None
+    assert config.recipe_search and config.private_identities == () and config.public_identities == ()
+    assert config.attacks == tuple(a for a in ("mi-face", "pca-prior", "gmi") if a in available_attacks())
     levels = plan_levels(config)
     assert [level.key for level in levels] == ["nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
     assert levels[1].noise_multiplier == 0.5
@@ -29,59 +35,107 @@ def test_toml_sections_map_to_fields_and_flags_override(tmp_path):
     path = tmp_path / "study.toml"
     path.write_text(
         '[run]\nname = "paper"\nseeds = 2\nseed = 5\n'
+        '[data]\nprivate = [0, 1, 2]\npublic = [5, 6]\n'
         '[train]\nmodel = "mlp"\nepochs = 12\nlr = 0.1\n'
+        "[recipe]\nsearch = false\n"
         "[privacy]\nnoise_multipliers = [0.5, 2]\ntarget_epsilons = [4]\nnonprivate = false\n"
-        '[attack]\nmax_iter = 50\nprocess = "tv"\n'
+        '[attack]\nnames = ["mi-face"]\n[attack.mi-face]\nmax_iter = 50\nprocess = "tv"\n'
     )
-    config = make_config(path, epochs=20, seeds=None)  # None = flag not given: the file's value stays
+    config = make_config(path, epochs=20, seeds=None, attack_options={"mi-face": {"patience": 7}})
     assert (config.name, config.seeds, config.seed, config.model) == ("paper", 2, 5, "mlp")
-    assert config.epochs == 20 and config.lr == 0.1
+    assert config.epochs == 20 and config.lr == 0.1 and not config.recipe_search
+    assert config.private_identities == (0, 1, 2) and config.public_identities == (5, 6)
     assert config.noise_multipliers == (0.5, 2.0) and config.target_epsilons == (4.0,) and not config.nonprivate
-    assert config.attack_max_iter == 50 and config.attack_process == "tv"
+    # A flag changes one option; the file's other options stay.
+    assert config.options_for("mi-face") == resolve_options("mi-face", {"max_iter": 50, "process": "tv",
+                                                                         "patience": 7})
     assert config.cell_seeds() == [5, 6]
     assert [level.key for level in plan_levels(config)] == ["sigma0.5", "sigma2", "eps4"]
 
 
-def test_every_toml_key_reaches_a_field():
+def test_every_field_has_one_toml_place_and_at_most_one_flag():
     fields = {f.name for f in dataclasses.fields(StudyConfig)}
     mapped = [field for keys in TOML_LAYOUT.values() for field in keys.values()]
-    assert sorted(mapped) == sorted(fields)  # each field settable from TOML, exactly once
+    assert sorted(mapped + ["attack_options"]) == sorted(fields)  # options live in [attack.NAME] tables
+    flags = [s.flag for s in SETTINGS.values() if s.flag]
+    assert len(flags) == len(set(flags))
 
 
-def test_quick_means_one_seed_and_a_short_attack():
-    config = make_config(quick=True)
-    assert config.seeds == 1 and config.attack_max_iter <= QUICK_MAX_ITER
+def test_cli_flags_are_derived_from_the_fields():
+    """Each StudyConfig flag parses into its field, with None when not given (the TOML/default then stays)."""
+    from dpmi.cli import build_parser
+    from dpmi.study.flags import study_overrides
+
+    args = build_parser().parse_args(["run", "--epsilons", "8,2", "--no-nonprivate", "--private", "0,1",
+                                      "--attacks", "mi-face", "--attack-option", "mi-face.max_iter=7",
+                                      "--attack-option", "mi-face.process=tv", "--search-lr", "0.5"])
+    overrides = study_overrides(args)
+    assert overrides["target_epsilons"] == (8.0, 2.0) and overrides["nonprivate"] is False
+    assert overrides["private_identities"] == (0, 1) and overrides["attacks"] == ("mi-face",)
+    assert overrides["attack_options"] == {"mi-face": {"max_iter": 7, "process": "tv"}}
+    assert overrides["recipe_lr"] == (0.5,) and overrides["seeds"] is None
+    assert set(overrides) == {name for name, s in SETTINGS.items() if s.flag}
+    config = make_config(**overrides)
+    assert config.options_for("mi-face")["max_iter"] == 7 and config.seeds == 3
+
+
+def test_quick_means_one_seed_a_short_attack_and_a_small_search():
+    config = make_config(quick=True, attacks=("mi-face",))
+    assert config.seeds == 1 and config.options_for("mi-face")["max_iter"] <= QUICK_MAX_ITER
+    assert len(config.recipe_epochs) == 1 and len(config.recipe_batch_size) == 1
+
+
+def test_dependent_defaults_follow_their_setting():
+    """--quick --identities 2 works: the grid's default (8) follows the attacked people."""
+    config = make_config(quick=True, identities=2)
+    assert grid_identities(config, 2) == 2 and grid_identities(make_config(), 20) == 8
+    with pytest.raises(ValueError, match="--grid-identities"):
+        make_config(identities=2, grid_identities=3)
 
 
 @pytest.mark.parametrize(
-    ("override", "fragment"),
+    ("override", "fragments"),
     [
-        ({"model": "resnet"}, "unknown model 'resnet'"),
-        ({"target_epsilons": (8.0, 0.0)}, "target epsilons must be > 0"),
-        ({"target_epsilons": (-1.0,)}, "target epsilons must be > 0"),
-        ({"delta": 1.0}, "delta must be in (0, 1)"),
-        ({"delta": 0.0}, "delta must be in (0, 1)"),
-        ({"seed": -1}, "seed must be >= 0"),
-        ({"seeds": 0}, "seeds"),
-        ({"epochs": -3}, "epochs must be >= 1"),
-        ({"epochs": 0}, "epochs must be >= 1"),
-        ({"batch_size": 281}, "batch_size must be in 1..280"),
-        ({"noise_multipliers": (0.0,)}, "sigma"),
-        ({"jobs": 0}, "jobs must be >= 1"),
-        ({"identities": 41}, "identities must be in 1..40"),
-        ({"grid_identities": 9, "identities": 8}, "grid_identities must be in 1..8"),
-        ({"accountant": "moments"}, "accountant"),
-        ({"nonprivate": False, "noise_multipliers": (), "target_epsilons": ()}, "no privacy level"),
-        ({"name": "a/b"}, "name must be"),
-        ({"epochs": 2.5}, "epochs must be an integer"),
-        ({"delta": "small"}, "delta must be a number"),
-        ({"quick": 1}, "quick must be true or false"),
+        ({"model": "resnet"}, ["unknown model 'resnet'", "--model"]),
+        ({"target_epsilons": (8.0, 0.0)}, ["target epsilons must be > 0", "--epsilons"]),
+        ({"delta": 1.0}, ["delta must be in (0, 1)", "--delta"]),
+        ({"seed": -1}, ["seed must be >= 0", "--seed"]),
+        ({"seeds": 0}, ["seeds", "--seeds"]),
+        ({"epochs": 0}, ["epochs must be >= 1", "--epochs"]),
+        ({"noise_multipliers": (0.0,)}, ["sigma", "--sigmas"]),
+        ({"jobs": 0}, ["jobs must be >= 1", "--jobs"]),
+        ({"identities": 0}, ["identities must be >= 1", "--identities"]),
+        ({"accountant": "moments"}, ["accountant", "--accountant"]),
+        ({"nonprivate": False, "noise_multipliers": (), "target_epsilons": ()},
+         ["no privacy level", "--no-nonprivate", "--sigmas / --epsilons"]),
+        ({"name": "a/b"}, ["name must be", "--name"]),
+        ({"epochs": 2.5}, ["epochs", "must be an integer"]),
+        ({"delta": "small"}, ["delta", "must be a number"]),
+        ({"quick": 1}, ["quick", "must be true or false"]),
+        ({"private_identities": (0, 1), "public_identities": (1, 2)}, ["overlap in [1]", "--private"]),
+        ({"attacks": ("nope",)}, ["unknown attack 'nope'", "--attacks"]),
+        ({"attacks": ()}, ["no attack to run", "--attacks"]),
+        ({"attack_options": {"mi-face": {"components": 3}}}, ["takes no option", "components"]),
+        ({"attack_options": {"nope": {"x": 1}}}, ["unknown attack 'nope'", "[attack.nope]"]),
+        ({"recipe_lr": ()}, ["recipe search space is empty", "--search-lr", "--no-recipe-search"]),
+        ({"recipe_clip": (1.0, -2.0)}, ["must be > 0", "--search-clip"]),
+        ({"recipe_epochs": (30, 30)}, ["repeats", "--search-epochs"]),
     ],
 )
-def test_bad_settings_are_named(override, fragment):
+def test_bad_settings_name_the_flag(override, fragments):
     with pytest.raises(ValueError) as info:
         make_config(**override)
-    assert fragment in str(info.value)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+
+
+def test_an_option_of_another_attack_says_whose_it_is():
+    others = [name for name in available_attacks() if name != "mi-face"]
+    if not others:
+        pytest.skip("only mi-face is registered")
+    foreign = next(key for key in resolve_options(others[0]) if key not in resolve_options("mi-face"))
+    with pytest.raises(ValueError, match=f"belongs to {others[0]}"):
+        make_config(attack_options={"mi-face": {foreign: 1}})
 
 
 def test_unreadable_or_unknown_config_file(tmp_path):
@@ -95,10 +149,10 @@ def test_unreadable_or_unknown_config_file(tmp_path):
     unknown.write_text("[train]\nepoch = 3\n")
     with pytest.raises(ValueError, match="unknown key 'epoch' in \\[train\\]"):
         load_config_file(unknown)
-    section = tmp_path / "section.toml"
-    section.write_text("[model]\nname = 'cnn'\n")
-    with pytest.raises(ValueError, match="unknown section \\[model\\]"):
-        load_config_file(section)
+    old = tmp_path / "old.toml"
+    old.write_text("[attack]\nmax_iter = 3\n")  # format before attacks had their own tables
+    with pytest.raises(ValueError, match=r"\[attack.NAME\]"):
+        load_config_file(old)
 
 
 @given(epochs=st.integers(1, 200), batch=st.integers(1, 280))
@@ -118,16 +172,18 @@ def test_example_study_toml_spells_out_the_defaults():
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[1] / "study.toml"
-    assert make_config(example) == StudyConfig()
+    config, default = make_config(example), StudyConfig()
+    for name in FIELDS:
+        if name != "attack_options":
+            assert getattr(config, name) == getattr(default, name), name
+    for attack in default.attacks:  # the file spells out each table; the defaults resolve to the same options
+        assert config.options_for(attack) == default.options_for(attack)
 
 
 def test_run_help_lists_exactly_the_toml_layout():
     """`dpmi run --help` is where users read the config sections; it must match what the loader accepts."""
-    import re
-
-    from dpmi.cli import RUN_EPILOG
-    from dpmi.study.config import TOML_LAYOUT
+    from dpmi.cli import _run_epilog
 
     listed = {m.group(1): set(m.group(2).replace(",", " ").split())
-              for m in re.finditer(r"^\s+\[(\w+)\]\s+(.+)$", RUN_EPILOG, re.M)}
+              for m in re.finditer(r"^\s+\[(\w+)\]\s+(.+)$", _run_epilog(), re.M)}
     assert listed == {section: set(keys) for section, keys in TOML_LAYOUT.items()}

@@ -1,9 +1,12 @@
 """The study's configuration: one frozen dataclass, loaded from TOML, overridden by flags, validated.
 
-A `study.toml` groups keys in sections; `TOML_LAYOUT` below maps every key to one `StudyConfig` field
-(`dpmi run --help` and the repository's `study.toml` list them for users).
+Each `StudyConfig` field carries its own metadata (`Setting`): the TOML section and key, the `dpmi run` flag,
+the help line and the kind of value. That metadata is the one source of truth: `TOML_LAYOUT`, the run
+command's flags and `--help` (`dpmi.cli`) and the check messages are derived from it, and a test keeps the
+repository's `study.toml` equal to the defaults.
 
-Anything else (an unknown section or key, a value of the wrong type) is a ValueError that names it.
+Anything else (an unknown section or key, a value of the wrong type) is a ValueError that names it, with the
+flag a command-line user would type.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import dataclasses
 import math
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,122 +26,196 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 from dpmi.models import MODELS
-from dpmi.privacy.dpsgd.train import TrainConfig
 
 ACCOUNTANTS = ("rdp", "pld")
-PROCESSES = ("none", "denoise", "tv")
-NUM_IDENTITIES = 40
+# The study's attacks, strongest prior last; the default is every one of them that is registered.
+PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi")
 
-# --quick: one seed and a short attack, enough to show the shape of the result in a few seconds a cell.
+# --quick: one seed, MI-FACE capped, a small recipe search: a smoke run that shows the shape of the result.
 QUICK_SEEDS = 1
 QUICK_MAX_ITER = 100
+QUICK_RECIPE_LIMIT = 2  # values kept per searched recipe setting
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a StudyConfig field lives for users.
+
+    section/key: its TOML place (`[section] key = ...`). flag: its `dpmi run` option (None: TOML only).
+    kind: the value's type for parsing and checks: int, float, bool, str, path (optional str), int?
+    (optional int), ints, floats, strs (lists; a flag takes them comma-separated), options (the per-attack
+    option tables). help: one line for --help. metavar: the flag's value name. negate: a bool flag that
+    turns the setting off (`--no-nonprivate`).
+    """
+
+    section: str
+    key: str
+    flag: str | None
+    kind: str
+    help: str
+    metavar: str | None = None
+    negate: bool = False
+
+
+def setting(default: Any, section: str, key: str, flag: str | None, kind: str, help: str,
+            metavar: str | None = None, negate: bool = False, factory: Any = None) -> Any:
+    meta = {"setting": Setting(section, key, flag, kind, help, metavar, negate)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta, hash=False)
+    return field(default=default, metadata=meta)
+
+
+def _default_attacks() -> tuple[str, ...]:
+    from dpmi.attacks.registry import available_attacks
+
+    registered = available_attacks()
+    return tuple(name for name in PREFERRED_ATTACKS if name in registered) or tuple(registered[:1])
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Everything `dpmi run` needs. Defaults are the issue's: the tutorial's softmax model on the 7/3 split,
-    non-private, DP-SGD at the tutorial's sigma 0.5, and DP-SGD calibrated to epsilon 8, 3, 1; 3 seeds.
+    """Everything `dpmi run` needs (units and ranges in each field's help; `dpmi run --help` lists them).
 
-    Attributes (units and ranges):
-        name: run name (the run directory's name under runs/); None -> a UTC timestamp.
-        out: run directory; None -> runs/<name>. Must not be an existing file.
-        jobs: worker processes for the cells, >= 1 (1 runs them in this process).
-        threads: torch threads per process, >= 1. The cells' tensors are small, so threads mostly spin
-            (on 2 shared cores, training took 7x longer with 2 threads than with 1); parallelise over
-            cells with `jobs` instead.
-        seed: first cell seed, >= 0; cells use seed, seed+1, ..., seed+seeds-1 (also seeds the evaluator).
-        seeds: number of seeds per privacy level, >= 1.
-        quick: smoke run: 1 seed and at most QUICK_MAX_ITER attack iterations.
-        device: torch device the cells run on ("cpu", "cuda", "cuda:1", ...).
-        data: faces directory; None -> $DPMI_DATA, else the cache.
-        train_per_class: training images per identity, 1..9 (the rest are the held-out test images).
-        split_seed: seed of the train/test split, >= 0 (fixed across cells: every cell sees the same people).
-        model: target model, one of dpmi.models.MODELS.
-        epochs: passes over the training set, >= 1 (steps = ceil(epochs / sample_rate) when private).
-        batch_size: expected (Poisson) lot size when private, minibatch when not; 1..training set size.
-        lr: SGD learning rate > 0 (default: dpmi.privacy.dpsgd.TrainConfig's, tuned for the softmax model).
-        momentum: SGD momentum in [0, 1).
-        max_grad_norm: per-example clipping norm C > 0.
-        nonprivate: include the non-private level.
-        noise_multipliers: fixed DP-SGD noise multipliers (sigma > 0), one level each (tutorial: 0.5).
-        target_epsilons: DP-SGD levels calibrated to these epsilons (> 0) at `delta`.
-        delta: the DP delta, in (0, 1).
-        accountant: accountant that calibrates sigma for target epsilons, "rdp" or "pld" (both are reported).
-        attack_max_iter: MI-FACE alpha, >= 1.
-        attack_patience: MI-FACE beta, >= 1 (stop when no cost improvement in this many iterations).
-        attack_threshold: MI-FACE gamma in [0, 1] (stop when cost 1 - p_label <= gamma; 0 disables it).
-        attack_step_size: MI-FACE lambda > 0.
-            The defaults are Fredrikson et al.'s (2015) beta 100, lambda 0.1 and gamma 0.99 read as a
-            confidence (cost <= 0.01, as `MIFace.paper` does), with alpha capped at 300 instead of 5000: on the
-            softmax model the metrics at 300 equal those at 200 and the DP models reach the threshold within
-            ~50 steps, which keeps the default study inside its time budget.
-        attack_process: MI-FACE Process: "none", "denoise" (NL-means + unsharp mask) or "tv" (TV AuxTerm).
-        identities: attack identities 0..identities-1, 1..40.
-        grid_identities: identities shown in the reconstruction grid, 1..identities.
+    The default study: the AT&T faces, the first half of the people private (the target's) and the rest
+    public (the attacker's); the tutorial's softmax model on 7 train / 3 test images per private person;
+    non-private, DP-SGD at the tutorial's sigma 0.5 and DP-SGD calibrated to epsilon 8, 3, 1, each trained
+    with the recipe a small search on the public people chose; every registered attack of mi-face,
+    pca-prior, gmi on every private person; 3 seeds.
     """
 
-    name: str | None = None
-    out: str | None = None
-    jobs: int = 1
-    threads: int = 1
-    seed: int = 0
-    seeds: int = 3
-    quick: bool = False
-    device: str = "cpu"
-    data: str | None = None
-    train_per_class: int = 7
-    split_seed: int = 0
-    model: str = "softmax"
-    epochs: int = 30
-    batch_size: int = 40
-    lr: float = TrainConfig.lr
-    momentum: float = 0.9
-    max_grad_norm: float = 1.0
-    nonprivate: bool = True
-    noise_multipliers: tuple[float, ...] = (0.5,)
-    target_epsilons: tuple[float, ...] = (8.0, 3.0, 1.0)
-    delta: float = 1e-5
-    accountant: str = "rdp"
-    attack_max_iter: int = 300
-    attack_patience: int = 100
-    attack_threshold: float = 0.01
-    attack_step_size: float = 0.1
-    attack_process: str = "none"
-    identities: int = NUM_IDENTITIES
-    grid_identities: int = 8
+    # [run]
+    name: str | None = setting(None, "run", "name", "--name", "path", "run name: directory runs/NAME (default: UTC timestamp)")
+    out: str | None = setting(None, "run", "out", "--out", "path", "run directory (default runs/NAME)", "DIR")
+    jobs: int = setting(1, "run", "jobs", "--jobs", "int", "worker processes for the cells, >= 1", "N")
+    threads: int = setting(1, "run", "threads", "--threads", "int",
+                           "torch threads per process, >= 1 (cells are small: parallelise with --jobs)", "T")
+    seed: int = setting(0, "run", "seed", "--seed", "int", "first seed, >= 0 (cells use SEED..SEED+SEEDS-1)", "S")
+    seeds: int = setting(3, "run", "seeds", "--seeds", "int", "seeds per privacy level, >= 1", "N")
+    quick: bool = setting(False, "run", "quick", "--quick", "bool",
+                          f"smoke run: {QUICK_SEEDS} seed, MI-FACE at most {QUICK_MAX_ITER} iterations, a small "
+                          "recipe search")
+    device: str = setting("cpu", "run", "device", "--device", "str", "torch device: cpu, cuda, cuda:N or mps")
+    # [data]
+    data: str | None = setting(None, "data", "root", "--data", "path",
+                               "AT&T faces directory (default: $DPMI_DATA, else the cache)", "DIR")
+    train_per_class: int = setting(7, "data", "train_per_class", "--train-per-class", "int",
+                                   "training images per private person; the rest are held out", "K")
+    split_seed: int = setting(0, "data", "split_seed", "--split-seed", "int", "seed of the train/test split", "S")
+    private_identities: tuple[int, ...] = setting(
+        (), "data", "private", "--private", "ints",
+        "the target's people (0-based); [] = the first half, or every person not public", "LIST")
+    public_identities: tuple[int, ...] = setting(
+        (), "data", "public", "--public", "ints",
+        "the attacker's people (0-based), disjoint from private; [] = every person not private", "LIST")
+    # [train]: the base recipe (fixed-sigma levels, and every level when the search is off)
+    model: str = setting("softmax", "train", "model", "--model", "str",
+                         f"target model: {', '.join(MODELS)}")
+    epochs: int = setting(30, "train", "epochs", "--epochs", "int", "passes over the training set, >= 1")
+    batch_size: int = setting(40, "train", "batch_size", "--batch-size", "int",
+                              "lot size (expected Poisson batch when private), 1..training set size", "B")
+    lr: float = setting(0.01, "train", "lr", "--lr", "float", "SGD learning rate, > 0")
+    momentum: float = setting(0.9, "train", "momentum", "--momentum", "float", "SGD momentum in [0, 1)")
+    max_grad_norm: float = setting(1.0, "train", "max_grad_norm", "--clip", "float",
+                                   "per-example clipping norm C, > 0", "C")
+    # [recipe]: the per-level search on the public people
+    recipe_search: bool = setting(True, "recipe", "search", "--no-recipe-search", "bool",
+                                  "turn the recipe search off: every level trains with the base recipe (on: each "
+                                  "level's recipe is chosen by a search on the public people, at no privacy cost)",
+                                  negate=True)
+    recipe_lr: tuple[float, ...] = setting((0.01, 0.03, 0.1), "recipe", "lr", "--search-lr", "floats",
+                                           "learning rates tried", "LIST")
+    recipe_epochs: tuple[int, ...] = setting((30, 60), "recipe", "epochs", "--search-epochs", "ints",
+                                             "epoch counts tried", "LIST")
+    recipe_batch_size: tuple[int, ...] = setting((40, 70), "recipe", "batch_size", "--search-batch-size", "ints",
+                                                 "lot sizes tried", "LIST")
+    recipe_clip: tuple[float, ...] = setting((0.5, 2.0), "recipe", "clip", "--search-clip", "floats",
+                                             "clipping norms tried (private levels)", "LIST")
+    # [privacy]
+    nonprivate: bool = setting(True, "privacy", "nonprivate", "--no-nonprivate", "bool",
+                               "leave out the non-private level", negate=True)
+    noise_multipliers: tuple[float, ...] = setting(
+        (0.5,), "privacy", "noise_multipliers", "--sigmas", "floats",
+        "fixed DP-SGD noise multipliers, one level each, trained with the base recipe ('none': no such level)",
+        "LIST")
+    target_epsilons: tuple[float, ...] = setting(
+        (8.0, 3.0, 1.0), "privacy", "target_epsilons", "--epsilons", "floats",
+        "DP-SGD levels calibrated to these epsilons ('none': no such level)", "LIST")
+    delta: float = setting(1e-5, "privacy", "delta", "--delta", "float", "DP delta in (0, 1)")
+    accountant: str = setting("rdp", "privacy", "accountant", "--accountant", "str",
+                              "accountant that calibrates sigma: rdp or pld (both epsilons are reported)")
+    # [attack]
+    attacks: tuple[str, ...] = setting(None, "attack", "names", "--attacks", "strs",
+                                       "attacks run on every cell, in this order (default: those of "
+                                       f"{', '.join(PREFERRED_ATTACKS)} that are registered)", "LIST", factory=_default_attacks)
+    attack_options: Mapping[str, Mapping[str, Any]] = setting(
+        None, "attack", "<name>", "--attack-option", "options",
+        "one attack's option, NAME.KEY=VALUE (repeatable); in TOML a table [attack.NAME]", "NAME.KEY=VALUE",
+        factory=dict)
+    identities: int | None = setting(None, "attack", "identities", "--identities", "int?",
+                                     "attack private people 1..K (default: all of them)", "K")
+    # [report]
+    grid_identities: int | None = setting(None, "report", "grid_identities", "--grid-identities", "int?",
+                                          "people in the reconstruction grid (default: 8, at most --identities)",
+                                          "K")
+    shareable: bool = setting(False, "report", "shareable", "--shareable", "bool",
+                              "also write report_shareable.html, without the real faces")
 
     def cell_seeds(self) -> list[int]:
         """The seeds every privacy level is run with."""
         return list(range(self.seed, self.seed + self.seeds))
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready copy (tuples become lists)."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    def options_for(self, attack: str) -> dict[str, Any]:
+        """`attack`'s resolved options: its registered defaults updated by this config's table."""
+        from dpmi.attacks.registry import resolve_options
 
-    # Fields that change a cell's numbers: a run directory is only resumed with the same values.
-    CELL_FIELDS = (
-        "train_per_class", "split_seed", "model", "epochs", "batch_size", "lr", "momentum", "max_grad_norm",
-        "delta", "accountant", "attack_max_iter", "attack_patience", "attack_threshold", "attack_step_size",
-        "attack_process", "identities", "seed",
-    )
+        return resolve_options(attack, dict(self.attack_options.get(attack, {})))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy (tuples become lists, the option tables plain dicts)."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = {k: dict(v) for k, v in value.items()}
+            values[f.name] = value
+        return values
+
+    # Fields that do not change a cell's numbers: a run directory resumes whatever they are.
+    NON_CELL_FIELDS = ("name", "out", "jobs", "threads", "seeds", "quick", "device", "data", "grid_identities",
+                       "shareable")
 
     def cell_fingerprint(self) -> dict[str, Any]:
-        """The settings a finished cell depends on (see CELL_FIELDS)."""
-        return {k: v for k, v in self.to_dict().items() if k in self.CELL_FIELDS}
+        """The settings a finished cell depends on (everything but NON_CELL_FIELDS; attack options resolved)."""
+        values = {k: v for k, v in self.to_dict().items() if k not in self.NON_CELL_FIELDS}
+        values["attack_options"] = {name: self.options_for(name) for name in self.attacks}
+        return values
 
 
-# TOML section -> {key: field}. Field names are prefixed where a bare key would be ambiguous.
-TOML_LAYOUT: dict[str, dict[str, str]] = {
-    "run": {"name": "name", "out": "out", "jobs": "jobs", "threads": "threads", "seed": "seed", "seeds": "seeds", "quick": "quick",
-            "device": "device"},
-    "data": {"root": "data", "train_per_class": "train_per_class", "split_seed": "split_seed"},
-    "train": {k: k for k in ("model", "epochs", "batch_size", "lr", "momentum", "max_grad_norm")},
-    "privacy": {k: k for k in ("nonprivate", "noise_multipliers", "target_epsilons", "delta", "accountant")},
-    "attack": {"max_iter": "attack_max_iter", "patience": "attack_patience", "threshold": "attack_threshold",
-               "step_size": "attack_step_size", "process": "attack_process", "identities": "identities"},
-    "report": {"grid_identities": "grid_identities"},
-}
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(StudyConfig)}
+SETTINGS: dict[str, Setting] = {name: f.metadata["setting"] for name, f in FIELDS.items()}
+
+# TOML section -> {key: field}, derived from the fields' metadata (the attack option tables are subtables).
+TOML_LAYOUT: dict[str, dict[str, str]] = {}
+for _name, _setting in SETTINGS.items():
+    if _setting.kind != "options":
+        TOML_LAYOUT.setdefault(_setting.section, {})[_setting.key] = _name
+
+
+def default_of(name: str) -> Any:
+    """A field's default value (calling its factory)."""
+    f = FIELDS[name]
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return f.default
+
+
+def where(name: str) -> str:
+    """How a user sets field `name`: '--flag / [section] key'."""
+    s = SETTINGS[name]
+    place = f"[{s.section}] {s.key}"
+    return f"{s.flag} / {place}" if s.flag else place
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -165,67 +243,112 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
                 + ", ".join(f"[{s}]" for s in TOML_LAYOUT)
             )
         for key, value in body.items():
+            if section == "attack" and isinstance(value, dict):  # [attack.NAME] option table
+                values.setdefault("attack_options", {})[key] = dict(value)
+                continue
             if key not in TOML_LAYOUT[section]:
+                hint = " (attack options go in a table [attack.NAME])" if section == "attack" else ""
                 raise ValueError(
                     f"config file {path}: unknown key {key!r} in [{section}]; valid keys: "
-                    + ", ".join(TOML_LAYOUT[section])
+                    + ", ".join(TOML_LAYOUT[section]) + hint
                 )
             values[TOML_LAYOUT[section][key]] = value
     return values
 
 
-_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(StudyConfig)}
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _coerce(name: str, value: Any) -> Any:
-    """Check a raw value's type against the field's and normalise it (ints for float fields, lists->tuples)."""
-    kind = _FIELD_TYPES[name]
-    optional = "None" in kind
+    """Check a raw value's type against the field's kind and normalise it (ints for floats, lists -> tuples)."""
+    kind = SETTINGS[name].kind
     if value is None:
-        if optional:
+        if kind in ("path", "int?"):
             return None
-        raise ValueError(f"{name} must be set")
-    if "tuple[float" in kind:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"{name} ({where(name)}) must be set")
+    if kind in ("floats", "ints", "strs"):
+        if not isinstance(value, (list, tuple)):
             value = [value]
-        if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-        ):
-            raise ValueError(f"{name} must be a list of numbers, got {value!r}")
+        if kind == "strs":
+            if not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name} ({where(name)}) must be a list of names, got {value!r}")
+            return tuple(value)
+        if not all(_number(v) for v in value):
+            raise ValueError(f"{name} ({where(name)}) must be a list of numbers, got {value!r}")
+        if kind == "ints":
+            if not all(float(v).is_integer() for v in value):
+                raise ValueError(f"{name} ({where(name)}) must be a list of integers, got {value!r}")
+            return tuple(int(v) for v in value)
         return tuple(float(v) for v in value)
-    if kind.startswith("bool"):
+    if kind == "options":
+        if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+            raise ValueError(f"attack options must be tables [attack.NAME] of key = value, got {value!r}")
+        return {str(k): dict(v) for k, v in value.items()}
+    if kind == "bool":
         if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false, got {value!r}")
+            raise ValueError(f"{name} ({where(name)}) must be true or false, got {value!r}")
         return value
-    if kind.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer, got {value!r}")
-        return value
-    if kind.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{name} must be a number, got {value!r}")
+    if kind in ("int", "int?"):
+        if not _number(value) or not float(value).is_integer() or isinstance(value, float):
+            raise ValueError(f"{name} ({where(name)}) must be an integer, got {value!r}")
+        return int(value)
+    if kind == "float":
+        if not _number(value):
+            raise ValueError(f"{name} ({where(name)}) must be a number, got {value!r}")
         return float(value)
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {value!r}")
+        raise ValueError(f"{name} ({where(name)}) must be a string, got {value!r}")
     return value
 
 
+def _merge_options(base: Mapping[str, Mapping[str, Any]], extra: Mapping[str, Mapping[str, Any]]):
+    merged = {k: dict(v) for k, v in base.items()}
+    for name, options in extra.items():
+        merged.setdefault(name, {}).update(options)
+    return merged
+
+
 def make_config(file: str | os.PathLike[str] | None = None, **overrides: Any) -> StudyConfig:
-    """Defaults, then the TOML `file`, then `overrides` (flags; None means "not given"), then --quick, validated."""
+    """Defaults, then the TOML `file`, then `overrides` (flags; None means "not given"), then --quick, validated.
+
+    Attack option overrides are merged into the file's tables (a flag changes one option, not the table).
+    """
     values: dict[str, Any] = {}
     if file is not None:
         values.update(load_config_file(file))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = sorted(set(values) - set(_FIELD_TYPES))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted((set(values) | set(given)) - set(FIELDS))
     if unknown:
         raise ValueError(f"unknown study setting(s): {', '.join(unknown)}")
+    if "attack_options" in given:
+        given["attack_options"] = _merge_options(_coerce("attack_options", values.get("attack_options", {})),
+                                                 _coerce("attack_options", given["attack_options"]))
+    values.update(given)
     config = StudyConfig(**{k: _coerce(k, v) for k, v in values.items()})
     if config.quick:
-        config = dataclasses.replace(
-            config, seeds=min(config.seeds, QUICK_SEEDS), attack_max_iter=min(config.attack_max_iter, QUICK_MAX_ITER)
-        )
+        config = quicken(config)
     validate(config)
     return config
+
+
+def quicken(config: StudyConfig) -> StudyConfig:
+    """The --quick version of `config`: one seed, MI-FACE capped, the first values of each recipe search list."""
+    options = {k: dict(v) for k, v in config.attack_options.items()}
+    if "mi-face" in config.attacks:
+        from dpmi.attacks.registry import resolve_options
+
+        try:
+            current = resolve_options("mi-face", options.get("mi-face", {}))["max_iter"]
+        except ValueError:
+            current = QUICK_MAX_ITER  # the bad option is reported by validate()
+        if isinstance(current, int):
+            options.setdefault("mi-face", {})["max_iter"] = min(current, QUICK_MAX_ITER)
+    return dataclasses.replace(
+        config, seeds=min(config.seeds, QUICK_SEEDS), attack_options=options,
+        recipe_lr=config.recipe_lr[:QUICK_RECIPE_LIMIT + 1], recipe_epochs=config.recipe_epochs[:1],
+        recipe_batch_size=config.recipe_batch_size[:1], recipe_clip=config.recipe_clip[:QUICK_RECIPE_LIMIT],
+    )
 
 
 def _finite(value: float) -> bool:
@@ -243,52 +366,129 @@ def check_device(device: str) -> None:
 
 
 def validate(config: StudyConfig) -> None:
-    """Raise ValueError naming the first setting outside its range (see StudyConfig for the ranges)."""
+    """Raise ValueError naming the first setting outside its range and the flag / TOML key that sets it.
+
+    Checks that need the data (identities against the number of people, batch sizes against the training
+    set) are in `validate_against_data`.
+    """
+    w = where
     checks: list[tuple[bool, str]] = [
-        (config.jobs >= 1, f"jobs must be >= 1, got {config.jobs}"),
-        (config.threads >= 1, f"threads must be >= 1, got {config.threads}"),
+        (config.jobs >= 1, f"jobs must be >= 1 ({w('jobs')}), got {config.jobs}"),
+        (config.threads >= 1, f"threads must be >= 1 ({w('threads')}), got {config.threads}"),
         (config.device == "cpu" or config.device.startswith(("cuda", "mps")),
-         f"device must be cpu, cuda, cuda:N or mps, got {config.device!r}"),
-        (config.seed >= 0, f"seed must be >= 0, got {config.seed}"),
-        (config.seeds >= 1, f"seeds (the number of seeds per level) must be >= 1, got {config.seeds}"),
-        (1 <= config.train_per_class <= 9, f"train_per_class must be in 1..9, got {config.train_per_class}"),
-        (config.split_seed >= 0, f"split_seed must be >= 0, got {config.split_seed}"),
-        (config.model in MODELS, f"unknown model {config.model!r}: choose one of {', '.join(sorted(MODELS))}"),
-        (config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),
-        (1 <= config.batch_size <= config.train_per_class * NUM_IDENTITIES,
-         f"batch_size must be in 1..{config.train_per_class * NUM_IDENTITIES} (the training set size), "
-         f"got {config.batch_size}"),
-        (_finite(config.lr) and config.lr > 0, f"lr must be > 0, got {config.lr}"),
-        (_finite(config.momentum) and 0 <= config.momentum < 1, f"momentum must be in [0, 1), got {config.momentum}"),
+         f"device must be cpu, cuda, cuda:N or mps ({w('device')}), got {config.device!r}"),
+        (config.seed >= 0, f"seed must be >= 0 ({w('seed')}), got {config.seed}"),
+        (config.seeds >= 1, f"seeds (the number of seeds per level) must be >= 1 ({w('seeds')}), got {config.seeds}"),
+        (config.train_per_class >= 1, f"train_per_class must be >= 1 ({w('train_per_class')}), "
+                                      f"got {config.train_per_class}"),
+        (config.split_seed >= 0, f"split_seed must be >= 0 ({w('split_seed')}), got {config.split_seed}"),
+        (config.model in MODELS,
+         f"unknown model {config.model!r} ({w('model')}): choose one of {', '.join(sorted(MODELS))}"),
+        (config.epochs >= 1, f"epochs must be >= 1 ({w('epochs')}), got {config.epochs}"),
+        (config.batch_size >= 1, f"batch_size must be >= 1 ({w('batch_size')}), got {config.batch_size}"),
+        (_finite(config.lr) and config.lr > 0, f"lr must be > 0 ({w('lr')}), got {config.lr}"),
+        (_finite(config.momentum) and 0 <= config.momentum < 1,
+         f"momentum must be in [0, 1) ({w('momentum')}), got {config.momentum}"),
         (_finite(config.max_grad_norm) and config.max_grad_norm > 0,
-         f"max_grad_norm (the clipping norm) must be > 0, got {config.max_grad_norm}"),
+         f"max_grad_norm (the clipping norm) must be > 0 ({w('max_grad_norm')}), got {config.max_grad_norm}"),
         (all(_finite(s) and s > 0 for s in config.noise_multipliers),
-         f"noise multipliers (sigma) must be > 0, got {list(config.noise_multipliers)}"),
+         f"noise multipliers (sigma) must be > 0 ({w('noise_multipliers')}), got {list(config.noise_multipliers)}"),
         (all(_finite(e) and e > 0 for e in config.target_epsilons),
-         f"target epsilons must be > 0, got {list(config.target_epsilons)}"),
-        (_finite(config.delta) and 0 < config.delta < 1, f"delta must be in (0, 1), got {config.delta}"),
-        (config.accountant in ACCOUNTANTS, f"accountant must be one of {', '.join(ACCOUNTANTS)}, got {config.accountant!r}"),
-        (config.attack_max_iter >= 1, f"attack max_iter must be >= 1, got {config.attack_max_iter}"),
-        (config.attack_patience >= 1, f"attack patience must be >= 1, got {config.attack_patience}"),
-        (_finite(config.attack_threshold) and 0 <= config.attack_threshold <= 1,
-         f"attack threshold must be in [0, 1], got {config.attack_threshold}"),
-        (_finite(config.attack_step_size) and config.attack_step_size > 0,
-         f"attack step_size must be > 0, got {config.attack_step_size}"),
-        (config.attack_process in PROCESSES,
-         f"attack process must be one of {', '.join(PROCESSES)}, got {config.attack_process!r}"),
-        (1 <= config.identities <= NUM_IDENTITIES, f"identities must be in 1..{NUM_IDENTITIES}, got {config.identities}"),
-        (1 <= config.grid_identities <= config.identities,
-         f"grid_identities must be in 1..{config.identities} (the attacked identities), got {config.grid_identities}"),
-        (config.nonprivate or config.noise_multipliers or config.target_epsilons,
-         "no privacy level to run: enable nonprivate or give noise_multipliers / target_epsilons"),
+         f"target epsilons must be > 0 ({w('target_epsilons')}), got {list(config.target_epsilons)}"),
+        (_finite(config.delta) and 0 < config.delta < 1, f"delta must be in (0, 1) ({w('delta')}), got {config.delta}"),
+        (config.accountant in ACCOUNTANTS,
+         f"accountant must be one of {', '.join(ACCOUNTANTS)} ({w('accountant')}), got {config.accountant!r}"),
+        (config.identities is None or config.identities >= 1,
+         f"identities must be >= 1 ({w('identities')}), got {config.identities}"),
+        (config.grid_identities is None or config.grid_identities >= 1,
+         f"grid_identities must be >= 1 ({w('grid_identities')}), got {config.grid_identities}"),
+        (config.identities is None or config.grid_identities is None or config.grid_identities <= config.identities,
+         f"grid_identities must be in 1..{config.identities} (the attacked people, --identities) "
+         f"({w('grid_identities')}), got {config.grid_identities}"),
+        (bool(config.nonprivate or config.noise_multipliers or config.target_epsilons),
+         "no privacy level to run: drop --no-nonprivate, or give --sigmas / --epsilons "
+         "([privacy] nonprivate, noise_multipliers, target_epsilons)"),
         (config.name is None or (config.name.strip() != "" and "/" not in config.name and config.name not in (".", "..")),
-         f"name must be a non-empty directory name without '/', got {config.name!r}"),
+         f"name must be a non-empty directory name without '/' ({w('name')}), got {config.name!r}"),
+        (len(config.attacks) > 0, f"no attack to run: name at least one ({w('attacks')})"),
+        (len(set(config.attacks)) == len(config.attacks), f"attacks must not repeat ({w('attacks')}), "
+                                                          f"got {list(config.attacks)}"),
+        (len(set(config.private_identities)) == len(config.private_identities)
+         and len(set(config.public_identities)) == len(config.public_identities),
+         f"identity lists must not repeat a person ({w('private_identities')}, {w('public_identities')})"),
+        (not set(config.private_identities) & set(config.public_identities),
+         f"private and public people overlap in {sorted(set(config.private_identities) & set(config.public_identities))}"
+         f": an attacker's prior must never see a private person ({w('private_identities')}, "
+         f"{w('public_identities')})"),
     ]
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+    _validate_recipe_space(config)
+    _validate_attacks(config)
     check_device(config.device)
     if len(set(config.noise_multipliers)) != len(config.noise_multipliers) or len(set(config.target_epsilons)) != len(
         config.target_epsilons
     ):
-        raise ValueError("noise_multipliers and target_epsilons must not repeat a value")
+        raise ValueError("--sigmas and --epsilons must not repeat a value ([privacy] noise_multipliers, "
+                         "target_epsilons)")
+
+
+def _validate_recipe_space(config: StudyConfig) -> None:
+    if not config.recipe_search:
+        return
+    lists = {"recipe_lr": config.recipe_lr, "recipe_epochs": config.recipe_epochs,
+             "recipe_batch_size": config.recipe_batch_size, "recipe_clip": config.recipe_clip}
+    for name, values in lists.items():
+        if not values:
+            raise ValueError(f"the recipe search space is empty: {name} ({where(name)}) lists no value; give at least "
+                             f"one, or turn the search off ({where('recipe_search')})")
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name} ({where(name)}) repeats a value: {list(values)}")
+    bad = [
+        (name, v) for name, values in lists.items() for v in values
+        if not (_finite(v) and v > 0)
+    ]
+    if bad:
+        name, value = bad[0]
+        raise ValueError(f"recipe search values must be > 0: {name} ({where(name)}) has {value}")
+
+
+def _validate_attacks(config: StudyConfig) -> None:
+    """Every attack is registered and every option table belongs to an attack that is run and takes it."""
+    from dpmi.attacks.registry import available_attacks, resolve_options
+
+    registered = available_attacks()
+    for name in config.attacks:
+        if name not in registered:
+            raise ValueError(f"unknown attack {name!r} ({where('attacks')}): choose from {', '.join(registered)}")
+    for name, options in config.attack_options.items():
+        if name not in registered:
+            raise ValueError(f"options given for unknown attack {name!r} ([attack.{name}] / --attack-option "
+                             f"{name}.KEY=VALUE): attacks are {', '.join(registered)}")
+        resolve_options(name, options)  # ValueError naming an option of another attack
+
+
+def validate_against_data(config: StudyConfig, *, private_people: int, train_size: int) -> None:
+    """The checks that need the data: identities within the private people, lot sizes within the training set."""
+    if config.identities is not None and config.identities > private_people:
+        raise ValueError(f"identities must be in 1..{private_people} (the private people) ({where('identities')}), "
+                         f"got {config.identities}")
+    limit = train_size
+    sizes = [("batch_size", config.batch_size)]
+    if config.recipe_search:
+        sizes += [("recipe_batch_size", b) for b in config.recipe_batch_size]
+    for name, value in sizes:
+        if not 1 <= value <= limit:
+            raise ValueError(f"{name} must be in 1..{limit} (the private training set size) ({where(name)}), "
+                             f"got {value}")
+
+
+def attacked_identities(config: StudyConfig, private_people: int) -> int:
+    """How many private people are attacked: --identities, else all of them."""
+    return private_people if config.identities is None else config.identities
+
+
+def grid_identities(config: StudyConfig, attacked: int) -> int:
+    """People drawn in the grid: --grid-identities, else 8, never more than are attacked."""
+    return min(attacked, 8) if config.grid_identities is None else min(config.grid_identities, attacked)

@@ -1,6 +1,6 @@
-"""The study's two figures (matplotlib, PNG bytes): the privacy-utility-leakage curve and the grid of
-reconstructions. Both are drawn from aggregated numbers and saved arrays only, so `dpmi report` can redraw
-them from a finished run directory."""
+"""The study's figures (matplotlib, PNG bytes): the privacy-utility-leakage curves (one panel per attack) and
+the grid of reconstructions. Both are drawn from aggregated numbers and saved arrays only, so `dpmi report`
+can redraw them from a finished run directory. Titles and legends say only what the picture shows."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import math
 
 import numpy as np
 
-from dpmi.study.summary import LevelSummary
+from dpmi.study.summary import JUDGES, LevelSummary
 
 DPI = 110
 # One colour per quantity, colour-blind safe (Okabe & Ito).
 COLOURS = {"test_accuracy": "#0072B2", "nearest_mean_top1": "#D55E00", "eval_acc1": "#CC79A7",
-           "nearest_mean_top5": "#E69F00"}
+           "judge2_acc1": "#009E73", "nearest_mean_top5": "#E69F00"}
 
 
 def _pyplot():
@@ -43,55 +43,65 @@ def _x_positions(summaries: list[LevelSummary]) -> tuple[list[float], float | No
 
 
 def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int = 40, delta: float = 1e-5) -> bytes:
-    """Epsilon (log scale) against test accuracy (left) and attack success (right), error bars = std over seeds.
-
-    Points are joined in order of epsilon; the non-private level is drawn at "inf" to the right. The dotted
-    line on the right panel is chance (1 / num_classes): an attack at chance has learned nothing about who.
+    """Epsilon (PLD, log scale) against the target's test accuracy (first panel) and, one panel per attack, the
+    share of people each judge names correctly from the reconstructions; error bars = std over seeds (none
+    with one seed). The non-private level is drawn at "inf" on the right; the dotted line is chance
+    (1 / num_classes).
     """
     plt = _pyplot()
     xs, infinity_x = _x_positions(summaries)
     order = np.argsort(xs)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True)
-    panels = [
-        (axes[0], [("test_accuracy", "test accuracy (held-out faces)")], "Utility: does the model still work?"),
-        (axes[1], [("nearest_mean_top1", "MI-FACE top-1 (nearest mean face)"),
-                   ("eval_acc1", "MI-FACE acc@1 (evaluation classifier)")],
-         "Leakage: does the inversion reveal who?"),
-    ]
-    for ax, series, title in panels:
-        for key, label in series:
-            if not any(key in s.mean for s in summaries):
-                continue
-            means = np.array([summaries[i].mean.get(key, math.nan) for i in order])
-            stds = np.array([summaries[i].std.get(key, 0.0) for i in order])
-            x = np.array([xs[i] for i in order])
-            ax.errorbar(x, means, yerr=stds, marker="o", ms=6, capsize=4, lw=1.8, color=COLOURS.get(key),
-                        label=label)
-        if ax is axes[0]:  # name the levels once, beside the utility points
-            for i in order:
-                mean = summaries[i].mean.get("test_accuracy", math.nan)
-                if math.isfinite(mean):
-                    ax.annotate(summaries[i].level.label, (xs[i], mean), textcoords="offset points", xytext=(7, -11),
-                                ha="left", fontsize=7, color="0.3")
-        if ax is axes[1]:
-            ax.axhline(1.0 / num_classes, ls=":", color="grey", lw=1.2, label=f"chance (1/{num_classes})")
+    attacks: list[str] = []
+    for s in summaries:
+        attacks += [a for a in s.attack_mean if a not in attacks]
+    judges = [j for j in JUDGES if any(math.isfinite(s.attack_mean.get(a, {}).get(j[0], math.nan))
+                                       for s in summaries for a in attacks)]
+    panels = 1 + len(attacks)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels + 0.6, 4.6), sharex=True, squeeze=False)
+    axes = axes[0]
+    spread = any(len(s.seeds) > 1 for s in summaries)
+    x = np.array([xs[i] for i in order])
+
+    def line(ax, means, stds, colour, label, marker="o"):
+        stds = np.array([0.0 if v is None else v for v in stds]) if spread else None
+        ax.errorbar(x, means, yerr=stds, marker=marker, ms=6, capsize=4 if spread else 0, lw=1.8, color=colour,
+                    label=label)
+
+    means = np.array([summaries[i].mean.get("test_accuracy", math.nan) for i in order])
+    line(axes[0], means, [summaries[i].std.get("test_accuracy") for i in order], COLOURS["test_accuracy"],
+         "test accuracy (held-out private faces)")
+    for i in order:
+        mean = summaries[i].mean.get("test_accuracy", math.nan)
+        if math.isfinite(mean):
+            axes[0].annotate(summaries[i].level.label, (xs[i], mean), textcoords="offset points", xytext=(7, -11),
+                             ha="left", fontsize=7, color="0.3")
+    axes[0].set_title("Utility: the target's accuracy", fontsize=11)
+    markers = {"eval_acc1": "o", "judge2_acc1": "s", "nearest_mean_top1": "^"}
+    for ax, attack in zip(axes[1:], attacks):
+        for key, _, name in judges:
+            values = np.array([summaries[i].attack_mean.get(attack, {}).get(key, math.nan) for i in order])
+            stds = [summaries[i].attack_std.get(attack, {}).get(key) for i in order]
+            line(ax, values, stds, COLOURS.get(key, "0.3"), f"{name}: person named", markers.get(key, "o"))
+        ax.axhline(1.0 / num_classes, ls=":", color="grey", lw=1.2, label=f"chance (1/{num_classes})")
+        ax.set_title(f"Leakage: {attack}", fontsize=11)
+    for ax in axes:
         ax.set_xscale("log")
         ax.set_ylim(-0.03, 1.08)
-        ax.set_title(title, fontsize=11)
-        ax.set_xlabel(f"epsilon (PLD accountant, delta={delta:g}); smaller = more private")
+        ax.set_xlabel(f"epsilon (PLD, delta={delta:g}); smaller = more private", fontsize=8)
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1, frameon=False)
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
     if infinity_x is not None:
         finite = sorted({x for x in xs if x != infinity_x})
         ticks = finite + [infinity_x]
         for ax in axes:
             ax.set_xticks(ticks)
-            ax.set_xticklabels([f"{t:.3g}" for t in finite] + ["inf\n(non-private)"], fontsize=8)
+            ax.set_xticklabels([f"{t:.3g}" for t in finite] + ["inf\n(non-\nprivate)"], fontsize=7)
             ax.minorticks_off()
             if finite:
                 ax.axvspan(max(finite) * 1.6, infinity_x * 2, color="0.93", zorder=0)
-    fig.suptitle("Privacy, utility and leakage across privacy levels (mean ± std over seeds)", fontsize=12)
+    what = "mean ± std over seeds" if spread else "one seed"
+    fig.suptitle(f"Privacy, utility and leakage per attack ({what})", fontsize=12)
     fig.tight_layout()
     return _png(fig)
 
@@ -106,50 +116,62 @@ def _display(image: np.ndarray) -> np.ndarray:
     return np.clip(centred / (5.0 * spread) + 0.5, 0.0, 1.0)
 
 
+FRAME_RIGHT = "#00A000"  # green
+FRAME_WRONG = "#FF0000"  # red, pure: the title says "red"
+
+
 def reconstruction_grid(
-    mean_faces: np.ndarray,
-    rows: list[tuple[str, np.ndarray, np.ndarray | None]],
+    mean_faces: np.ndarray | None,
+    rows: list[tuple[str, np.ndarray, np.ndarray | list[bool] | None]],
     identities: list[int],
+    *,
+    judge: str = "the evaluation classifier",
+    title: str = "Reconstructions",
 ) -> bytes:
-    """Top row: each identity's real mean training face; then one row per privacy level.
+    """Top row: each person's real mean training face (left out when `mean_faces` is None: the shareable
+    variant); then one row per entry of `rows`.
 
     Args:
-        mean_faces: [num_classes, H, W] mean faces (any scale).
-        rows: (row label, reconstructions [>= max(identities)+1, H, W], per-identity correctness or None).
-            When correctness is given, a green frame marks an identity the attack names correctly (nearest
-            mean face) and a red frame one it gets wrong.
-        identities: which identities (0-based) are the columns.
+        mean_faces: [num_classes, H, W] mean faces (any scale), or None.
+        rows: (row label, reconstructions [>= max(identities)+1, H, W], per-person correctness or None).
+            With correctness, a green frame marks a person `judge` names correctly and a red frame one it
+            names as someone else; rows without it get a thin grey frame, and the title mentions colours
+            only when some row has them.
+        identities: which people (0-based) are the columns.
     """
     plt = _pyplot()
-    n_rows, n_cols = len(rows) + 1, len(identities)
-    height, width = mean_faces.shape[-2:]
+    reference = 1 if mean_faces is not None else 0
+    n_rows, n_cols = len(rows) + reference, len(identities)
+    height, width = rows[0][1].shape[-2:] if rows else mean_faces.shape[-2:]
     cell = 1.05
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols * width / height + 1.6, cell * n_rows + 0.5),
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols * width / height + 2.0, cell * n_rows + 0.6),
                              squeeze=False)
-    labels = ["real mean face"] + [label for label, _, _ in rows]
+    labels = (["real mean face"] if reference else []) + [label for label, _, _ in rows]
+    framed = any(hits is not None for _, _, hits in rows)
     for r in range(n_rows):
         for c, identity in enumerate(identities):
             ax = axes[r, c]
-            if r == 0:
+            if r < reference:
                 image, correct = mean_faces[identity], None
             else:
-                _, images, hits = rows[r - 1]
+                _, images, hits = rows[r - reference]
                 image = images[identity]
                 correct = None if hits is None else bool(hits[identity])
             ax.imshow(_display(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            frame = {True: "#009E73", False: "#D55E00", None: "0.6"}[correct]
+            frame = {True: FRAME_RIGHT, False: FRAME_WRONG, None: "0.6"}[correct]
             for spine in ax.spines.values():
                 spine.set_edgecolor(frame)
-                spine.set_linewidth(2.5 if correct is not None else 0.8)
+                spine.set_linewidth(3.0 if correct is not None else 0.8)
             if r == 0:
-                ax.set_title(f"person {identity + 1}", fontsize=8)
+                ax.set_title(f"person {identity}", fontsize=8)
             if c == 0:
-                ax.set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle("MI-FACE reconstructions by privacy level (frame: green = the nearest-mean-face test names the person, "
-                 "red = it names someone else)",
-                 fontsize=10)
+                ax.set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=8)
+    text = title
+    if framed:
+        text += f" (frame: green = {judge} names the person, red = it names someone else)"
+    fig.suptitle(text, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.subplots_adjust(wspace=0.06, hspace=0.08)
     return _png(fig)

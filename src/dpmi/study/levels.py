@@ -8,7 +8,7 @@ level's epsilon is reported by both accountants: RDP (Mironov 2017; Mironov, Tal
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from dpmi.study.config import StudyConfig
@@ -47,7 +47,7 @@ class PrivacyLevel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PrivacyLevel":
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
 
 
 def _number(value: float) -> str:
@@ -67,8 +67,12 @@ def plan_levels(config: StudyConfig) -> list[PrivacyLevel]:
     return levels
 
 
-def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: int) -> list[PrivacyLevel]:
+def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: int,
+                   recipes: dict[str, Any] | None = None) -> list[PrivacyLevel]:
     """Calibrate sigma for target-epsilon levels and compute every DP level's epsilon (RDP and PLD).
+
+    Each level's lot size and epochs are its recipe's (`recipes[level.key]`, a `dpmi.study.recipe.Recipe`;
+    default: the config's base recipe), on the private training set of `train_size` images.
 
     Raises:
         ValueError: a target epsilon that no sigma reaches with these steps (the accountant says why).
@@ -76,13 +80,16 @@ def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: 
     # make_private's rule too; each cell checks that its training took exactly these steps.
     from dpmi.privacy.accounting import compute_epsilon, dpsgd_steps, get_noise_multiplier
 
-    sample_rate = config.batch_size / train_size
-    steps = dpsgd_steps(config.epochs, sample_rate)
     resolved = []
     for level in levels:
         if level.noise_multiplier is None and level.target_epsilon is None:
             resolved.append(level)
             continue
+        recipe = (recipes or {}).get(level.key)
+        batch_size = config.batch_size if recipe is None else recipe.batch_size
+        epochs = config.epochs if recipe is None else recipe.epochs
+        sample_rate = batch_size / train_size
+        steps = dpsgd_steps(epochs, sample_rate)
         sigma = level.noise_multiplier
         if sigma is None:
             sigma = float(

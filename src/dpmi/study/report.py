@@ -1,32 +1,82 @@
-"""`report.html`: one self-contained page (CSS inline, figures as base64 PNG) with the question, the config,
-the table, the figures and a plain-language reading. Every piece of user-supplied or recorded text goes
-through html.escape."""
+"""`report.html`: one self-contained page (CSS inline, figures as base64 PNG): the question, what was run, the
+plain-language reading per privacy level, the tables, the recipe search, the figures and the provenance.
+Every piece of user-supplied or recorded text goes through html.escape.
+
+Every sentence is generated from the same numbers as the tables and figures, and "above chance" / "near
+chance" always comes from one test (`dpmi.study.summary.above_chance`, a one-sided binomial test at 5 %).
+
+Extension point: `register_level_panel(name, panel)` adds a per-level panel (e.g. a privacy audit) to the
+page; `panel(results, level)` returns an HTML fragment (already escaped) or None to skip that level.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from dpmi.study.summary import COLUMNS, PERCENT_KEYS, LevelSummary, format_epsilon
+from dpmi.study.levels import PrivacyLevel
+from dpmi.study.summary import (ATTACK_COLUMNS, PERCENT_KEYS, LevelSummary, chance_words, format_epsilon,
+                                format_value, judges_recorded)
 
-QUESTION = (
-    "If someone inverts this face classifier with MI-FACE (Fredrikson, Jha & Ristenpart, CCS 2015), do they get "
-    "the people's faces back, and how much does training with DP-SGD stop that?"
-)
+if TYPE_CHECKING:
+    from dpmi.study.results import GridRow, StudyResults
 
 _CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.5}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
 .question{font-size:1.1em;background:#f4f7fb;border-left:4px solid #0072B2;padding:.6em 1em}
 .reading{background:#fbf8f1;border-left:4px solid #E69F00;padding:.6em 1em}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0}th,td{padding:.3em .6em;border-bottom:1px solid #e3e3e3}
+.private{background:#fdecea;border-left:4px solid #c00;padding:.5em 1em}
+.smoke{background:#fff4cc;border-left:4px solid #b58900;padding:.5em 1em;font-weight:600}
+table{border-collapse:collapse;font-size:.88em;margin:.5em 0}th,td{padding:.3em .6em;border-bottom:1px solid #e3e3e3}
 th{background:#f6f6f6;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto}.meta{color:#666;font-size:.85em}
 code{background:#f3f3f3;padding:0 .25em;border-radius:3px}
 """
+
+PRIVATE_NOTICE = (
+    "This report and its run directory contain personal data: reconstructions of private people's faces and "
+    "(in report.html) their real mean faces. The files are written readable by you only; keep them private. "
+    "`dpmi report RUN_DIR --shareable` writes report_shareable.html without the real faces."
+)
+SHAREABLE_NOTICE = (
+    "Shareable variant: the real faces are left out. The reconstructions are still derived from private data; "
+    "share them only where the people's consent allows it."
+)
+PLD_NOTE = (
+    "Each DP-SGD level is labelled with the epsilon it was calibrated to by the {accountant} accountant (which "
+    "sets sigma); the tables give both accountants' epsilon for the same training. Both are valid upper bounds "
+    "on the privacy loss of the same mechanism (Poisson-subsampled Gaussian, add/remove one example); the "
+    "privacy-loss-distribution (PLD) accountant is the tighter one, so the x axes use it: it is the closest to "
+    "what the training really guarantees."
+)
+MIFACE_NOTE = (
+    "MI-FACE stops as soon as the target is {threshold} confident in the label. On DP-trained targets it often "
+    "stops within a few steps, on the non-private one it runs much longer: the noise DP-SGD adds leaves class "
+    "weights that a few gradient steps can push to a near-certain softmax from almost any image, so the "
+    "target's confidence is easy to buy and says nothing about resemblance. The judges score what the image "
+    "shows; a fast stop on a more private model means the model is easier to fool, not that it leaks more."
+)
+SEARCH_NOTE = (
+    "Recipes (learning rate, epochs, lot size, clipping norm) were chosen per privacy level by a seeded search "
+    "on the PUBLIC people only: each candidate was trained with the level's privacy (sigma calibrated for that "
+    "lot and epoch count on the private training set's size) on the public people's training images and scored "
+    "on their held-out images. The private people's data were not used, so the search costs them no privacy; "
+    "each level's epsilon is computed for the recipe it trains with."
+)
+
+LevelPanel = Callable[["StudyResults", PrivacyLevel], "str | None"]
+_LEVEL_PANELS: dict[str, LevelPanel] = {}
+
+
+def register_level_panel(name: str, panel: LevelPanel) -> None:
+    """Add a per-level panel to every report (e.g. a privacy audit); a later registration under `name`
+    replaces it. `panel(results, level)` returns an escaped HTML fragment, or None to show nothing there."""
+    _LEVEL_PANELS[name] = panel
 
 
 def _e(value: Any) -> str:
@@ -35,146 +85,273 @@ def _e(value: Any) -> str:
 
 def _pct(value: float) -> str:
     """0.9 -> "90%"; small rates keep a decimal, so chance for 40 people reads 2.5%, not 2%."""
+    if value is None or not math.isfinite(value):
+        return "-"
     return f"{100 * value:.1f}%" if abs(value) < 0.1 else f"{100 * value:.0f}%"
 
 
-def _cell(key: str, s: LevelSummary) -> str:
-    mean, std = s.mean.get(key, math.nan), s.std.get(key, 0.0)
-    if not math.isfinite(mean):
-        return "-"
-    spread = len(s.seeds) > 1
-    if key in PERCENT_KEYS:
-        return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if spread else "")
-    return f"{mean:.3g}" + (f" ± {std:.2g}" if spread else "")
+def _judge_phrase(s: LevelSummary, attack: str, key: str, name: str, chance: float) -> str:
+    rate = s.attack_mean[attack].get(key, math.nan)
+    if not math.isfinite(rate):
+        return ""
+    people = int(round(rate * s.people)) if len(s.seeds) == 1 else None
+    count = f"{people} of {s.people} people, " if people is not None else ""
+    return f"the {name} names {count}{_pct(rate)} ({chance_words(rate, s.trials, chance)})"
 
 
-def results_table_html(summaries: list[LevelSummary]) -> str:
-    head = ["privacy level", "sigma", "epsilon (RDP)", "epsilon (PLD)", "seeds"] + [
-        title + (" (%)" if key in PERCENT_KEYS else "") for key, title in COLUMNS
+def strongest_attack(s: LevelSummary, key: str) -> str | None:
+    """The attack whose reconstructions `key`'s judge names most often at this level (first of equals)."""
+    best, best_rate = None, -1.0
+    for attack, values in s.attack_mean.items():
+        rate = values.get(key, math.nan)
+        if math.isfinite(rate) and rate > best_rate:
+            best, best_rate = attack, rate
+    return best
+
+
+def _epsilon_text(level: PrivacyLevel, accountant: str) -> str:
+    if not level.private:
+        return "no privacy guarantee (epsilon infinite)"
+    by = f"epsilon {format_epsilon(level.epsilon_pld)} by PLD, {format_epsilon(level.epsilon_rdp)} by RDP"
+    if level.target_epsilon is not None:
+        return f"{by}; sigma {level.noise_multiplier:.3g} calibrated by {accountant.upper()}"
+    return f"{by}; fixed sigma {level.noise_multiplier:.3g}"
+
+
+def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int]) -> str:
+    """What the grid shows for one level: green frames per attack row (first seed, the drawn people)."""
+    parts = []
+    for row in rows:
+        if row.level.key != level_key or row.hits is None:
+            continue
+        green = sum(bool(row.hits[c]) for c in columns)
+        parts.append(f"{row.attack} {green} of {len(columns)}")
+    if not parts:
+        return ""
+    judge = next(r.judge for r in rows if r.level.key == level_key)
+    return (f"In the grid (seed {rows[0].seed}, people {columns[0]}..{columns[-1]}), green frames, i.e. people the "
+            f"{judge} names: " + ", ".join(parts) + ".")
+
+
+def plain_reading(results: StudyResults, summaries: list[LevelSummary], grid_rows: list[GridRow] | None = None,
+                  columns: list[int] | None = None) -> list[str]:
+    """A few sentences a non-specialist can read, generated from the aggregated numbers, one per level."""
+    classes = results.private_people
+    chance = 1.0 / classes
+    judges = judges_recorded(summaries)
+    if not summaries or not judges:
+        return ["No finished cells with attack metrics yet."]
+    primary_key, _, primary = judges[0]
+    accountant = str(results.config.get("accountant", "rdp"))
+    sentences = [
+        f"Each attack reconstructs one image per private person ({summaries[0].people} people attacked, "
+        f"{classes} private people in all, chance {_pct(chance)}). Judges decide whether a reconstruction shows who "
+        f"it is: the {primary} (a network trained on the real private faces) is the one that agrees with a person "
+        "looking at the grid; the nearest-mean-face test (is the image most correlated with that person's mean "
+        "face?) is a sensitive statistical test that can single out a person from an image a human would call "
+        "noise. \"Above chance\" means a one-sided binomial test over people x seeds rejects guessing at 5%."
     ]
+    base = next((s for s in summaries if not s.level.private), None)
+    for s in summaries:
+        strongest = strongest_attack(s, primary_key)
+        text = (f"{s.level.label} ({_epsilon_text(s.level, accountant)}): the model names "
+                f"{_pct(s.mean.get('test_accuracy', math.nan))} of held-out private faces")
+        if base is not None and s is not base:
+            text += f" (non-private: {_pct(base.mean.get('test_accuracy', math.nan))})"
+        text += ". "
+        if strongest is not None:
+            text += f"The attack that recovers the most people by the {primary} is {strongest}: "
+            text += "; ".join(p for p in (_judge_phrase(s, strongest, key, name, chance) for key, _, name in judges) if p)
+            text += "."
+            others = [a for a in s.attack_mean if a != strongest]
+            if others:
+                text += " Others by the same judge: " + ", ".join(
+                    f"{a} {_pct(s.attack_mean[a].get(primary_key, math.nan))} "
+                    f"({chance_words(s.attack_mean[a].get(primary_key, math.nan), s.trials, chance)})"
+                    for a in others) + "."
+        if grid_rows and columns:
+            grid = grid_sentence(grid_rows, s.level.key, columns)
+            if grid:
+                text += " " + grid
+        sentences.append(text)
+    return sentences
+
+
+def _level_table(summaries: list[LevelSummary]) -> str:
+    head = ["privacy level", "sigma", "epsilon (RDP)", "epsilon (PLD)", "recipe", "seeds", "test accuracy (%)",
+            "train accuracy (%)"]
     rows = []
     for s in summaries:
         sigma = "-" if s.level.noise_multiplier is None else f"{s.level.noise_multiplier:.3g}"
-        cells = [sigma, format_epsilon(s.level.epsilon_rdp), format_epsilon(s.level.epsilon_pld), str(len(s.seeds))]
-        cells += [_cell(key, s) for key, _ in COLUMNS]
+        recipe = "-" if s.recipe is None else s.recipe.describe(s.level.private)
+        cells = [sigma, format_epsilon(s.level.epsilon_rdp), format_epsilon(s.level.epsilon_pld), recipe,
+                 str(len(s.seeds)),
+                 format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy")),
+                 format_value("train_accuracy", s.mean.get("train_accuracy", math.nan), s.std.get("train_accuracy"))]
         rows.append("<tr><td>" + _e(s.level.label) + "</td>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells)
                     + "</tr>")
+    return _table(head, rows)
+
+
+def _table(head: list[str], rows: list[str]) -> str:
     return ("<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
-def near_chance(rate: float, chance: float, trials: int) -> bool:
-    """True if an identification rate is within two binomial standard deviations of chance.
-
-    With `trials` = identities x seeds attacks each naming the right person with probability `chance`, the
-    rate's std is sqrt(chance (1 - chance) / trials): for 40 identities and 3 seeds, chance 2.5% +- 1.4%.
-    """
-    return rate <= chance + 2.0 * math.sqrt(chance * (1.0 - chance) / max(trials, 1))
-
-
-def _attack_rates(s: LevelSummary) -> str:
-    text = f"nearest-mean-face test names the person {_pct(s.mean['nearest_mean_top1'])} of the time"
-    if "eval_acc1" in s.mean:
-        text += f", the evaluation classifier {_pct(s.mean['eval_acc1'])}"
-    return text
-
-
-def plain_reading(summaries: list[LevelSummary], *, identities: int, num_classes: int = 40) -> list[str]:
-    """A few sentences a non-specialist can read, generated from the aggregated numbers."""
-    chance = 1.0 / num_classes
-    key = "nearest_mean_top1"
-    if not summaries or not all(key in s.mean for s in summaries):
-        return ["No finished cells with attack metrics yet."]
-    sentences = [
-        f"Two judges decide whether a reconstruction reveals who it is: the nearest-mean-face test (is it most "
-        f"correlated with that person's mean training face, among all {num_classes}?) is a sensitive statistical "
-        "test that can pick the right person out of an image a human would call noise; the evaluation classifier "
-        "(an independent network trained on the real faces) asks whether it looks like that person. Chance is "
-        f"{_pct(chance)} for both."
-    ]
-    base = next((s for s in summaries if not s.level.private), None)
-    if base is not None:
-        sentences.append(
-            f"Without differential privacy the model recognises {_pct(base.mean['test_accuracy'])} of held-out faces; "
-            f"inverting it, the {_attack_rates(base)}, over the {identities} people attacked."
-        )
-    private = sorted((s for s in summaries if s.level.private), key=lambda s: -(s.level.epsilon_pld or 0.0))
-    for s in private:
-        trials = identities * len(s.seeds)
-        verdict = "indistinguishable from guessing" if near_chance(s.mean[key], chance, trials) else "above chance"
-        sentences.append(
-            f"{s.level.label} (epsilon {s.level.epsilon_pld:.3g} by PLD, {s.level.epsilon_rdp:.3g} by RDP): "
-            f"accuracy {_pct(s.mean['test_accuracy'])}; the {_attack_rates(s)} (nearest mean: {verdict})."
-        )
-    if base is not None and private:
-        strongest = private[-1]
-        sentences.append(
-            f"In short: the strongest guarantee here (epsilon {strongest.level.epsilon_pld:.3g}) takes identification "
-            f"from {_pct(base.mean[key])} to {_pct(strongest.mean[key])}, at a cost of "
-            f"{100 * (base.mean['test_accuracy'] - strongest.mean['test_accuracy']):.0f} points of test accuracy. "
-            "Large epsilons may blur the faces yet still let the person be singled out; only small epsilons "
-            "promise that they cannot be."
-        )
-    return sentences
+def _attack_table(summaries: list[LevelSummary], chance: float) -> str:
+    present = [(k, t) for k, t in ATTACK_COLUMNS
+               if any(math.isfinite(v.get(k, math.nan)) for s in summaries for v in s.attack_mean.values())]
+    head = ["privacy level", "attack"] + [t + (" (%)" if k in PERCENT_KEYS else "") for k, t in present] + [
+        "verdict (eval acc@1)"]
+    rows = []
+    for s in summaries:
+        for attack, values in s.attack_mean.items():
+            cells = [format_value(k, values.get(k, math.nan), s.attack_std[attack].get(k)) for k, _ in present]
+            rate = values.get("eval_acc1", math.nan)
+            verdict = chance_words(rate, s.trials, chance) if math.isfinite(rate) else "-"
+            rows.append(f"<tr><td>{_e(s.level.label)}</td><td>{_e(attack)}</td>"
+                        + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + f"<td>{_e(verdict)}</td></tr>")
+    return _table(head, rows)
 
 
-def setup_text(config: dict[str, Any]) -> str:
-    """One paragraph saying what was run, from the config (missing keys fall back to the defaults' names)."""
-    get = config.get
-    threshold = get("attack_threshold", 0) or "off"
+def _recipe_html(results: StudyResults) -> str:
+    searched = [r for r in results.recipes if r.searched]
+    if not searched:
+        return "<p>Every level trained with the base recipe (no search).</p>"
+    labels = {level.key: level.label for level in results.levels}
+    rows = []
+    for choice in results.recipes:
+        level = next((lv for lv in results.levels if lv.key == choice.level_key), None)
+        private = bool(level and level.private)
+        if choice.searched:
+            best = max(t.val_accuracy for t in choice.trials)
+            worst = min(t.val_accuracy for t in choice.trials)
+            rows.append(f"<tr><td>{_e(labels.get(choice.level_key, choice.level_key))}</td>"
+                        f"<td>{_e(choice.recipe.describe(private))}</td><td class=num>{len(choice.trials)}</td>"
+                        f"<td class=num>{_e(_pct(best))}</td><td class=num>{_e(_pct(worst))}</td></tr>")
+        else:
+            rows.append(f"<tr><td>{_e(labels.get(choice.level_key, choice.level_key))}</td>"
+                        f"<td>{_e(choice.recipe.describe(private))} (base recipe, not searched)</td>"
+                        "<td class=num>-</td><td class=num>-</td><td class=num>-</td></tr>")
+    table = _table(["privacy level", "chosen recipe", "candidates", "best public held-out accuracy",
+                    "worst candidate"], rows)
+    details = []
+    for choice in searched:
+        trial_rows = [f"<tr><td>{_e(t.recipe.describe(True))}</td><td class=num>"
+                      f"{'-' if t.noise_multiplier is None else f'{t.noise_multiplier:.3g}'}</td>"
+                      f"<td class=num>{_e(_pct(t.val_accuracy))}</td></tr>" for t in choice.trials]
+        details.append(f"<details><summary>{_e(labels.get(choice.level_key, choice.level_key))}: every candidate"
+                       f"</summary>{_table(['recipe', 'sigma', 'public held-out accuracy'], trial_rows)}</details>")
+    return f"<p>{_e(SEARCH_NOTE)}</p>{table}{''.join(details)}"
+
+
+def setup_text(results: StudyResults) -> str:
+    """One paragraph saying what was run, from the recorded config and split."""
+    from dpmi.attacks.registry import attack_spec
+
+    get = results.config.get
+    split = results.split
+    attacks = []
+    for name in results.attacks:
+        try:
+            spec = attack_spec(name)
+            attacks.append(f"{name} ({spec.summary}; {spec.reference})")
+        except ValueError:
+            attacks.append(name)
+    people = (f"{len(split['private'])} private people (the target's) and {len(split['public'])} public people (the "
+              "attacker's prior and the recipe search only)") if split.get("private") else "every person private"
     return (
-        f"Target: the {get('model', 'softmax')} model trained on {get('train_per_class', 7)} images per person of the "
-        f"AT&T faces (40 people; the other {10 - int(get('train_per_class', 7))} per person are held out), "
-        f"{get('epochs', 30)} epochs of SGD (momentum {get('momentum', 0.9)}) with lot size {get('batch_size', 40)}. "
-        f"DP-SGD clips each example's gradient to norm {get('max_grad_norm', 1.0)} and adds Gaussian noise; target "
-        f"epsilons are reached by calibrating sigma with the {str(get('accountant', 'rdp')).upper()} accountant at "
-        f"delta {get('delta', 1e-5):g}, and every level's epsilon is reported by both RDP and PLD. "
-        f"Attack: MI-FACE (Fredrikson et al. 2015, Alg. 1) from a blank image on each of the first "
-        f"{get('identities', 40)} people: at most {get('attack_max_iter')} steps of size {get('attack_step_size')}, "
-        f"patience {get('attack_patience')}, threshold {threshold}, process {get('attack_process', 'none')}. "
-        f"Seeds per level: {get('seeds')}."
+        f"Data: the AT&T faces, {people}; {get('train_per_class', 7)} training images per private person, the "
+        f"rest held out. Target: the {get('model', 'softmax')} model. DP-SGD clips each example's gradient and adds "
+        f"Gaussian noise; target epsilons are reached by calibrating sigma with the {str(get('accountant', 'rdp')).upper()} "
+        f"accountant at delta {get('delta', 1e-5):g}. Attacks, each on every attacked private person: "
+        + "; ".join(attacks) + f". Seeds per level: {get('seeds')}."
     )
 
 
-def render_report(
-    *,
-    title: str,
-    config: dict[str, Any],
-    summaries: list[LevelSummary],
-    figures: dict[str, bytes],
-    versions: dict[str, str],
-    created: str,
-    identities: int,
-    notes: list[str] | None = None,
-) -> str:
-    """The whole page as a string. `figures` maps a caption to PNG bytes (embedded as data: URIs)."""
-    config_rows = "".join(
-        f"<tr><td><code>{_e(k)}</code></td><td>{_e(v)}</td></tr>" for k, v in sorted(config.items())
-    )
-    figure_html = "".join(
-        f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
-        f"<figcaption class=meta>{_e(caption)}</figcaption></figure>"
-        for caption, png in figures.items()
-    )
-    reading = "".join(f"<p>{_e(s)}</p>" for s in plain_reading(summaries, identities=identities))
-    extra = "".join(f"<p class=meta>{_e(n)}</p>" for n in (notes or []))
-    version_text = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+def _figure(png: bytes | None, caption: str) -> str:
+    if png is None:
+        return ""
+    return (f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+            f"<figcaption class=meta>{_e(caption)}</figcaption></figure>")
+
+
+def _panels(results: StudyResults) -> str:
+    parts = []
+    for name, panel in _LEVEL_PANELS.items():
+        fragments = [(level, panel(results, level)) for level in results.levels]
+        body = "".join(f"<h3>{_e(level.label)}</h3>{fragment}" for level, fragment in fragments if fragment)
+        if body:
+            parts.append(f"<h2>{_e(name)}</h2>{body}")
+    return "".join(parts)
+
+
+def render_report(results: StudyResults, summaries: list[LevelSummary], *, tradeoff_png: bytes | None,
+                  grid_png: bytes | None, grid_rows: list[GridRow], columns: list[int], shareable: bool = False,
+                  run_name: str = "") -> str:
+    """The whole page as a string."""
+    chance = 1.0 / results.private_people
+    title = f"dpmi: does DP-SGD stop model inversion? - {results.config.get('name') or run_name}"
+    config_rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td>{_e(v)}</td></tr>"
+                          for k, v in sorted(results.config.items()))
+    one_seed = all(len(s.seeds) == 1 for s in summaries)
+    banners = [f"<p class=private>{_e(SHAREABLE_NOTICE if shareable else PRIVATE_NOTICE)}</p>"]
+    if results.quick:
+        banners.append("<p class=smoke>Smoke run (--quick): one seed, shortened attacks and a reduced recipe search. "
+                       "The numbers show the shape of the result, not its size; run without --quick for the study."
+                       "</p>")
+    if results.migrated_from == 1:
+        banners.append("<p class=meta>This run was made by an older dpmi (results format 1: MI-FACE only, every person "
+                       "private, one recipe); it is shown as recorded. Re-run it for the current study.</p>")
+    reading = "".join(f"<p>{_e(s)}</p>" for s in plain_reading(results, summaries, grid_rows, columns))
+    notes = [PLD_NOTE.format(accountant=str(results.config.get("accountant", "rdp")).upper())]
+    if "mi-face" in results.attacks:
+        threshold = (results.config.get("attack_options") or {}).get("mi-face", {}).get("threshold", 0.01)
+        notes.append(MIFACE_NOTE.format(threshold=_pct(1 - float(threshold)) if threshold else "fully"))
+    evaluator = results.evaluator or {}
+    if evaluator.get("test_accuracy") is not None:
+        notes.append(f"The evaluation classifier names {_pct(evaluator['test_accuracy'])} of the held-out real private "
+                     f"faces correctly ({_pct(evaluator.get('train_accuracy', math.nan))} of its training images): "
+                     "an upper reference for its acc@1 on reconstructions.")
+    missing = [f"{level.label} seed {seed}" for level in results.levels
+               for seed in range(int(results.config.get("seed", 0)),
+                                 int(results.config.get("seed", 0)) + int(results.config.get("seeds", 1)))
+               if not any(c.level.key == level.key and c.seed == seed for c in results.cells)]
+    if missing:
+        notes.append(f"Not finished (resume with the same --out): {', '.join(missing)}.")
+    spread = "one seed" if one_seed else "mean ± standard deviation over seeds"
+    data = results.data or {}
+    provenance = (f"Faces read from {data.get('root') or 'unknown'}; manifest SHA-256 "
+                  f"{data.get('manifest_sha256') or 'unknown'}; pixels SHA-256 {data.get('images_sha256') or 'unknown'}.")
+    version_text = ", ".join(f"{k} {v}" for k, v in sorted(results.versions.items()))
+    grid_caption = ("One row per privacy level and attack (first seed), one column per private person. "
+                    + ("The top row is the person's real mean training face. " if not shareable else
+                       "The real faces are left out of this variant. ")
+                    + "Each image is rescaled for display (its mean plus or minus 2.5 standard deviations).")
+    tradeoff_caption = (f"Left: the target's held-out accuracy. Then one panel per attack: the share of attacked "
+                        f"people each judge names from the reconstructions ({spread}); dotted: chance.")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{_e(title)}</title><style>{_CSS}</style></head><body>
 <h1>{_e(title)}</h1>
-<p class=meta>created {_e(created)}; {_e(version_text)}</p>
-<h2>The question</h2><p class=question>{_e(QUESTION)}</p>
-<p>{_e(setup_text(config))}</p>
+{''.join(banners)}
+<p class=meta>created {_e(results.created)}; {_e(version_text)}</p>
+<h2>The question</h2><p class=question>{_e("If someone inverts this face classifier, do they get the private people's faces back, and how much does training with DP-SGD stop that?")}</p>
+<p>{_e(setup_text(results))}</p>
 <h2>What we found</h2><div class=reading>{reading}</div>
 <h2>Results</h2>
-<p class=meta>Mean ± standard deviation over seeds. "MI top-1/top-5": the reconstruction is most correlated with
-the person's own mean training face (top-1) or among the 5 most correlated. "eval acc": an independent
-evaluation classifier names the person. "KNN dist": squared distance in that classifier's feature space to
-the person's closest training image (lower = closer). SSIM/PSNR against the person's mean face.</p>
-{results_table_html(summaries)}
-{extra}
-<h2>Figures</h2>{figure_html}
+<p class=meta>{_e(spread.capitalize())}. Accuracies in %. eval acc: the evaluation classifier names the person;
+NM top-1/top-5: the reconstruction is the most (one of the 5 most) correlated with the person's own mean training
+face; KNN dist: squared distance in the evaluation classifier's feature space to the person's closest training
+image; Frechet dist: between reconstructions and private images in that feature space (lower = closer);
+SSIM against the person's mean face. Verdict: one-sided binomial test at 5% against chance {_e(_pct(chance))}.</p>
+{_level_table(summaries)}
+{_attack_table(summaries, chance)}
+{''.join(f"<p class=meta>{_e(n)}</p>" for n in notes)}
+<h2>Training recipes</h2>{_recipe_html(results)}
+<h2>Figures</h2>{_figure(tradeoff_png, tradeoff_caption)}{_figure(grid_png, grid_caption)}
+{_panels(results)}
+<h2>Provenance</h2><p class=meta>{_e(provenance)}</p>
 <h2>Configuration</h2><table><tbody>{config_rows}</tbody></table>
 </body></html>
 """

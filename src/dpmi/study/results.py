@@ -1,7 +1,9 @@
-"""A run's outputs, rebuilt from its finished cells: results.json, results.csv, the figures and report.html.
+"""A run's outputs, rebuilt from its finished cells: results.json, results.csv, the figures and report.html
+(and report_shareable.html, without the real faces, when asked).
 
-`write_outputs` is called at the end of `dpmi run`; `rebuild_report` (`dpmi report RUN_DIR`) redraws the
-figures and the page from results.json and the saved reconstructions, without the data or any training.
+`write_outputs` is called at the end of `dpmi run`; `dpmi report RUN_DIR` (`load_results` + `render_outputs`)
+redraws the figures and the page from results.json and the saved reconstructions, without the data or any
+training. results.json of format 1 (dpmi before attacks were a study dimension) is read and migrated.
 """
 
 from __future__ import annotations
@@ -12,25 +14,31 @@ import json
 import math
 import os
 import platform
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dpmi.study.figures import reconstruction_grid, tradeoff_figure
-from dpmi.study.levels import PrivacyLevel
-from dpmi.study.report import render_report
 from dpmi.atomic_files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from dpmi.study.levels import PrivacyLevel
+from dpmi.study.recipe import Recipe, RecipeChoice
+from dpmi.study.records import CellRecord
 from dpmi.study.store import RunStore, json_safe
-from dpmi.study.summary import LevelSummary, aggregate, cell_numbers
+from dpmi.study.summary import LevelSummary, aggregate, target_numbers
 
+RESULTS_FORMAT = "dpmi-study-results"
+RESULTS_VERSION = 2
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 REPORT_HTML = "report.html"
+SHAREABLE_HTML = "report_shareable.html"
 MEAN_FACES = "mean_faces.npy"
 FIGURES_DIR = "figures"
 TRADEOFF_PNG = "privacy_utility_leakage.png"
 GRID_PNG = "reconstructions.png"
+GRID_SHAREABLE_PNG = "reconstructions_shareable.png"
+QUESTION = "Does DP-SGD stop model inversion of a face classifier, and at what epsilon?"
 
 
 def versions() -> dict[str, str]:
@@ -48,25 +56,108 @@ def versions() -> dict[str, str]:
     }
 
 
-def csv_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """One row per (level, seed): the level's privacy parameters, then every number of the cell."""
-    level_fields = ["level", "label", "seed", "noise_multiplier", "target_epsilon", "sample_rate", "steps",
-                    "epsilon_rdp", "epsilon_pld"]
+@dataclass
+class StudyResults:
+    """Everything results.json holds (format 2).
+
+    created: ISO time. config: StudyConfig.to_dict(). levels: resolved, least private first. cells: every
+    finished cell. recipes: each level's recipe choice (with the search's trials). evaluator: the judges'
+    held-out accuracies. timings: seconds per phase. data: provenance (directory read, manifest SHA-256,
+    pixel fingerprint). split: the private/public people (0-based original labels) and image counts.
+    """
+
+    created: str
+    config: dict[str, Any]
+    levels: list[PrivacyLevel]
+    cells: list[CellRecord]
+    recipes: list[RecipeChoice] = field(default_factory=list)
+    evaluator: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    migrated_from: int | None = None
+
+    @property
+    def attacks(self) -> list[str]:
+        names: list[str] = []
+        for cell in self.cells:
+            names += [n for n in cell.attack_names if n not in names]
+        return names
+
+    @property
+    def private_people(self) -> int:
+        """Classes of the target (the private people): chance for a judge is 1 / this."""
+        private = self.split.get("private")
+        return len(private) if private else int(self.config.get("identities") or 40)
+
+    @property
+    def quick(self) -> bool:
+        return bool(self.config.get("quick"))
+
+    def sorted_cells(self) -> list[CellRecord]:
+        order = {level.key: i for i, level in enumerate(self.levels)}
+        return sorted(self.cells, key=lambda c: (order.get(c.level.key, len(order)), c.seed))
+
+    def summaries(self) -> list[LevelSummary]:
+        return aggregate(self.levels, self.cells)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe({
+            "format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "question": QUESTION,
+            "created": self.created, "config": self.config, "versions": self.versions or versions(),
+            "data": self.data, "split": self.split,
+            "levels": [level.to_dict() for level in self.levels],
+            "recipes": [r.to_dict() for r in self.recipes],
+            "summary": [s.to_dict() for s in self.summaries()],
+            "evaluator": self.evaluator, "timings": self.timings,
+            "cells": [c.to_dict() for c in self.sorted_cells()],
+        })
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyResults:
+        """Read format 2, or migrate format 1 (MI-FACE only, every person private, one recipe)."""
+        version = int(data.get("format_version", 1))
+        if version > RESULTS_VERSION:
+            raise ValueError(f"results format {version} is newer than this dpmi reads ({RESULTS_VERSION}): upgrade dpmi")
+        config = dict(data["config"])
+        base = Recipe(float(config.get("lr", 0.01)), int(config.get("epochs", 30)), int(config.get("batch_size", 40)),
+                      float(config.get("max_grad_norm", 1.0)), float(config.get("momentum", 0.9)))
+        cells = [CellRecord.from_dict(c, base_recipe=base) for c in data["cells"]]
+        levels = [PrivacyLevel.from_dict(level) for level in data["levels"]]
+        if version == 1:
+            config.setdefault("attacks", ["mi-face"])
+            return cls(str(data.get("created", "")), config, levels, cells,
+                       [RecipeChoice(level.key, base, searched=False) for level in levels],
+                       dict(data.get("evaluator") or {}), dict(data.get("timings") or {}),
+                       {"root": config.get("data")}, {}, dict(data.get("versions") or {}), migrated_from=1)
+        return cls(str(data.get("created", "")), config, levels, cells,
+                   [RecipeChoice.from_dict(r) for r in data.get("recipes", [])], dict(data.get("evaluator") or {}),
+                   {k: float(v) for k, v in (data.get("timings") or {}).items() if v is not None},
+                   dict(data.get("data") or {}), dict(data.get("split") or {}), dict(data.get("versions") or {}))
+
+
+def csv_rows(results: StudyResults) -> tuple[list[str], list[dict[str, Any]]]:
+    """One row per (level, seed, attack): the level's privacy, the recipe, the target's and the attack's numbers."""
+    level_fields = ["level", "label", "seed", "attack", "noise_multiplier", "target_epsilon", "sample_rate", "steps",
+                    "epsilon_rdp", "epsilon_pld", "lr", "epochs", "batch_size", "max_grad_norm"]
     rows, number_keys = [], []
-    for record in records:
-        level = record["level"]
-        numbers = cell_numbers(record)
-        number_keys += [k for k in numbers if k not in number_keys]
-        row = {"level": level["key"], "label": level["label"], "seed": record["seed"]}
-        row.update({k: level.get(k) for k in level_fields[3:]})
-        row.update(numbers)
-        rows.append(row)
+    for cell in results.sorted_cells():
+        level = cell.level.to_dict()
+        for name, attack in cell.attacks.items():
+            numbers = {**target_numbers(cell), **attack.metrics}
+            number_keys += [k for k in numbers if k not in number_keys]
+            row = {"level": cell.level.key, "label": cell.level.label, "seed": cell.seed, "attack": name}
+            row.update({k: level.get(k) for k in level_fields[4:10]})
+            row.update(cell.recipe.to_dict())
+            row.update(numbers)
+            rows.append(row)
     return level_fields + number_keys, rows
 
 
 def _csv_text(fields: list[str], rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
@@ -74,52 +165,30 @@ def _csv_text(fields: list[str], rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def write_outputs(
-    store: RunStore,
-    *,
-    config: dict[str, Any],
-    levels: list[PrivacyLevel],
-    records: list[dict[str, Any]],
-    timings: dict[str, float],
-    created: str,
-    evaluator: dict[str, float] | None = None,
-) -> list[LevelSummary]:
-    """Write results.json and results.csv from the cells, then the figures and report.html."""
-    order = {level.key: i for i, level in enumerate(levels)}
-    records = sorted(records, key=lambda r: (order[r["level"]["key"]], r["seed"]))
-    summaries = aggregate(levels, records)
-    results = {
-        "question": "MI-FACE vs DP-SGD on the AT&T faces",
-        "created": created,
-        "config": config,
-        "versions": versions(),
-        "levels": [level.to_dict() for level in levels],
-        "summary": [s.to_dict() for s in summaries],
-        "evaluator": json_safe(evaluator or {}),
-        "timings": timings,
-        "cells": records,
-    }
-    atomic_write_json(store.root / RESULTS_JSON, results)
-    fields, rows = csv_rows(records)
+def write_outputs(store: RunStore, results: StudyResults) -> list[LevelSummary]:
+    """Write results.json and results.csv, then the figures and report.html (+ the shareable page if asked)."""
+    results.versions = results.versions or versions()
+    atomic_write_json(store.root / RESULTS_JSON, results.to_dict())
+    fields, rows = csv_rows(results)
     atomic_write_text(store.root / RESULTS_CSV, _csv_text(fields, rows))
-    render_outputs(store, results)
-    return summaries
+    render_outputs(store, results, shareable=bool(results.config.get("shareable")))
+    return results.summaries()
 
 
 def record_timings(store: RunStore, timings: dict[str, float]) -> None:
     """Put the final per-phase timings (report and total are known only after the report) into results.json."""
     path = store.root / RESULTS_JSON
-    results = json.loads(path.read_text(encoding="utf-8"))
-    results["timings"] = {k: round(float(v), 4) for k, v in timings.items()}
-    atomic_write_json(path, results)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["timings"] = {k: round(float(v), 4) for k, v in timings.items()}
+    atomic_write_json(path, data)
 
 
-def load_results(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a run's results.json.
+def load_results(run_dir: str | os.PathLike[str]) -> StudyResults:
+    """Read a run's results.json (format 2, or format 1 migrated).
 
     Raises:
         FileNotFoundError: RUN_DIR or its results.json does not exist.
-        ValueError: results.json is not a dpmi results file.
+        ValueError: results.json is not a dpmi results file, or one this dpmi cannot read.
     """
     path = Path(run_dir) / RESULTS_JSON
     if not Path(run_dir).is_dir():
@@ -127,78 +196,94 @@ def load_results(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: {run_dir} is not a finished dpmi run directory")
     try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(results, dict) or not {"config", "levels", "cells"} <= set(results):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not {"config", "levels", "cells"} <= set(data):
             raise ValueError("missing config/levels/cells")
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path} is not a dpmi results file ({exc})") from exc
-    return results
+    try:
+        return StudyResults.from_dict(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} cannot be read by this dpmi ({exc}); re-run the study with `dpmi run --out "
+                         f"{run_dir}-new` to get a current results file") from exc
 
 
-def render_outputs(store: RunStore, results: dict[str, Any]) -> dict[str, Path]:
-    """Draw the figures and write report.html from a results dict and the saved arrays; return their paths."""
-    levels = [PrivacyLevel.from_dict(level) for level in results["levels"]]
-    records = results["cells"]
-    summaries = aggregate(levels, records)
-    config = results["config"]
+def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = False) -> dict[str, Path]:
+    """Draw the figures and write report.html (and, if `shareable`, report_shareable.html without the real
+    faces) from the results and the saved arrays; return the paths written."""
+    from dpmi.study.figures import reconstruction_grid, tradeoff_figure
+    from dpmi.study.report import render_report
+
     figures_dir = store.root / FIGURES_DIR
     figures_dir.mkdir(parents=True, exist_ok=True)
-    pngs: dict[str, bytes] = {}
+    summaries = results.summaries()
     paths: dict[str, Path] = {}
+    tradeoff = None
     if summaries:
-        png = tradeoff_figure(summaries, delta=float(config.get("delta", 1e-5)))
-        atomic_write_bytes(figures_dir / TRADEOFF_PNG, png)
-        pngs["Privacy-utility-leakage: epsilon against test accuracy and attack success (error bars: std over "
-             "seeds; dotted: chance)."] = png
+        tradeoff = tradeoff_figure(summaries, num_classes=results.private_people,
+                                   delta=float(results.config.get("delta", 1e-5)))
+        atomic_write_bytes(figures_dir / TRADEOFF_PNG, tradeoff)
         paths["tradeoff"] = figures_dir / TRADEOFF_PNG
-    grid = _grid_png(store, levels, records, int(config.get("grid_identities", 8)))
-    if grid is not None:
-        atomic_write_bytes(figures_dir / GRID_PNG, grid)
-        pngs["MI-FACE reconstructions (first seed), one row per privacy level; the real mean training face on "
-             "top."] = grid
-        paths["grid"] = figures_dir / GRID_PNG
-    missing = [f"{level.label} seed {seed}" for level in levels for seed in _seeds(config)
-               if not any(r["level"]["key"] == level.key and r["seed"] == seed for r in records)]
-    notes = [f"Not finished (resume with the same --out): {', '.join(missing)}."] if missing else []
-    evaluator = results.get("evaluator") or {}
-    if evaluator.get("test_accuracy") is not None:
-        notes.append(
-            f"The evaluation classifier (a CNN trained once on the private training images) names "
-            f"{100 * evaluator['test_accuracy']:.1f}% of the held-out real faces correctly "
-            f"({100 * evaluator.get('train_accuracy', float('nan')):.1f}% of its training images): an upper "
-            "reference for its acc@1 on reconstructions."
-        )
-    page = render_report(
-        title=f"dpmi: MI-FACE vs DP-SGD - {config.get('name') or store.root.name}",
-        config=config, summaries=summaries, figures=pngs, versions=results.get("versions", {}),
-        created=str(results.get("created", "")), identities=int(config.get("identities", 40)), notes=notes,
-    )
-    atomic_write_text(store.root / REPORT_HTML, page)
-    paths["report"] = store.root / REPORT_HTML
+    variants = [(False, REPORT_HTML, GRID_PNG)] + ([(True, SHAREABLE_HTML, GRID_SHAREABLE_PNG)] if shareable else [])
+    for without_faces, page_name, grid_name in variants:
+        grid_rows, mean_faces, columns = grid_inputs(store, results)
+        grid = None
+        if grid_rows:
+            judge = grid_rows[0].judge if grid_rows else "the evaluation classifier"
+            grid = reconstruction_grid(
+                None if without_faces else mean_faces,
+                [(f"{row.level.label}\n{row.attack}", row.images, row.hits) for row in grid_rows], columns,
+                judge=f"the {judge}",
+                title=f"Reconstructions, one row per privacy level and attack (seed {grid_rows[0].seed})")
+            atomic_write_bytes(figures_dir / grid_name, grid)
+            paths["grid" + ("_shareable" if without_faces else "")] = figures_dir / grid_name
+        page = render_report(results, summaries, tradeoff_png=tradeoff, grid_png=grid, grid_rows=grid_rows,
+                             columns=columns, shareable=without_faces, run_name=store.root.name)
+        atomic_write_text(store.root / page_name, page)
+        paths["report" + ("_shareable" if without_faces else "")] = store.root / page_name
     return paths
 
 
-def _seeds(config: dict[str, Any]) -> list[int]:
-    first, count = int(config.get("seed", 0)), int(config.get("seeds", 1))
-    return list(range(first, first + count))
+@dataclass
+class GridRow:
+    """One row of the reconstruction grid: a (level, attack) of the first finished seed.
+
+    images: [people, H, W] (first channel) in the model input range. hits: per person, did the evaluation
+    classifier (else the nearest-mean test) name the right person; None when neither was recorded.
+    judge: which judge `hits` is.
+    """
+
+    level: PrivacyLevel
+    attack: str
+    seed: int
+    images: np.ndarray
+    hits: list[bool] | None
+    judge: str
 
 
-def _grid_png(store: RunStore, levels: list[PrivacyLevel], records: list[dict[str, Any]], columns: int) -> bytes | None:
+def grid_inputs(store: RunStore, results: StudyResults) -> tuple[list[GridRow], np.ndarray | None, list[int]]:
+    """The grid's rows (levels in order, attacks in order within each), the real mean faces and the columns."""
     mean_path = store.root / MEAN_FACES
-    if not mean_path.is_file():
-        return None
-    mean_faces = np.load(mean_path, allow_pickle=False)
-    rows = []
-    for level in levels:
-        mine = sorted((r for r in records if r["level"]["key"] == level.key), key=lambda r: r["seed"])
+    mean_faces = np.load(mean_path, allow_pickle=False) if mean_path.is_file() else None
+    rows: list[GridRow] = []
+    for level in results.levels:
+        mine = sorted((c for c in results.cells if c.level.key == level.key), key=lambda c: c.seed)
         if not mine:
             continue
-        images = store.load_reconstructions(level.key, mine[0]["seed"])
-        if images is None:
+        cell = mine[0]
+        stacked = store.load_reconstructions(level.key, cell.seed)
+        if stacked is None:
             continue
-        hits = (mine[0].get("per_label") or {}).get("nearest_mean_top1")  # row k attacked identity k
-        rows.append((f"{level.label}\nseed {mine[0]['seed']}", images, None if hits is None else np.asarray(hits)))
-    if not rows:
-        return None
-    identities = list(range(min(columns, min(len(images) for _, images, _ in rows))))
-    return reconstruction_grid(mean_faces, rows, identities)
+        if stacked.ndim == 3:  # format 1: MI-FACE only, [people, H, W]
+            stacked = stacked[None, :, None]
+        for index, (name, attack) in enumerate(cell.attacks.items()):
+            if index >= stacked.shape[0]:
+                break
+            hits, judge = attack.hits("eval_top1"), "evaluation classifier"
+            if hits is None or not attack.per_label.get("eval_top1") or all(
+                    v is None for v in attack.per_label.get("eval_top1", [])):
+                hits, judge = attack.hits("nearest_mean_top1"), "nearest mean face"
+            rows.append(GridRow(level, name, cell.seed, stacked[index][:, 0], hits, judge))
+    people = min((len(r.images) for r in rows), default=0)
+    wanted = int(results.split.get("grid_people") or results.config.get("grid_identities") or 8)
+    return rows, mean_faces, list(range(min(people, wanted)))

@@ -1,35 +1,42 @@
 """`dpmi run`: the whole study, from the faces to report.html.
 
 Order matters for "bad input never leaves a half-written run directory": validate the config, load the
-data, calibrate the privacy levels (an unreachable epsilon fails here), and only then create the run
-directory. After that every write is atomic, every finished cell is saved as it arrives, and re-running
-into the same directory skips finished cells.
+data and split its people, choose the recipes and calibrate the privacy levels (an unreachable epsilon fails
+here), and only then create the run directory. After that every write is atomic, every finished cell is
+saved as it arrives, and re-running into the same directory skips finished cells.
 
-Phases timed (seconds; the benchmark prints them): data, accounting, evaluator (training the evaluation
-classifier once per study), training, attack, metrics (summed over cells: cell-seconds when jobs > 1),
-report, and total (wall clock).
+Phases timed (seconds; `dpmi run` and benchmarks/study.py print them): data, recipe search, accounting,
+evaluator (the judges, trained once per study and cached), prior (building each prior attack once: trains
+or loads its face prior), training, attacks, metrics (summed over cells: cell-seconds when jobs > 1), report,
+and total (wall clock).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from dpmi.data import load_att_faces
+from dpmi.atomic_files import atomic_save_npy
+from dpmi.data import FaceDataset, IdentitySplit, load_att_faces, split_identities
 from dpmi.study.cell import CellTask, init_worker, run_cell_task
-from dpmi.study.config import StudyConfig
+from dpmi.study.config import (StudyConfig, attacked_identities, grid_identities, validate_against_data)
 from dpmi.study.evaluator_cache import ensure_evaluator
 from dpmi.study.executor import Executor, make_executor
 from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
-from dpmi.study.results import MEAN_FACES, record_timings, write_outputs
-from dpmi.atomic_files import atomic_save_npy
+from dpmi.study.recipe import RecipeChoice, choose_recipe
+from dpmi.study.records import CellRecord
+from dpmi.study.results import MEAN_FACES, StudyResults, record_timings, write_outputs
 from dpmi.study.store import RunStore
 from dpmi.study.summary import LevelSummary
+
+PHASES = ("data", "recipe search", "accounting", "evaluator", "prior", "training", "attacks", "metrics", "report")
 
 
 @dataclass
@@ -42,6 +49,7 @@ class StudyResult:
     timings: dict[str, float] = field(default_factory=dict)
     cells_run: int = 0
     cells_skipped: int = 0
+    recipes: dict[str, RecipeChoice] = field(default_factory=dict)
 
 
 def timestamp_name() -> str:
@@ -57,6 +65,33 @@ def resolve_out(config: StudyConfig) -> Path:
     return out
 
 
+def data_provenance(config: StudyConfig, faces: FaceDataset) -> dict[str, Any]:
+    """Which faces the numbers come from: the directory actually read, the SHA-256 of the manifest they are
+    checked against (the one shipped with dpmi), and a fingerprint of the pixels loaded."""
+    from importlib import resources
+
+    from dpmi.cache import fingerprint_array
+    from dpmi.data import resolve_data_root
+    from dpmi.data.manifest import MANIFEST_NAME
+
+    manifest = resources.files("dpmi.data").joinpath(MANIFEST_NAME).read_bytes()
+    return {
+        "root": str(resolve_data_root(config.data).resolve()),
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        "images_sha256": fingerprint_array(faces.images),
+        "people": int(faces.num_classes), "images": int(len(faces)), "image_shape": list(faces.input_shape),
+    }
+
+
+def split_people(config: StudyConfig, faces: FaceDataset) -> IdentitySplit:
+    """The private/public people of this study (`dpmi.data.split_identities`; empty lists mean the default)."""
+    try:
+        return split_identities(faces, private=config.private_identities or None,
+                                public=config.public_identities or None)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (--private / --public, [data] private / public)") from exc
+
+
 def run_study(
     config: StudyConfig,
     *,
@@ -68,7 +103,8 @@ def run_study(
 
     Raises:
         FileNotFoundError: no faces at config.data / $DPMI_DATA / the cache.
-        ValueError: an --out that is a file or holds a different run, an unreachable target epsilon.
+        ValueError: an --out that is a file or holds a different run, an unreachable target epsilon, people
+            or lot sizes the data cannot give.
     """
     import torch
 
@@ -80,27 +116,54 @@ def run_study(
         torch.set_num_threads(threads)
 
 
+def _warm_priors(config: StudyConfig, split: IdentitySplit, private_train: FaceDataset, log) -> None:
+    """Build every prior attack once here, so its face prior is trained (or loaded) and cached before any cell
+    (and any worker) needs it: workers then load it instead of training it in parallel."""
+    from dpmi.attacks.registry import attack_spec, make_attack
+    from dpmi.models import build_model
+
+    for name in config.attacks:
+        if not attack_spec(name).needs_public:
+            continue
+        log(f"preparing the {name} prior from the {split.public.num_classes} public people ...")
+        model = build_model(config.model, num_classes=private_train.num_classes,
+                            input_shape=private_train.input_shape, seed=config.seed).to(config.device).eval()
+        make_attack(name, model, public=split.public, input_shape=private_train.input_shape, device=config.device,
+                    **config.options_for(name))
+
+
 def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Callable[[str], None]) -> StudyResult:
     from tqdm.auto import tqdm
 
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {phase: 0.0 for phase in PHASES}
     wall = time.perf_counter()
 
     start = time.perf_counter()
     faces = load_att_faces(config.data)
-    train, test = faces.split(train_per_class=config.train_per_class, seed=config.split_seed)
+    provenance = data_provenance(config, faces)
+    split = split_people(config, faces)
+    train, test = split.private.split(train_per_class=config.train_per_class, seed=config.split_seed)
+    public_train, public_val = split.public.split(train_per_class=config.train_per_class, seed=config.split_seed)
+    validate_against_data(config, private_people=split.private.num_classes, train_size=len(train))
+    people = attacked_identities(config, split.private.num_classes)
     out = resolve_out(config)
     timings["data"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    levels = resolve_levels(plan_levels(config), config, len(train))
+    planned = plan_levels(config)
+    recipes = {level.key: choose_recipe(level, config, public_train, public_val, len(train), log=log)
+               for level in planned}
+    timings["recipe search"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    levels = resolve_levels(planned, config, len(train), {k: c.recipe for k, c in recipes.items()})
     timings["accounting"] = time.perf_counter() - start
 
     # Everything above can fail on bad input; only now does anything touch the disk.
     store = RunStore(out)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     store.prepare(config.cell_fingerprint(), {"created": created, "config": config.to_dict()})
-    log(f"run directory: {out}")
+    log(f"run directory: {out} (it holds faces derived from private data: keep it private)")
     atomic_save_npy(store.root / MEAN_FACES, (train.class_means() / 127.5 - 1.0).astype(np.float32))
 
     start = time.perf_counter()
@@ -108,31 +171,43 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     timings["evaluator"] = time.perf_counter() - start
 
     all_cells = [(level, seed) for level in levels for seed in config.cell_seeds()]
-    todo = [CellTask(config, level, seed) for level, seed in all_cells if not store.finished(level.key, seed)]
+    todo = [CellTask(config, level, recipes[level.key].recipe, seed, people)
+            for level, seed in all_cells if not store.finished(level.key, seed)]
     skipped = len(all_cells) - len(todo)
     if skipped:
         log(f"resuming: {skipped} of {len(all_cells)} cells already finished")
+
+    start = time.perf_counter()
+    if todo:
+        _warm_priors(config, split, train, log)
+    timings["prior"] = time.perf_counter() - start
+
     executor = executor or make_executor(config.jobs, config.threads)
-    for phase in ("training", "attack", "metrics"):
-        timings[phase] = 0.0
     with tqdm(total=len(all_cells), initial=skipped, desc="cells", unit="cell", disable=not progress,
               dynamic_ncols=True) as bar:
         for task, (record, images) in executor.map_unordered(
-            run_cell_task, todo, init_worker, (train, test, str(store.evaluator_path), config.device)
+            run_cell_task, todo, init_worker, (train, test, split.public, str(store.evaluator_path), config.device)
         ):
             store.save_cell(record, images)
             timings["training"] += record["timings"]["train"]
-            timings["attack"] += record["timings"]["attack"]
+            timings["attacks"] += record["timings"]["attack"]
             timings["metrics"] += record["timings"]["metrics"]
             bar.set_postfix_str(f"{task.level.key} seed {task.seed}: acc {record['test_accuracy']:.2f}")
             bar.update()
 
     start = time.perf_counter()
     records = [store.load_cell(level.key, seed) for level, seed in all_cells]
-    summaries = write_outputs(store, config=config.to_dict(), levels=levels,
-                              records=[r for r in records if r is not None], timings=timings, created=created,
-                              evaluator=evaluator)
+    results = StudyResults(
+        created=created, config=config.to_dict(), levels=levels,
+        cells=[CellRecord.from_dict(r) for r in records if r is not None],
+        recipes=list(recipes.values()), evaluator=evaluator, timings=timings, data=provenance,
+        split={"private": list(split.private_ids), "public": list(split.public_ids),
+               "private_train_images": len(train), "private_test_images": len(test),
+               "public_images": len(split.public), "people_attacked": people,
+               "grid_people": grid_identities(config, people)},
+    )
+    summaries = write_outputs(store, results)
     timings["report"] = time.perf_counter() - start
     timings["total"] = time.perf_counter() - wall
     record_timings(store, timings)
-    return StudyResult(out, levels, summaries, timings, cells_run=len(todo), cells_skipped=skipped)
+    return StudyResult(out, levels, summaries, timings, cells_run=len(todo), cells_skipped=skipped, recipes=recipes)

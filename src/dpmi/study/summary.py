@@ -1,4 +1,5 @@
-"""Aggregate finished cells over seeds (mean and spread per privacy level) and print the terminal table."""
+"""Aggregate finished cells over seeds (mean and spread per privacy level and attack) and print the terminal
+table. Also the study's one test of "above chance", used by every sentence and table that says it."""
 
 from __future__ import annotations
 
@@ -9,99 +10,159 @@ from typing import Any
 import numpy as np
 
 from dpmi.study.levels import PrivacyLevel
+from dpmi.study.recipe import Recipe
+from dpmi.study.records import CellRecord
 
-# (key in a cell's numbers, short column title). The attack-success keys are dpmi.metrics.evaluate_inversion's.
-COLUMNS: list[tuple[str, str]] = [
-    ("test_accuracy", "test acc"),
-    ("nearest_mean_top1", "MI top-1"),
-    ("nearest_mean_top5", "MI top-5"),
-    ("eval_acc1", "eval acc@1"),
-    ("eval_acc5", "eval acc@5"),
-    ("knn_dist", "KNN dist"),
-    ("ssim_mean_face", "SSIM mean"),
-    ("psnr_mean_face", "PSNR mean"),
+# The judges of "does the reconstruction show who it is?", strongest evidence first: (per-attack metric key,
+# per-person key, name). A judge appears in tables and sentences only when the run recorded it.
+JUDGES: list[tuple[str, str, str]] = [
+    ("eval_acc1", "eval_top1", "evaluation classifier"),
+    ("judge2_acc1", "judge2_top1", "second judge"),
+    ("nearest_mean_top1", "nearest_mean_top1", "nearest mean face"),
 ]
-# The terminal shows the headline columns only (the report and results.csv have all of them).
-TERMINAL_COLUMNS: list[tuple[str, str]] = [COLUMNS[i] for i in (0, 1, 2, 3, 6)]
-PERCENT_KEYS = {"test_accuracy", "train_accuracy", "nearest_mean_top1", "nearest_mean_top5", "eval_acc1", "eval_acc5"}
+# Other per-attack numbers shown in the report and CSV (key, title).
+ATTACK_COLUMNS: list[tuple[str, str]] = [
+    ("eval_acc1", "eval acc@1"), ("eval_acc5", "eval acc@5"), ("judge2_acc1", "judge 2 acc@1"),
+    ("nearest_mean_top1", "NM top-1"), ("nearest_mean_top5", "NM top-5"), ("knn_dist", "KNN dist"),
+    ("frechet_distance", "Frechet dist"), ("ssim_mean_face", "SSIM mean"),
+]
+PERCENT_KEYS = {"test_accuracy", "train_accuracy", "nearest_mean_top1", "nearest_mean_top5", "eval_acc1",
+                "eval_acc5", "judge2_acc1", "judge2_acc5"}
+SIGNIFICANCE = 0.05
 
 
-def cell_numbers(record: dict[str, Any]) -> dict[str, float]:
-    """The flat numbers of one cell: accuracies, attack metrics and timings (seconds)."""
-    numbers: dict[str, float] = {"test_accuracy": record["test_accuracy"], "train_accuracy": record["train_accuracy"]}
-    numbers.update({k: v for k, v in record["metrics"].items() if isinstance(v, (int, float))})
-    numbers.update({f"time_{k}": v for k, v in record.get("timings", {}).items()})
-    return {k: (float(v) if v is not None else math.nan) for k, v in numbers.items()}
+def above_chance(successes: int, trials: int, chance: float, alpha: float = SIGNIFICANCE) -> bool:
+    """One-sided exact binomial test: is `successes` of `trials` more than chance `chance` would give?
+
+    True when P(X >= successes) < alpha for X ~ Binomial(trials, chance). The metrics package's test is used
+    when it exists (one test, the same words everywhere); this is the same test.
+    """
+    if trials <= 0:
+        return False
+    successes = max(0, min(int(successes), int(trials)))
+    try:
+        from dpmi.metrics.significance import above_chance as shared
+    except ImportError:  # the same test, written out
+        from scipy.stats import binom
+
+        return bool(binom.sf(successes - 1, trials, chance) < alpha)
+    return bool(shared(successes, trials, chance, alpha=alpha))
+
+
+def chance_words(rate: float, trials: int, chance: float) -> str:
+    """"above chance" or "near chance" for a success rate over `trials` attacks (binomial test, 5 %)."""
+    successes = int(round(rate * trials))
+    return "above chance" if above_chance(successes, trials, chance) else "near chance"
 
 
 @dataclass
 class LevelSummary:
-    """Mean and standard deviation (ddof=1; 0 for one seed) over the seeds of one level."""
+    """Mean and spread over the seeds of one level. std is None with one seed (no spread to speak of).
+
+    mean/std: the target's numbers (test_accuracy, train_accuracy, time_*). attack_mean/attack_std: attack
+    name -> metric key -> value. recipe: what the level trained with. people: attacked people per seed.
+    """
 
     level: PrivacyLevel
     seeds: list[int]
+    recipe: Recipe | None = None
+    people: int = 0
     mean: dict[str, float] = field(default_factory=dict)
-    std: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float | None] = field(default_factory=dict)
+    attack_mean: dict[str, dict[str, float]] = field(default_factory=dict)
+    attack_std: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    @property
+    def trials(self) -> int:
+        """Attacks per (level, attack): attacked people x seeds."""
+        return self.people * len(self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "level": self.level.to_dict(),
-            "seeds": self.seeds,
-            "mean": {k: _json_float(v) for k, v in self.mean.items()},
-            "std": {k: _json_float(v) for k, v in self.std.items()},
+            "level": self.level.to_dict(), "seeds": self.seeds, "people": self.people,
+            "recipe": None if self.recipe is None else self.recipe.to_dict(),
+            "mean": _json(self.mean), "std": _json(self.std),
+            "attacks": {name: {"mean": _json(self.attack_mean[name]), "std": _json(self.attack_std[name])}
+                        for name in self.attack_mean},
         }
 
 
-def _json_float(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
+def _json(values: dict[str, Any]) -> dict[str, float | None]:
+    return {k: None if v is None or not math.isfinite(v) else float(v) for k, v in values.items()}
 
 
-def aggregate(levels: list[PrivacyLevel], records: list[dict[str, Any]]) -> list[LevelSummary]:
+def _stats(rows: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float | None]]:
+    keys = sorted(set().union(*rows)) if rows else []
+    mean: dict[str, float] = {}
+    std: dict[str, float | None] = {}
+    for key in keys:
+        values = np.array([row.get(key, math.nan) for row in rows], dtype=np.float64)
+        mean[key] = float(np.mean(values))
+        std[key] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return mean, std
+
+
+def target_numbers(record: CellRecord) -> dict[str, float]:
+    numbers = {"test_accuracy": record.test_accuracy, "train_accuracy": record.train_accuracy}
+    numbers.update({f"time_{k}": v for k, v in record.timings.items()})
+    return numbers
+
+
+def aggregate(levels: list[PrivacyLevel], records: list[CellRecord]) -> list[LevelSummary]:
     """One LevelSummary per level that has at least one finished cell, in the levels' order."""
     summaries = []
     for level in levels:
-        mine = sorted((r for r in records if r["level"]["key"] == level.key), key=lambda r: r["seed"])
+        mine = sorted((r for r in records if r.level.key == level.key), key=lambda r: r.seed)
         if not mine:
             continue
-        rows = [cell_numbers(r) for r in mine]
-        keys = sorted(set().union(*rows))
-        mean, std = {}, {}
-        for key in keys:
-            values = np.array([row.get(key, math.nan) for row in rows], dtype=np.float64)
-            mean[key] = float(np.mean(values))
-            std[key] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        summaries.append(LevelSummary(level, [int(r["seed"]) for r in mine], mean, std))
+        mean, std = _stats([target_numbers(r) for r in mine])
+        summary = LevelSummary(level, [r.seed for r in mine], mine[0].recipe, mean=mean, std=std)
+        for name in mine[0].attack_names:
+            summary.attack_mean[name], summary.attack_std[name] = _stats([r.attacks[name].metrics for r in mine
+                                                                          if name in r.attacks])
+        first = next(iter(mine[0].attacks.values()), None)
+        summary.people = int(first.metrics.get("num_labels", 0)) if first is not None else 0
+        summaries.append(summary)
     return summaries
+
+
+def judges_recorded(summaries: list[LevelSummary]) -> list[tuple[str, str, str]]:
+    """The judges with a finite number in at least one (level, attack)."""
+    found = []
+    for judge in JUDGES:
+        if any(math.isfinite(values.get(judge[0], math.nan)) for s in summaries for values in s.attack_mean.values()):
+            found.append(judge)
+    return found
 
 
 def format_epsilon(value: float | None) -> str:
     return "inf" if value is None else f"{value:.3g}"
 
 
-def _format(key: str, mean: float, std: float, seeds: int) -> str:
-    if not math.isfinite(mean):
+def format_value(key: str, mean: float, std: float | None) -> str:
+    """A number as the tables show it: percent for rates, mean ± std only when there is a spread (> 1 seed)."""
+    if mean is None or not math.isfinite(mean):
         return "-"
     if key in PERCENT_KEYS:
-        text = f"{100 * mean:.1f}"
-        return text + (f"±{100 * std:.1f}" if seeds > 1 else "")
-    text = f"{mean:.3g}"
-    return text + (f"±{std:.2g}" if seeds > 1 else "")
+        return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+    return f"{mean:.3g}" + (f" ± {std:.2g}" if std is not None else "")
 
 
-def summary_table(summaries: list[LevelSummary], columns: list[tuple[str, str]] | None = None) -> str:
-    """A fixed-width table: one row per level, accuracies in %, mean±std over seeds."""
-    columns = columns or TERMINAL_COLUMNS
-    header = ["level", "sigma", "eps RDP", "eps PLD", "seeds"] + [title + (" %" if key in PERCENT_KEYS else "")
-                                                                  for key, title in columns]
+def summary_table(summaries: list[LevelSummary]) -> str:
+    """A fixed-width table: one row per (level, attack), accuracies in %, mean ± std over seeds (> 1 seed)."""
+    judges = judges_recorded(summaries)
+    header = ["level", "eps PLD", "test acc %", "attack"] + [f"{name} %" for _, _, name in judges]
     body = []
     for s in summaries:
-        sigma = "-" if s.level.noise_multiplier is None else f"{s.level.noise_multiplier:.3g}"
-        row = [s.level.label, sigma, format_epsilon(s.level.epsilon_rdp), format_epsilon(s.level.epsilon_pld),
-               str(len(s.seeds))]
-        row += [_format(key, s.mean.get(key, math.nan), s.std.get(key, 0.0), len(s.seeds)) for key, _ in columns]
-        body.append(row)
+        for i, attack in enumerate(s.attack_mean):
+            row = [s.level.label if i == 0 else "", format_epsilon(s.level.epsilon_pld) if i == 0 else "",
+                   format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy"))
+                   if i == 0 else "", attack]
+            row += [format_value(key, s.attack_mean[attack].get(key, math.nan), s.attack_std[attack].get(key))
+                    for key, _, _ in judges]
+            body.append(row)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+    lines = ["  ".join(cell.ljust(w) if i in (0, 3) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
              for row in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Each target's DP-SGD recipe (learning rate, epochs, lot size, clipping norm), chosen per privacy level by a
+small seeded search on the PUBLIC people.
+
+Why: one fixed recipe for every model and epsilon trains some targets to chance (the cnn at epsilon 3 with the
+softmax's recipe), and "DP stops the attack" read off a model that learned nothing answers nothing. The
+search trains each candidate with the level's privacy (a target-epsilon level calibrates sigma for the
+candidate's lot and epochs at the PRIVATE training set's size, so the epsilon it buys is the one reported) on
+the public people's training images and scores it on their held-out images. The public people are not the
+target's, so the search costs no privacy of the private ones (the tuning-on-public-data practice of e.g.
+Papernot & Steinke, "Hyperparameter tuning with Renyi differential privacy", ICLR 2022, Sec. 1); the choice
+is cached under a key of (public images, search space, settings) with `dpmi.cache.cached`.
+
+Fixed-sigma levels (the tutorial's sigma 0.5) keep the base recipe: their meaning is that recipe.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dpmi.data import FaceDataset
+from dpmi.study.config import StudyConfig
+from dpmi.study.levels import PrivacyLevel
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a target is trained. lr > 0; epochs >= 1; batch_size: (expected Poisson) lot size in examples;
+    max_grad_norm: per-example clipping norm C > 0 (unused when non-private); momentum in [0, 1)."""
+
+    lr: float
+    epochs: int
+    batch_size: int
+    max_grad_norm: float
+    momentum: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        return cls(float(data["lr"]), int(data["epochs"]), int(data["batch_size"]), float(data["max_grad_norm"]),
+                   float(data["momentum"]))
+
+    def describe(self, private: bool) -> str:
+        text = f"lr {self.lr:g}, {self.epochs} epochs, lot {self.batch_size}"
+        return text + (f", clip {self.max_grad_norm:g}" if private else "")
+
+
+@dataclass(frozen=True)
+class RecipeTrial:
+    """One candidate of the search: its recipe, the sigma it trained with (None: non-private) and its accuracy
+    on the public people's held-out images (0..1)."""
+
+    recipe: Recipe
+    noise_multiplier: float | None
+    val_accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recipe": self.recipe.to_dict(), "noise_multiplier": self.noise_multiplier,
+                "val_accuracy": self.val_accuracy}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecipeTrial:
+        sigma = data.get("noise_multiplier")
+        return cls(Recipe.from_dict(data["recipe"]), None if sigma is None else float(sigma),
+                   float(data["val_accuracy"]))
+
+
+@dataclass(frozen=True)
+class RecipeChoice:
+    """The recipe a level trains with. searched: False when it is the base recipe (search off, or a
+    fixed-sigma level); then `trials` is empty and `val_accuracy` None. cached: the choice came from the cache."""
+
+    level_key: str
+    recipe: Recipe
+    searched: bool
+    val_accuracy: float | None = None
+    trials: tuple[RecipeTrial, ...] = ()
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level_key": self.level_key, "recipe": self.recipe.to_dict(), "searched": self.searched,
+                "val_accuracy": self.val_accuracy, "trials": [t.to_dict() for t in self.trials],
+                "cached": self.cached}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecipeChoice:
+        val = data.get("val_accuracy")
+        return cls(str(data["level_key"]), Recipe.from_dict(data["recipe"]), bool(data["searched"]),
+                   None if val is None else float(val),
+                   tuple(RecipeTrial.from_dict(t) for t in data.get("trials", [])), bool(data.get("cached", False)))
+
+
+def base_recipe(config: StudyConfig) -> Recipe:
+    return Recipe(config.lr, config.epochs, config.batch_size, config.max_grad_norm, config.momentum)
+
+
+def candidates(config: StudyConfig, private: bool) -> list[Recipe]:
+    """The search space, in a fixed order (ties go to the earlier one). Non-private levels ignore the clip."""
+    clips = config.recipe_clip if private else (config.max_grad_norm,)
+    return [Recipe(lr, epochs, batch, clip, config.momentum)
+            for epochs, batch, clip, lr in itertools.product(config.recipe_epochs, config.recipe_batch_size, clips,
+                                                             config.recipe_lr)]
+
+
+def _sigma_for(level: PrivacyLevel, recipe: Recipe, config: StudyConfig, private_train_size: int) -> float | None:
+    """The noise multiplier this recipe needs for `level` on the private training set (None: non-private)."""
+    from dpmi.privacy.accounting import dpsgd_steps, get_noise_multiplier
+
+    if level.target_epsilon is None:
+        return level.noise_multiplier
+    rate = recipe.batch_size / private_train_size
+    steps = dpsgd_steps(recipe.epochs, rate)
+    return float(get_noise_multiplier(level.target_epsilon, config.delta, rate, steps, accountant=config.accountant))
+
+
+def _trial(model_name: str, recipe: Recipe, sigma: float | None, public_train: FaceDataset, public_val: FaceDataset,
+           private_train_size: int, config: StudyConfig) -> float:
+    """Held-out accuracy on the public people of a model trained with `recipe` (and `sigma`) on their images."""
+    from dpmi.models import build_model
+    from dpmi.privacy.dpsgd import TrainConfig, train
+    from dpmi.models.accuracy import accuracy
+
+    x, y = public_train.to_tensors(config.device)
+    xv, yv = public_val.to_tensors(config.device)
+    # Same sampling rate as on the private set (the public one may hold a different number of images).
+    lot = max(1, min(len(public_train), round(recipe.batch_size * len(public_train) / private_train_size)))
+    model = build_model(model_name, num_classes=public_train.num_classes, input_shape=public_train.input_shape,
+                        seed=config.seed)
+    train(model, x, y, TrainConfig(
+        epochs=recipe.epochs, batch_size=lot, lr=recipe.lr, momentum=recipe.momentum, noise_multiplier=sigma,
+        delta=config.delta, max_grad_norm=recipe.max_grad_norm, accountant=config.accountant, seed=config.seed,
+        device=config.device,
+    ))
+    return accuracy(model, xv, yv)
+
+
+def choose_recipe(
+    level: PrivacyLevel,
+    config: StudyConfig,
+    public_train: FaceDataset,
+    public_val: FaceDataset,
+    private_train_size: int,
+    log: Callable[[str], None] = lambda message: None,
+) -> RecipeChoice:
+    """The recipe `level` trains with: the best public held-out accuracy over the search space (cached), or
+    the base recipe when the search is off or the level has a fixed sigma."""
+    from dpmi.cache import cached, fingerprint_array
+
+    if not config.recipe_search or (level.noise_multiplier is not None and level.target_epsilon is None):
+        return RecipeChoice(level.key, base_recipe(config), searched=False)
+    private = level.target_epsilon is not None
+    space = candidates(config, private)
+    parts = {
+        "model": config.model, "target_epsilon": level.target_epsilon, "delta": config.delta,
+        "accountant": config.accountant, "seed": config.seed, "device_kind": config.device.split(":")[0],
+        "space": [r.to_dict() for r in space], "private_train_size": private_train_size,
+        "public_train": [fingerprint_array(public_train.images), fingerprint_array(public_train.labels)],
+        "public_val": [fingerprint_array(public_val.images), fingerprint_array(public_val.labels)],
+    }
+
+    def build() -> dict[str, Any]:
+        from tqdm.auto import tqdm
+
+        trials = []
+        for recipe in tqdm(space, desc=f"recipe search {level.key}", unit="trial", leave=False,
+                           disable=len(space) < 4):
+            sigma = _sigma_for(level, recipe, config, private_train_size)
+            accuracy = _trial(config.model, recipe, sigma, public_train, public_val, private_train_size, config)
+            trials.append(RecipeTrial(recipe, sigma, accuracy).to_dict())
+        return {"trials": trials}
+
+    payload, hit = cached("recipe", parts, build, log=log)
+    trials = tuple(RecipeTrial.from_dict(t) for t in payload["trials"])
+    best = max(trials, key=lambda t: t.val_accuracy)  # max keeps the first of equals: the space's order
+    return RecipeChoice(level.key, best.recipe, searched=True, val_accuracy=best.val_accuracy, trials=trials,
+                        cached=hit)
