@@ -650,6 +650,139 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------- dpmi audit
+AUDIT_EPILOG = """\
+what it measures, for one privacy level:
+  accountant   epsilon by RDP and PLD at --delta (absent when non-private)
+  black box    LiRA (Carlini et al. 2022) with K shadow models trained together on random subsets of the
+               candidates (the private identities' training + held-out images); AUC, TPR at low FPR, and a
+               95 % Clopper-Pearson epsilon lower bound (threshold chosen on one half of the candidates,
+               scored on the other)
+  white box    one-run audit of DP-SGD with M gradient canaries (Steinke, Nasr & Jagielski 2023): a 95 %
+               epsilon lower bound from one training run (private levels, softmax model)
+  identity     epsilon for a person with k images in the training set (group privacy)
+
+examples:
+  dpmi audit                                  # non-private softmax, 64 shadows
+  dpmi audit --sigma 2 --canaries 1000 --json
+  dpmi audit --model model.pt --shadows 32    # a model saved by `dpmi train` (recipe from its sidecar)
+"""
+
+
+def _add_audit(sub) -> None:
+    p = sub.add_parser("audit", help="privacy audit of one level: accountant vs membership inference vs canaries",
+                       description="Audit one privacy level: the accountant's epsilon beside what a black-box "
+                                   "(LiRA) and a white-box (one-run canary) attacker demonstrably achieve, and the "
+                                   "identity-level epsilon.",
+                       epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="softmax",
+                   help="softmax (default), mlp or cnn; or a model file saved by `dpmi train` (its recipe is used)")
+    privacy = p.add_mutually_exclusive_group()
+    privacy.add_argument("--epsilon", type=float, help="DP-SGD target epsilon (sigma calibrated); neither: non-private")
+    privacy.add_argument("--sigma", type=float, help="DP-SGD noise multiplier; neither: non-private")
+    p.add_argument("--shadows", type=int, default=64, metavar="K", help="shadow models, >= 2 (default 64)")
+    p.add_argument("--canaries", type=int, default=1000, metavar="M",
+                   help="white-box gradient canaries (default 1000; 0: skip the white-box audit)")
+    p.add_argument("--fpr", type=_numbers, default=(0.001, 0.01), metavar="LIST",
+                   help="FPRs in (0, 1) to report the TPR at (default 0.001,0.01)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the target (as in the study) and of the audit")
+    p.add_argument("--data", metavar="DIR", help="AT&T faces directory (default $DPMI_DATA, else the cache)")
+    p.add_argument("--epochs", type=int, default=30, help="passes over the training set (default 30)")
+    p.add_argument("--batch-size", type=int, default=40, metavar="B", help="(expected) batch size (default 40)")
+    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--clip", type=float, default=1.0, metavar="C", help="per-example clip norm (default 1)")
+    p.add_argument("--delta", type=float, default=1e-5, help="DP delta (default 1e-5)")
+    p.add_argument("--accountant", choices=("rdp", "pld"), default="rdp", help="calibrates --epsilon (default rdp)")
+    p.add_argument("--train-per-class", type=int, default=7, metavar="K", help="training images per person")
+    p.add_argument("--split-seed", type=int, default=0, metavar="S", help="seed of the train/test split")
+    p.add_argument("--out", metavar="DIR", help="write audit.json and roc.png here")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_cmd_audit)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from dpmi.audit.api import audit_level, check_audit_settings
+    from dpmi.privacy.dpsgd import TrainConfig
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a directory: choose a directory path")
+    if not (isinstance(args.seed, int) and args.seed >= 0):
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    target = None
+    model_path = Path(args.model)
+    if model_path.suffix in (".pt", ".pth") or model_path.is_file():
+        from dpmi.audit.saved_model import load_saved_target
+
+        if args.epsilon is not None or args.sigma is not None:
+            raise ValueError("--epsilon/--sigma do not apply to a saved model: its recipe comes from its sidecar")
+        saved = load_saved_target(model_path, args.data)
+        target, model_name, recipe = saved.model, saved.model_name, saved.recipe
+        members, heldout = saved.members, saved.heldout
+    else:
+        from dpmi.data import load_att_faces, split_identities
+        from dpmi.models import MODELS
+
+        if args.model not in MODELS:
+            raise ValueError(f"unknown model {args.model!r}: choose one of {', '.join(sorted(MODELS))} or give a "
+                             "model file saved by `dpmi train`")
+        model_name = args.model
+        recipe = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+                             noise_multiplier=args.sigma, target_epsilon=args.epsilon, delta=args.delta,
+                             max_grad_norm=args.clip, accountant=args.accountant, seed=args.seed)
+        check_audit_settings(args.shadows, args.canaries, args.fpr, (1,), False)
+        faces = load_att_faces(args.data)
+        members, heldout = split_identities(faces).private.split(train_per_class=args.train_per_class,
+                                                                 seed=args.split_seed)
+    check_audit_settings(args.shadows, args.canaries, args.fpr, members.input_shape, recipe.private)
+    recipe.validate(len(members))
+    x_members, y_members = members.to_tensors()
+    x_heldout, y_heldout = heldout.to_tensors()
+    _log(f"auditing {model_name} with {args.shadows} shadow models"
+         + (f" and {args.canaries} canaries" if recipe.private and args.canaries else "") + " ...")
+    record = audit_level(x_members, y_members, x_heldout, y_heldout, recipe, model=model_name,
+                         num_classes=members.num_classes, target_seed=recipe.seed, shadows=args.shadows,
+                         canaries=args.canaries if recipe.private else 0, seed=args.seed,
+                         fpr_targets=tuple(args.fpr), target=target)
+    result = record.to_dict()
+    if out is not None:
+        from dpmi.atomic_files import atomic_write_json
+        from dpmi.audit.figures import write_roc_figure
+
+        out.mkdir(parents=True, exist_ok=True)
+        if record.black_box is not None:
+            write_roc_figure(out / "roc.png", {"LiRA online": record.black_box.roc,
+                                               "LiRA offline": record.black_box.roc_offline},
+                             title=f"{model_name}, " + ("non-private" if record.epsilon is None else
+                                                        f"sigma {record.noise_multiplier:.3g}"))
+        atomic_write_json(out / "audit.json", result)
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False, default=_json_default))
+        return 0
+    bounds = result["epsilon_lower_bound"]
+    if record.epsilon is None:
+        print(f"{model_name}, non-private: accountant epsilon inf")
+    else:
+        print(f"{model_name}, sigma {record.noise_multiplier:.4g}: accountant epsilon {record.epsilon['rdp']:.3g} "
+              f"(RDP) / {record.epsilon['pld']:.3g} (PLD) at delta {record.delta:g}")
+    print(f"  black-box eps_lb (LiRA)        {_fmt(bounds['black_box'])}   AUC {_fmt(result['auc'])}   "
+          + "   ".join(f"TPR@{k} {v:.3f}" for k, v in (result["tpr_at_fpr"] or {}).items()))
+    print(f"  white-box eps_lb (one run)     {_fmt(bounds['white_box'])}")
+    print(f"  identity epsilon ({record.records_per_identity} images)  {_fmt(result['identity_epsilon'])}")
+    if out is not None:
+        print(f"wrote {out / 'audit.json'}" + (f" and {out / 'roc.png'}" if record.black_box is not None else ""))
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _json_default(value: Any) -> Any:
+    return None
+
+
 # ------------------------------------------------------------------------------------------------- main
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; given the `command` about to run, the other commands whose options need torch
@@ -659,7 +792,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dpmi {dpmi.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_run, _add_train, _add_attack, _add_report, _add_compare, _add_epsilon, _add_sigma, _add_data):
+    for add in (_add_run, _add_train, _add_attack, _add_report, _add_compare, _add_epsilon, _add_sigma, _add_data,
+                _add_audit):
         name = add.__name__.removeprefix("_add_")
         if command is not None and name in _HEAVY_COMMANDS and name != command:
             sub.add_parser(name, help=_HEAVY_COMMANDS[name])
