@@ -45,7 +45,7 @@ def test_trains_on_the_private_identities_only_and_records_them(trained, synthet
 
 
 def test_a_failing_accountant_never_loses_the_trained_model(tmp_path, synthetic_faces, monkeypatch):
-    import dpmi.privacy.accounting as accounting
+    from dpmi.privacy import accounting
 
     real = accounting.compute_epsilon
 
@@ -97,7 +97,7 @@ def test_attack_refuses_public_identities_unknown_options_and_other_faces(traine
 
 
 def test_an_unwritable_output_fails_before_the_attack(trained, synthetic_faces, tmp_path, monkeypatch):
-    import dpmi.attacks.registry as registry
+    from dpmi.attacks import registry
 
     def never(*args, **kwargs):
         raise AssertionError("the attack ran although its output directory cannot be written")
@@ -110,3 +110,22 @@ def test_an_unwritable_output_fails_before_the_attack(trained, synthetic_faces, 
     with pytest.raises(ValueError, match="is a file"):
         attack_saved_model(trained.path, out=blocker, data=synthetic_faces)
     assert blocker.read_text() == "x"
+
+
+def test_scores_are_worded_with_the_stated_chance_test():
+    from scipy.stats import binom
+
+    from dpmi.workflows.attack_model import score_lines
+
+    lines = dict(score_lines({"num_labels": 40.0, "chance_top1": 0.025, "chance_top5": 0.125,
+                              "nearest_mean_top1": 3 / 40, "eval_acc1": 6 / 40, "psnr_mean_face": 11.5,
+                              "knn_dist": float("nan")}))
+    from dpmi.metrics import SUMMARY_DESCRIPTIONS
+
+    # 3 of 40 at chance 1/40: one-sided binomial p = P(X >= 3) = 0.077 > 0.05 -> "near chance"; 6 of 40: above.
+    assert binom.sf(2, 40, 0.025) == pytest.approx(0.0765, abs=1e-3)
+    assert "3/40 = 7.5 %" in lines[SUMMARY_DESCRIPTIONS["nearest_mean_top1"]]
+    assert "near chance" in lines[SUMMARY_DESCRIPTIONS["nearest_mean_top1"]]
+    assert "6/40" in lines[SUMMARY_DESCRIPTIONS["eval_acc1"]] and "above chance" in lines[SUMMARY_DESCRIPTIONS["eval_acc1"]]
+    assert lines[SUMMARY_DESCRIPTIONS["psnr_mean_face"]] == "11.5"
+    assert SUMMARY_DESCRIPTIONS["knn_dist"] not in lines  # NaN (no judge): not printed as a number

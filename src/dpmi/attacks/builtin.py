@@ -45,3 +45,75 @@ def _mi_face(model: nn.Module, *, public: Any, input_shape: tuple[int, int, int]
         process=DenoiseSharpen() if process == "denoise" else None,
         input_shape=input_shape, device=device,
     )
+
+
+# Options shared by the two prior attacks: the latent search (`dpmi.attacks.latent_search.SearchSettings`).
+_SEARCH_HELP = {
+    "steps": "Adam steps on the latent of every candidate",
+    "lr": "Adam learning rate on the latent",
+    "restarts": "candidates optimised per identity (PPA); the most shift/flip-robust one is kept",
+    "candidates": "random latents decoded for PPA's initial selection (the best `restarts` per identity start)",
+    "prior_weight": "weight of the prior's term against the identity loss",
+    "identity_loss": "ce (-log p_label, GMI) or margin (best other logit - label logit, clipped)",
+    "selection_shift": "pixels of the shifts in PPA's result selection (with a mirror)",
+    "seed": "seeds the random latents",
+}
+
+
+def _search_settings(options: dict[str, Any]):
+    from dpmi.attacks.latent_search import SearchSettings
+
+    return SearchSettings(steps=options["steps"], lr=options["lr"], restarts=options["restarts"],
+                          candidates=options["candidates"], prior_weight=options["prior_weight"],
+                          identity_loss=options["identity_loss"], selection_shift=options["selection_shift"],
+                          seed=options["seed"])
+
+
+@register_attack(
+    "pca-prior",
+    defaults={"components": 80, "steps": 200, "lr": 0.05, "restarts": 5, "candidates": 500, "prior_weight": 1.0,
+              "identity_loss": "ce", "selection_shift": 2, "seed": 0},
+    needs_public=True,
+    summary="Adam on eigenface coefficients (public faces + mirrors) under their Gaussian prior, PPA selection",
+    reference="eigenfaces (Turk & Pentland 1991) as the prior in GMI's objective (Zhang et al., CVPR 2020, "
+              "Eq. 5); initial/result selection and restarts of PPA (Struppek et al., ICML 2022)",
+    help={"components": "eigenfaces kept (fitted on the public images and their mirrors)", **_SEARCH_HELP},
+)
+def _pca_prior(model: nn.Module, *, public: Any, input_shape: tuple[int, int, int] | None, device: Any,
+               components: int, **options: Any):
+    """The eigenface-prior attack (`dpmi.attacks.pca_prior_attack.PCAPriorAttack`)."""
+    from dpmi.attacks.pca_prior_attack import PCAPriorAttack
+
+    return PCAPriorAttack(model, public, components=int(components), settings=_search_settings(options),
+                          device=device)
+
+
+@register_attack(
+    "gmi",
+    defaults={"steps": 200, "lr": 0.05, "restarts": 5, "candidates": 500, "prior_weight": 0.01,
+              "identity_loss": "ce", "selection_shift": 2, "seed": 0, "latent_weight": 0.0,
+              "gan_steps": 1500, "gan_scale": 0.25, "gan_width": 32, "gan_latent_dim": 64, "gan_seed": 0},
+    needs_public=True,
+    summary="Adam on the latent of a small GAN trained on the public faces (cached), PPA selection",
+    reference="GMI (Zhang et al., CVPR 2020): GAN prior on public faces, identity + discriminator loss; "
+              "DiffAugment (Zhao et al., NeurIPS 2020) for the few-image GAN; PPA's selection and restarts "
+              "(Struppek et al., ICML 2022)",
+    help={**_SEARCH_HELP,
+          "latent_weight": "weight of 0.5 ||z||^2 / d added to the discriminator's loss (0 = GMI's loss alone)",
+          "gan_steps": "GAN training steps (trained once per public set and settings, then cached)",
+          "gan_scale": "the generator's resolution as a fraction of the faces' H and W (upsampled after)",
+          "gan_width": "channels of the GAN's widest layer",
+          "gan_latent_dim": "size of the GAN's latent z ~ N(0, I)",
+          "gan_seed": "seeds the GAN's training"},
+)
+def _gmi(model: nn.Module, *, public: Any, input_shape: tuple[int, int, int] | None, device: Any,
+         latent_weight: float, gan_steps: int, gan_scale: float, gan_width: int, gan_latent_dim: int,
+         gan_seed: int, **options: Any):
+    """The GAN-prior attack (`dpmi.attacks.gmi.GMIAttack`); the GAN is trained once and cached."""
+    from dpmi.attacks.gmi import GMIAttack
+    from dpmi.attacks.priors.face_generator import GANSettings
+
+    gan = GANSettings(latent_dim=int(gan_latent_dim), scale=float(gan_scale), width=int(gan_width),
+                      steps=int(gan_steps), seed=int(gan_seed))
+    return GMIAttack(model, public, gan=gan, settings=_search_settings(options), latent_weight=float(latent_weight),
+                     device=device)

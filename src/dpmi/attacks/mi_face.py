@@ -278,6 +278,11 @@ class MIFace:
             if self.clamp is not None:
                 x = x.clamp(*self.clamp)
 
+        measured = None
+        if self.aux_term is not None:
+            # c includes the AuxTerm, so 1 - c is not the confidence: measure it at the returned images.
+            with torch.no_grad():
+                measured = self._target_confidence(best_images, labels, apply_softmax).cpu().numpy().astype(np.float64)
         return InversionResult(
             images=best_images,
             labels=labels,
@@ -285,4 +290,5 @@ class MIFace:
             iterations=iterations.cpu().numpy(),
             cost_history=history.cpu().numpy().astype(np.float64),
             stop_reason=reasons.astype(str),
+            measured_confidence=measured,
         )

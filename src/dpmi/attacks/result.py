@@ -1,4 +1,6 @@
-"""What one MI-FACE run returns: the best iterate of every row and how it got there."""
+"""What an attack's `invert` returns: MI-FACE's best iterate of every row and how it got there
+(`InversionResult`), and a prior attack's selected reconstructions with their diagnostics
+(`PriorInversionResult`). Both satisfy `dpmi.attacks.registry.AttackResult`."""
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ class InversionResult:
             row k holds `iterations[k] + 1` finite costs (x_0 .. x_iterations[k]).
         stop_reason: numpy array of str [K]: "threshold" (c <= gamma), "patience" (no progress in a window
             of beta), or "max_iter" (alpha steps taken).
+        measured_confidence: float numpy array [K] or None: the target's softmax probability of the label at
+            `images`, measured by a forward pass (MIFace does so when an AuxTerm makes 1 - best_cost differ
+            from it). None: `confidence` is 1 - best_cost (exact without an AuxTerm).
     """
 
     images: torch.Tensor
@@ -32,6 +37,18 @@ class InversionResult:
     iterations: np.ndarray
     cost_history: np.ndarray
     stop_reason: np.ndarray
+    measured_confidence: np.ndarray | None = None
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Target's probability of `labels[k]` at `images[k]`, in [0, 1], numpy [K]."""
+        if self.measured_confidence is not None:
+            return np.asarray(self.measured_confidence, dtype=np.float64)
+        return self.best_confidence()
+
+    def summary(self) -> dict[str, float]:
+        """Means over rows of the lowest cost c and of the gradient steps taken."""
+        return {"best_cost": float(np.mean(self.best_cost)), "iterations": float(np.mean(self.iterations))}
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -44,4 +61,63 @@ class InversionResult:
 
     def best_confidence(self) -> np.ndarray:
         """1 - best_cost: the target-class confidence at the returned image when there is no AuxTerm."""
-        return 1.0 - self.best_cost
+        return 1.0 - np.asarray(self.best_cost, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PriorInversionResult:
+    """The outcome of a prior attack (`pca-prior`, `gmi`) for K labels: one selected reconstruction per row.
+
+    Attributes:
+        images: float tensor [K, C, H, W] in [-1, 1], the candidate kept by result selection.
+        labels: int64 tensor [K].
+        measured_confidence: float numpy [K], the target's probability of the label at `images`.
+        final_loss: float numpy [K], identity loss + weight * realism loss of the kept candidate.
+        identity_loss: float numpy [K]; realism_loss: float numpy [K] (the prior's term, unweighted).
+        robust_confidence: float numpy [K], the kept candidate's mean confidence over the selection
+            transforms (mirror and small shifts).
+        start_confidence: float numpy [K], the target's confidence at the kept candidate's start latent.
+        restarts: candidates optimised per identity. steps: optimisation steps per candidate.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    measured_confidence: np.ndarray
+    final_loss: np.ndarray
+    identity_loss: np.ndarray
+    realism_loss: np.ndarray
+    robust_confidence: np.ndarray
+    start_confidence: np.ndarray
+    restarts: int
+    steps: int
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return np.asarray(self.measured_confidence, dtype=np.float64)
+
+    # The names the MI-FACE scoring path reads (`dpmi.metrics.evaluate_inversion`): the kept candidate's
+    # final loss and the steps every row took.
+    @property
+    def best_cost(self) -> np.ndarray:
+        return np.asarray(self.final_loss, dtype=np.float64)
+
+    @property
+    def iterations(self) -> np.ndarray:
+        return np.full(len(self), self.steps, dtype=np.int64)
+
+    def summary(self) -> dict[str, float]:
+        """Means over rows: final/identity/realism loss, confidence at the image, selection confidences,
+        plus restarts and steps."""
+        return {
+            "final_loss": float(np.mean(self.final_loss)),
+            "identity_loss": float(np.mean(self.identity_loss)),
+            "realism_loss": float(np.mean(self.realism_loss)),
+            "label_confidence": float(np.mean(self.measured_confidence)),
+            "selected_confidence": float(np.mean(self.robust_confidence)),
+            "start_confidence": float(np.mean(self.start_confidence)),
+            "restarts": float(self.restarts),
+            "iterations": float(self.steps),
+        }

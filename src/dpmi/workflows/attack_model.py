@@ -18,6 +18,7 @@ They hold reconstructions of private faces: files are created readable by their 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,26 +32,37 @@ GRID_COLUMNS = 10  # identities drawn in reconstructions.png (the first ones att
 PERSONAL_DATA = ("these files hold reconstructions of private faces (personal data); they are created readable "
                  "by their owner only (0600): share them only as you would the training images")
 
-# What each score means, for people (the keys are dpmi.metrics.SUMMARY_KEYS).
-SCORE_DESCRIPTIONS: dict[str, str] = {
-    "num_labels": "identities attacked",
-    "chance_top1": "chance level of a top-1 guess",
-    "chance_top5": "chance level of a top-5 guess",
-    "nearest_mean_top1": "identified: reconstruction closest to its own mean face (top-1)",
-    "nearest_mean_top5": "identified: own mean face among the 5 closest (top-5)",
-    "eval_acc1": "evaluation classifier names the identity (top-1)",
-    "eval_acc5": "evaluation classifier has the identity in its top 5",
-    "knn_dist": "distance to the closest real image of the identity (evaluator embedding, lower = closer)",
-    "evaluator_test_acc": "evaluation classifier's own accuracy on held-out real faces",
-    "psnr_mean_face": "PSNR to the identity's mean face (dB)",
-    "ssim_mean_face": "SSIM to the identity's mean face (-1..1)",
-    "psnr_best_private": "PSNR to the closest real training image (dB)",
-    "ssim_best_private": "SSIM to the closest real training image (-1..1)",
-    "attack_best_cost": "attack's final cost (mean)",
-    "attack_iterations": "attack iterations used (mean)",
-}
-PERCENT_SCORES = {"chance_top1", "chance_top5", "nearest_mean_top1", "nearest_mean_top5", "eval_acc1", "eval_acc5",
-                  "evaluator_test_acc"}
+# Identification rates, read against guessing with the stated test of `dpmi.metrics.chance_verdict`.
+IDENTIFICATION_RATES = {"nearest_mean_top1": "chance_top1", "eval_acc1": "chance_top1", "judge2_acc1": "chance_top1",
+                        "nearest_mean_top5": "chance_top5", "eval_acc5": "chance_top5", "judge2_acc5": "chance_top5"}
+OTHER_RATES = {"evaluator_test_acc", "judge2_test_acc", "attack_confidence"}
+
+
+def score_lines(scores: Mapping[str, float]) -> list[tuple[str, str]]:
+    """(what the score means, its value in words) for every finite score, for people to read.
+
+    Identification rates are given as hits of n with their 95 % interval and the one-sided binomial test
+    against guessing ("above chance" / "near chance", the words the report uses); the meanings come from
+    `dpmi.metrics.SUMMARY_DESCRIPTIONS`.
+    """
+    import math
+
+    from dpmi.metrics import SUMMARY_DESCRIPTIONS, chance_verdict
+
+    lines: list[tuple[str, str]] = []
+    count = int(round(scores.get("num_labels", 0)))
+    for key, value in scores.items():
+        if key in ("num_labels", "chance_top1", "chance_top5") or not math.isfinite(value):
+            continue
+        meaning = SUMMARY_DESCRIPTIONS.get(key, key.replace("_", " "))
+        chance = IDENTIFICATION_RATES.get(key)
+        if chance is not None and count >= 1 and chance in scores and 0 < scores[chance] < 1:
+            lines.append((meaning, chance_verdict(int(round(value * count)), count, scores[chance]).describe()))
+        elif chance is not None or key in OTHER_RATES:
+            lines.append((meaning, f"{100 * value:.1f} %"))
+        else:
+            lines.append((meaning, f"{value:.4g}"))
+    return lines
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,8 @@ class AttackReport:
         images: float32 [K, C, H, W] reconstructions in the model's input range ([-1, 1] for dpmi's faces).
         confidence: float [K], the target's probability of its label at each reconstruction.
         diagnostics: the attack's own scalar summary (e.g. mean iterations).
-        scores: `dpmi.metrics.evaluate_inversion`'s means (see SCORE_DESCRIPTIONS); {} when not scored.
+        scores: `dpmi.metrics.evaluate_inversion`'s means (meanings: `dpmi.metrics.SUMMARY_DESCRIPTIONS`;
+            `score_lines` puts them in words); {} when not scored.
         per_identity: per-row scores (lists of K values); {} when not scored.
         out_dir: where the files went (None: nothing written). files: name -> path of every file written.
     """
@@ -86,6 +99,7 @@ class AttackReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN and inf become null): what `dpmi attack --json` prints and attack.json holds,
         without the images."""
+        from dpmi.metrics import SUMMARY_DESCRIPTIONS
         from dpmi.study.store import json_safe
 
         return json_safe({
@@ -93,7 +107,7 @@ class AttackReport:
             "identities": self.identities, "labels": self.labels,
             "confidence": self.confidence.tolist(), "mean_confidence": float(np.mean(self.confidence)),
             "diagnostics": self.diagnostics, "scores": self.scores,
-            "score_descriptions": {k: SCORE_DESCRIPTIONS[k] for k in self.scores if k in SCORE_DESCRIPTIONS},
+            "score_descriptions": {k: SUMMARY_DESCRIPTIONS[k] for k in self.scores if k in SUMMARY_DESCRIPTIONS},
             "per_identity": self.per_identity,
             "out_dir": None if self.out_dir is None else str(self.out_dir),
             "files": {name: str(path) for name, path in self.files.items()},
@@ -180,8 +194,8 @@ def attack_saved_model(
         if metrics and private_train is not None:
             from dpmi.metrics import evaluate_inversion
 
-            evaluator = _judges(private_train, private_test, device, note)
-            full = evaluate_inversion(result, private_train, evaluator)
+            judges = _judges(private_train, private_test, device, note, progress)
+            full = evaluate_inversion(result, private_train, judges)
             per_label = full.pop("per_label", {})
             scores = {k: float(v) for k, v in full.items() if isinstance(v, (int, float, np.floating))}
             per_identity = {k: np.asarray(v).tolist() for k, v in per_label.items()}
@@ -276,18 +290,27 @@ def _faces(metadata: dict[str, Any], data: Any, private_ids: list[int], public_i
     return train, test, public, train.class_means() / 127.5 - 1.0
 
 
-def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Callable[[str], None]):
-    """The evaluation classifier on the private training images (cached where dpmi.metrics caches it)."""
-    from dpmi import metrics
+def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Callable[[str], None],
+            progress: bool):
+    """Both judges of `dpmi.metrics` for the private identities (from the artefact cache when built before)."""
+    from dpmi.metrics import load_or_train_judges
 
-    cached = getattr(metrics, "load_or_train_judges", None)
-    if cached is not None:
-        try:
-            return cached(train, test=test, seed=0, device=device, log=note)
-        except TypeError:  # a signature this code does not know: fall back to training one here
-            pass
-    note("training the evaluation classifier on the model's private training images ...")
-    return metrics.train_evaluator(train, seed=0, test=test, device=device)
+    bar: Any = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc="training the judges", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    try:
+        return load_or_train_judges(train, test=test, seed=0, device=device, log=note,
+                                    progress=advance if progress else None)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _write(report: AttackReport, out_dir: Path, metadata: dict[str, Any], mean_faces: np.ndarray | None
