@@ -9,19 +9,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dpmi.attacks import InversionResult
 from dpmi.data import normalize_images
 from dpmi.metrics import (
-    SUMMARY_KEYS, correlation_matrix, evaluate_inversion, match_to_reference, nearest_mean_topk, psnr, ssim,
-    standardize, target_rank,
+    PER_LABEL_KEYS, SUMMARY_DESCRIPTIONS, SUMMARY_KEYS, LabelledImages, correlation_matrix, evaluate_inversion,
+    match_to_reference, nearest_mean_topk, psnr, ssim, standardize, target_rank,
 )
 
 
-def as_result(images: torch.Tensor, labels) -> InversionResult:
-    count = len(labels)
-    return InversionResult(images=images, labels=torch.as_tensor(labels), best_cost=np.full(count, 0.5),
-                           iterations=np.full(count, 7), cost_history=np.zeros((count, 8)),
-                           stop_reason=np.array(["max_iter"] * count))
+def as_result(images: torch.Tensor, labels) -> LabelledImages:
+    """Images posing as an attack's result, with an attack-style summary()."""
+    return LabelledImages(images, torch.as_tensor(labels), {"best_cost": 0.5, "iterations": 7.0})
 
 
 @settings(max_examples=50, deadline=None)
@@ -94,12 +91,14 @@ def test_evaluate_inversion_on_mean_faces(faces_split):
     images = torch.from_numpy(normalize_images(np.rint(means).astype(np.uint8))).unsqueeze(1)
     labels = [3, 0, 17, 39]
     scores = evaluate_inversion(as_result(images[labels], labels), train_set)
-    assert set(SUMMARY_KEYS) <= set(scores)
+    assert set(SUMMARY_KEYS) <= set(scores) and set(SUMMARY_DESCRIPTIONS) == set(SUMMARY_KEYS)
     assert all(isinstance(scores[k], float) for k in SUMMARY_KEYS)
+    assert set(scores["per_label"]) == set(PER_LABEL_KEYS)
     assert scores["nearest_mean_top1"] == 1.0 and scores["nearest_mean_top5"] == 1.0
     assert scores["ssim_mean_face"] > 0.99 and scores["psnr_mean_face"] > 40
     assert scores["psnr_best_private"] < scores["psnr_mean_face"]
-    assert np.isnan(scores["eval_acc1"]) and np.isnan(scores["knn_dist"])
+    assert np.isnan(scores["eval_acc1"]) and np.isnan(scores["knn_dist"]) and np.isnan(scores["judge2_acc1"])
+    assert np.isnan(scores["frechet_distance"]) and np.isnan(scores["attack_confidence"])
     assert scores["chance_top1"] == pytest.approx(1 / 40)
     assert scores["attack_iterations"] == 7.0 and scores["attack_best_cost"] == 0.5
     per_label = scores["per_label"]
@@ -119,6 +118,6 @@ def test_best_private_is_the_best_single_image(faces_split):
 def test_evaluate_inversion_rejects_unknown_identities(faces_split):
     train_set, _ = faces_split
     subset = train_set.subset(np.flatnonzero(train_set.labels < 10))
-    image = torch.zeros(1, 1, 112, 92)
+    image = torch.zeros(1, *train_set.input_shape)
     with pytest.raises(ValueError, match="no images of identities"):
         evaluate_inversion(as_result(image, [20]), subset)

@@ -1,5 +1,6 @@
 """The evaluation classifier's pieces: augmentation does what it says, training is seeded, saving
-round-trips, and its inputs are contrast-normalised (so a reconstruction's scale cannot matter)."""
+round-trips, its inputs are contrast-normalised (so a reconstruction's scale cannot matter), and its shape
+comes from the data (any size, 1 or 3 channels)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dpmi.metrics import Evaluator, EvaluatorNet, contrast_normalize, train_evaluator
-from dpmi.metrics.evaluator import augment
+from dpmi.metrics import Evaluator, EvaluatorNet, augment_similarity, contrast_normalize, train_evaluator
 
 
 def shift_with_edges(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -19,31 +19,41 @@ def shift_with_edges(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return image[np.ix_(rows, cols)]
 
 
-def test_augment_is_an_edge_padded_integer_shift_maybe_flipped():
+def test_without_zoom_or_rotation_augmentation_is_an_edge_padded_integer_shift_maybe_flipped():
     x = torch.arange(2 * 9 * 7, dtype=torch.float32).reshape(2, 1, 9, 7)
-    out = augment(x, max_shift=2, generator=torch.Generator().manual_seed(3))
+    out = augment_similarity(x, 2, 0.0, 0.0, generator=torch.Generator().manual_seed(3))
     for image, augmented in zip(x[:, 0].numpy(), out[:, 0].numpy()):
         candidates = [
             variant
             for dx in range(-2, 3) for dy in range(-2, 3)
             for variant in (shift_with_edges(image, dx, dy), shift_with_edges(image, dx, dy)[:, ::-1])
         ]
-        assert any(np.array_equal(augmented, c) for c in candidates)
-    again = augment(x, max_shift=2, generator=torch.Generator().manual_seed(3))
+        # Bilinear sampling at whole-pixel offsets lands on pixel centres: exact up to float round-off.
+        assert any(np.allclose(augmented, c, atol=1e-4) for c in candidates)
+    again = augment_similarity(x, 2, 0.0, 0.0, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(out, again)
 
 
-def test_augment_without_shift_only_flips():
+def test_augmentation_without_shift_only_flips():
     x = torch.randn(16, 1, 5, 4, generator=torch.Generator().manual_seed(0))
-    out = augment(x, max_shift=0, generator=torch.Generator().manual_seed(1))
-    flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, x)]
-    kept = [torch.equal(o, i) for o, i in zip(out, x)]
+    out = augment_similarity(x, 0, 0.0, 0.0, generator=torch.Generator().manual_seed(1))
+    flipped = [torch.allclose(o, i.flip(-1), atol=1e-5) for o, i in zip(out, x)]
+    kept = [torch.allclose(o, i, atol=1e-5) for o, i in zip(out, x)]
     assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
 
 
+def test_zoom_and_rotation_keep_the_image_and_its_brightness_roughly():
+    # A smooth image rotated by <= 10 degrees and zoomed by <= 10 % stays close to itself (not noise).
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 40), torch.linspace(-1, 1, 32), indexing="ij")
+    x = torch.exp(-(xx**2 + yy**2) * 2)[None, None].repeat(8, 1, 1, 1)
+    out = augment_similarity(x, 0, 0.1, 10.0, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(out, x, atol=1e-3)
+    assert (out - x).abs().max() < 0.25
+
+
 def test_contrast_normalisation_makes_the_network_scale_free():
-    net = EvaluatorNet().eval()
-    x = torch.randn(3, 1, 112, 92, generator=torch.Generator().manual_seed(0))
+    net = EvaluatorNet(6, (1, 56, 46)).eval()
+    x = torch.randn(3, 1, 56, 46, generator=torch.Generator().manual_seed(0))
     z = contrast_normalize(x)
     torch.testing.assert_close(z.flatten(1).mean(1), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(z.flatten(1).std(1, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
@@ -51,21 +61,40 @@ def test_contrast_normalisation_makes_the_network_scale_free():
         torch.testing.assert_close(net(x), net(5.0 * x - 0.3), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("input_shape", [(1, 24, 24), (3, 24, 30), (1, 112, 92), (3, 64, 48), (1, 16, 60)])
+def test_network_takes_its_shape_from_the_data(input_shape):
+    net = EvaluatorNet(7, input_shape).eval()
+    with torch.no_grad():
+        assert net(torch.randn(2, *input_shape)).shape == (2, 7)
+        assert net.embed(torch.randn(2, *input_shape)).shape == (2, 128)
+    with pytest.raises(ValueError, match="pixels"):
+        EvaluatorNet(7, (1, 12, 40))
+
+
 @pytest.fixture(scope="module")
-def short_evaluator(faces_split):
-    train_set, _ = faces_split
-    return train_evaluator(train_set, seed=1, epochs=1)
+def short_evaluator(synthetic_faces):
+    train_set, _ = synthetic_faces.split(4, seed=0)
+    return train_evaluator(train_set, seed=1, epochs=2)
 
 
-def test_training_is_seeded(faces_split, short_evaluator):
-    train_set, _ = faces_split
-    again = train_evaluator(train_set, seed=1, epochs=1)
+def test_training_is_seeded(synthetic_faces, short_evaluator):
+    train_set, _ = synthetic_faces.split(4, seed=0)
+    again = train_evaluator(train_set, seed=1, epochs=2)
     for a, b in zip(short_evaluator.net.state_dict().values(), again.net.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_save_and_load_round_trip(tmp_path, faces_split, short_evaluator):
-    _, test_set = faces_split
+def test_colour_faces_train_and_predict():
+    from dpmi.data import make_synthetic_faces
+
+    colour = make_synthetic_faces(num_identities=4, per_identity=3, image_shape=(24, 20), channels=3, seed=1)
+    evaluator = train_evaluator(colour, seed=0, epochs=1)
+    x, _ = colour.to_tensors()
+    assert evaluator.logits(x).shape == (12, 4)
+
+
+def test_save_and_load_round_trip(tmp_path, synthetic_faces, short_evaluator):
+    _, test_set = synthetic_faces.split(4, seed=0)
     path = short_evaluator.save(tmp_path / "cache" / "evaluator.pt")
     assert not list(path.parent.glob(".*.tmp"))
     loaded = Evaluator.load(path)
@@ -77,15 +106,16 @@ def test_save_and_load_round_trip(tmp_path, faces_split, short_evaluator):
         Evaluator.load(tmp_path / "missing.pt")
 
 
-def test_topk_hits_agree_with_predict(faces_split, short_evaluator):
-    _, test_set = faces_split
+def test_topk_hits_agree_with_predict(synthetic_faces, short_evaluator):
+    _, test_set = synthetic_faces.split(4, seed=0)
     x, y = test_set.to_tensors()
     predicted = short_evaluator.predict(x)
     np.testing.assert_array_equal(short_evaluator.topk_hits(x, y, k=1), predicted == y.numpy())
-    assert short_evaluator.topk_hits(x, y, k=40).all()
+    assert short_evaluator.topk_hits(x, y, k=synthetic_faces.num_classes).all()
 
 
-@pytest.mark.parametrize("kwargs", [dict(epochs=0), dict(lr=0.0), dict(width=6), dict(max_shift=-1)])
-def test_invalid_arguments(faces_split, kwargs):
+@pytest.mark.parametrize("kwargs", [dict(epochs=0), dict(lr=0.0), dict(width=6), dict(max_shift=-1),
+                                    dict(max_scale=1.0), dict(dropout=1.0), dict(colour=True)])
+def test_invalid_arguments(synthetic_faces, kwargs):
     with pytest.raises(ValueError):
-        train_evaluator(faces_split[0], **kwargs)
+        train_evaluator(synthetic_faces, **kwargs)

@@ -25,7 +25,7 @@ def match_to_reference(reconstruction: np.ndarray, reference: np.ndarray) -> np.
 
 def psnr(reconstruction: np.ndarray, reference: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB (data range 255) of the scale-matched reconstruction against
-    `reference` (2-D grey levels 0..255). Higher is closer; +inf for a perfect match."""
+    `reference` (grey levels 0..255, [H, W] or [H, W, C]). Higher is closer; +inf for a perfect match."""
     matched = match_to_reference(reconstruction, reference)
     with np.errstate(divide="ignore"):
         return float(peak_signal_noise_ratio(np.asarray(reference, dtype=np.float64), matched,
@@ -34,6 +34,9 @@ def psnr(reconstruction: np.ndarray, reference: np.ndarray) -> float:
 
 def ssim(reconstruction: np.ndarray, reference: np.ndarray) -> float:
     """Structural similarity in [-1, 1] (data range 255, 7x7 window) of the scale-matched reconstruction
-    against `reference` (2-D grey levels 0..255). 1 = identical."""
+    against `reference` (grey levels 0..255, [H, W] grey or [H, W, C] colour: the mean over channels).
+    1 = identical."""
     matched = match_to_reference(reconstruction, reference)
-    return float(structural_similarity(np.asarray(reference, dtype=np.float64), matched, data_range=GREY_RANGE))
+    reference = np.asarray(reference, dtype=np.float64)
+    channel_axis = -1 if reference.ndim == 3 else None
+    return float(structural_similarity(reference, matched, data_range=GREY_RANGE, channel_axis=channel_axis))

@@ -1,8 +1,10 @@
-"""The evaluation classifier, trained once per study and cached in the run directory.
+"""The study's judges (evaluation classifier + LBP second judge), built once per private training set.
 
-It depends only on the training split and its seed (both fixed for a run directory by the resume check), so
-the first `dpmi run` trains it and saves it (`Evaluator.save`); resumed runs and every worker process load
-it (`Evaluator.load`, weights_only) instead of training it again.
+They depend only on the private training and held-out images, the judges' recipe and the seed, so they live
+in dpmi's content-addressed cache (`dpmi.metrics.load_or_train_judges` -> `dpmi.cache`, kind "judges"):
+the first study on a split trains them, every later study, resume and test loads them. The run directory
+gets a copy (`path`, written atomically) so worker processes load them without recomputing the cache key,
+and so a run directory says which judges scored it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dpmi.data import FaceDataset
 
 
-def ensure_evaluator(
+def ensure_judges(
     path: str | os.PathLike[str],
     train: FaceDataset,
     test: FaceDataset,
@@ -22,27 +25,29 @@ def ensure_evaluator(
     seed: int,
     device: str = "cpu",
     log: Callable[[str], None] = lambda message: None,
-) -> dict[str, float]:
-    """Train the evaluator on `train` and save it at `path`, unless a saved one is already there.
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Build (or load from the cache) the judges for `train`/`test` and write them to `path`.
 
     Returns:
-        {"train_accuracy", "test_accuracy"}: its top-1 accuracy on the private training images and on the
-        held-out `test` images, in [0, 1] (how far its verdicts on reconstructions can be trusted).
+        {"train_accuracy", "test_accuracy"} of the evaluation classifier, "judge2_test_accuracy" of the second
+        judge (top-1, 0..1, on the private training / held-out `test` images: how far their verdicts on
+        reconstructions can be trusted), and "calibration" (case -> numbers, `dpmi.metrics.calibrate_judges`).
     """
-    from dpmi.metrics import Evaluator, train_evaluator
+    from dpmi.metrics import load_or_train_judges
 
-    path = Path(path)
-    if path.is_file():
-        evaluator = Evaluator.load(path, device)
-    else:
-        log("training the evaluation classifier (once per study) ...")
-        evaluator = train_evaluator(train, seed=seed, test=test, device=device)
-        evaluator.save(path)
-    return {"train_accuracy": float(evaluator.train_accuracy), "test_accuracy": float(evaluator.test_accuracy)}
+    judges = load_or_train_judges(train, test, seed=seed, device=device, log=log, progress=progress)
+    judges.save(path)
+    return {**judges.accuracies(), "calibration": judges.calibration}
 
 
-def load_evaluator(path: str | os.PathLike[str], device: str = "cpu"):
-    """The evaluator saved by `ensure_evaluator`, on `device`."""
-    from dpmi.metrics import Evaluator
+def load_judges(path: str | os.PathLike[str], device: str = "cpu"):
+    """The `dpmi.metrics.Judges` written by `ensure_judges`, on `device` (pass it to evaluate_inversion)."""
+    from dpmi.metrics import Judges
 
-    return Evaluator.load(path, device)
+    return Judges.load(Path(path), device)
+
+
+# The names the study used before the second judge existed.
+ensure_evaluator = ensure_judges
+load_evaluator = load_judges
