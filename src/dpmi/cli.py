@@ -366,7 +366,7 @@ def _attack_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_attack(args: argparse.Namespace) -> int:
     from dpmi.workflows import attack_saved_model
-    from dpmi.workflows.attack_model import PERCENT_SCORES, SCORE_DESCRIPTIONS
+    from dpmi.workflows.attack_model import score_lines
 
     if args.list_attacks:
         print(_list_attacks_text(), end="")
@@ -385,14 +385,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
           f"{report.model_path}: mean target confidence {float(report.confidence.mean()):.3f}")
     if report.diagnostics:
         print("  attack: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in report.diagnostics.items()))
-    for key, value in report.scores.items():
-        if key in ("num_labels", "chance_top1", "chance_top5") or not math.isfinite(value):
-            continue
-        text = f"{100 * value:5.1f} %" if key in PERCENT_SCORES else f"{value:7.4g}"
-        chance = {"nearest_mean_top1": "chance_top1", "eval_acc1": "chance_top1",
-                  "nearest_mean_top5": "chance_top5", "eval_acc5": "chance_top5"}.get(key)
-        suffix = f"  (chance {100 * report.scores[chance]:.1f} %)" if chance in report.scores else ""
-        print(f"  {SCORE_DESCRIPTIONS.get(key, key):<75} {text}{suffix}")
+    for meaning, value in score_lines(report.scores):
+        print(f"  {meaning}: {value}")
     if report.out_dir is not None:
         print(f"wrote {', '.join(report.files)} to {report.out_dir}/ (reconstructions of private faces: personal "
               f"data, readable by you only)")
