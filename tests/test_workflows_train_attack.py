@@ -122,8 +122,8 @@ def test_scores_are_worded_with_the_stated_chance_test():
                               "knn_dist": float("nan")}))
     from dpmi.metrics import SUMMARY_DESCRIPTIONS
 
-    # 3 of 40 at chance 1/40: one-sided binomial p = P(X >= 3) = 0.077 > 0.05 -> "near chance"; 6 of 40: above.
-    assert binom.sf(2, 40, 0.025) == pytest.approx(0.0765, abs=1e-3)
+    # 3 of 40 at chance 1/40: one-sided binomial p = P(X >= 3) = 0.078 > 0.05 -> "near chance"; 6 of 40: above.
+    assert binom.sf(2, 40, 0.025) == pytest.approx(0.078, abs=1e-3)
     assert "3/40 = 7.5 %" in lines[SUMMARY_DESCRIPTIONS["nearest_mean_top1"]]
     assert "near chance" in lines[SUMMARY_DESCRIPTIONS["nearest_mean_top1"]]
     assert "6/40" in lines[SUMMARY_DESCRIPTIONS["eval_acc1"]] and "above chance" in lines[SUMMARY_DESCRIPTIONS["eval_acc1"]]
