@@ -460,9 +460,35 @@ def _add_schedule(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset-size", type=int, metavar="N", help="training set size")
     g.add_argument("--epochs", type=float, help="passes over the data")
     p.add_argument("--delta", type=float, default=1e-5, help="DP delta in (0, 1) (default 1e-5)")
-    p.add_argument("--accountant", choices=("rdp", "pld", "all"), default="all",
-                   help="which accountant(s) (default all: both)")
+    p.add_argument("--accountant", choices=(*_accountant_choices(), "all"), default="all",
+                   help="which accountant(s): " + "; ".join(f"{name.upper()}: {_accountant_help(name)}"
+                                                            for name in _accountant_choices())
+                   + " (default all)")
+    p.add_argument("--pld-interval", type=float, metavar="NATS", default=None,
+                   help="PLD grid step in nats, > 0 (default 1e-4): smaller is tighter and slower. A grid too fine "
+                        "to fit in memory is coarsened automatically, and the output says so")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _accountant_choices() -> tuple[str, ...]:
+    from dpmi.privacy.accounting import available_accountants
+
+    return available_accountants()
+
+
+def _accountant_help(name: str) -> str:
+    from dpmi.privacy.accounting import accountant_summary
+
+    return accountant_summary(name)
+
+
+def _accountant_options(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Per-accountant options from the flags (today only --pld-interval), checked before any work."""
+    if args.pld_interval is None:
+        return {}
+    if not (math.isfinite(args.pld_interval) and args.pld_interval > 0):
+        raise ValueError(f"--pld-interval must be a finite number of nats > 0 (e.g. 1e-3), got {args.pld_interval}")
+    return {"pld": {"value_discretization_interval": args.pld_interval}}
 
 
 def _schedule(args: argparse.Namespace) -> tuple[float, int]:
@@ -495,10 +521,6 @@ def _check_delta(delta: float) -> None:
         raise ValueError(f"--delta must be in (0, 1), got {delta}")
 
 
-def _accountants(choice: str) -> list[str]:
-    return ["rdp", "pld"] if choice == "all" else [choice]
-
-
 def _add_epsilon(sub) -> None:
     p = sub.add_parser("epsilon", help="epsilon of DP-SGD (Poisson-subsampled Gaussian) by RDP and/or PLD",
                        description="Epsilon spent by DP-SGD with noise multiplier sigma, at delta.")
@@ -513,21 +535,30 @@ def _cmd_epsilon(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.sigma) and args.sigma > 0):
         raise ValueError(f"--sigma must be > 0, got {args.sigma}")
     _check_delta(args.delta)
+    options = _accountant_options(args)
     q, steps = _schedule(args)
-    table = epsilon_table(args.sigma, q, steps, args.delta, args.accountant)
+    table = epsilon_table(args.sigma, q, steps, args.delta, args.accountant, options)
     if args.json:
         print(json.dumps({
             "sigma": args.sigma, "sample_rate": q, "steps": steps, "delta": args.delta,
             "epsilon": {name: _finite_or_none(r.epsilon) for name, r in table.items()},
             "order": {name: r.order for name, r in table.items() if r.order is not None},
+            "note": {name: r.note for name, r in table.items() if r.note},
         }))
     else:
         print(f"sigma {args.sigma:g}, q {q:.6g}, {steps} steps, delta {args.delta:g}:")
         for name, r in table.items():
             order = f" (order {r.order:g})" if r.order is not None else ""
-            note = f"  [{r.note}]" if r.note else ""
+            note = f"  [{_flag_note(r.note)}]" if r.note else ""
             print(f"  epsilon ({name.upper()}) = {r.epsilon:.6g}{order}{note}")
     return 0
+
+
+def _flag_note(note: str) -> str:
+    """A library note in the CLI's words: the PLD grid is set by --pld-interval."""
+    if "PLD grid" in note or "value_discretization_interval" in note:
+        return note.replace("value_discretization_interval", "--pld-interval") + " (--pld-interval sets the grid)"
+    return note
 
 
 def _add_sigma(sub) -> None:
@@ -544,18 +575,21 @@ def _cmd_sigma(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.epsilon) and args.epsilon > 0):
         raise ValueError(f"--epsilon must be > 0, got {args.epsilon}")
     _check_delta(args.delta)
+    options = _accountant_options(args)
     q, steps = _schedule(args)
-    table = sigma_table(args.epsilon, args.delta, q, steps, args.accountant)
+    table = sigma_table(args.epsilon, args.delta, q, steps, args.accountant, options=options)
     if args.json:
         print(json.dumps({
             "target_epsilon": args.epsilon, "sample_rate": q, "steps": steps, "delta": args.delta,
             "sigma": {name: r.noise_multiplier for name, r in table.items()},
             "epsilon": {name: _finite_or_none(r.epsilon) for name, r in table.items()},
+            "note": {name: r.note for name, r in table.items() if r.note},
         }))
     else:
         print(f"target epsilon {args.epsilon:g}, q {q:.6g}, {steps} steps, delta {args.delta:g}:")
         for name, r in table.items():
-            print(f"  sigma ({name.upper()}) = {r.noise_multiplier:.6g}  (epsilon {r.epsilon:.6g})")
+            note = f"  [{_flag_note(r.note)}]" if r.note else ""
+            print(f"  sigma ({name.upper()}) = {r.noise_multiplier:.6g}  (epsilon {r.epsilon:.6g}){note}")
     return 0
 
 

@@ -1,7 +1,17 @@
 """Privacy accounting for DP-SGD (Poisson-subsampled Gaussian, add/remove-one): RDP and PLD accountants, noise
-calibration, and AIJack's moments-accountant maths. Pure numpy/scipy; importing it does not import torch."""
+calibration. Pure numpy/scipy; importing it does not import torch."""
 
 from .base import Accountant, MechanismStep
+from .factory import (
+    ACCOUNTANTS,
+    accountant_from_state,
+    accountant_summary,
+    available_accountants,
+    make_accountant,
+    register_accountant,
+)
+from .rdp_accountant import RDPAccountant, RDPGuarantee  # registers "rdp" first
+from .pld_accountant import PLDAccountant  # registers "pld"
 from .calibration import (
     SIGMA_RTOL,
     EpsilonResult,
@@ -12,10 +22,8 @@ from .calibration import (
     sampling_from_batches,
     sigma_table,
 )
-from .factory import ACCOUNTANTS, make_accountant
 from .orders import DEFAULT_ORDERS, OPACUS_ORDERS
-from .pld_accountant import PLDAccountant
-from .rdp_accountant import RDPAccountant, RDPGuarantee
+from .pld_grid_budget import SupportTooLargeError
 from .rdp_sampled_gaussian import compute_rdp
 from .steps import dpsgd_steps
 
@@ -31,12 +39,17 @@ __all__ = [
     "RDPGuarantee",
     "SIGMA_RTOL",
     "SigmaResult",
+    "SupportTooLargeError",
+    "accountant_from_state",
+    "accountant_summary",
+    "available_accountants",
     "compute_epsilon",
     "compute_rdp",
     "dpsgd_steps",
     "epsilon_table",
     "get_noise_multiplier",
     "make_accountant",
+    "register_accountant",
     "sampling_from_batches",
     "sigma_table",
 ]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .factory import ACCOUNTANTS, make_accountant
-from .pld_composition import SupportTooLargeError
+from .pld_grid_budget import SupportTooLargeError
 from .rdp_accountant import RDPAccountant
 from .steps import dpsgd_steps
 from .validation import check_delta, check_epsilon, check_noise_multiplier, check_sample_rate, check_steps
@@ -19,11 +20,18 @@ _SIGMA_MAX = 1e6
 
 
 def compute_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                    accountant: str = "rdp") -> float:
-    """Epsilon (nats) of `steps` Poisson-subsampled Gaussian steps at delta in (0, 1), by accountant "rdp" or "pld"."""
-    acc = make_accountant(accountant)
+                    accountant: str = "rdp", **options: Any) -> float:
+    """Epsilon (nats) of `steps` Poisson-subsampled Gaussian steps at delta in (0, 1), by a registered accountant
+    ("rdp", "pld", ...) built with `options` (e.g. value_discretization_interval=1e-3 for "pld")."""
+    return _epsilon_and_note(noise_multiplier, sample_rate, steps, delta, accountant, options)[0]
+
+
+def _epsilon_and_note(noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str,
+                      options: Mapping[str, Any]) -> tuple[float, str]:
+    acc = make_accountant(accountant, **options)
     acc.step(noise_multiplier, sample_rate, steps)
-    return acc.get_epsilon(delta)
+    epsilon = acc.get_epsilon(delta)
+    return epsilon, str(getattr(acc, "note", "") or "")
 
 
 def bisect_noise_multiplier(epsilon_of: Callable[[float], float], target_epsilon: float, low: float, high: float,
@@ -45,12 +53,13 @@ def bisect_noise_multiplier(epsilon_of: Callable[[float], float], target_epsilon
 
 
 def get_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                         accountant: str = "rdp", rtol: float = SIGMA_RTOL) -> float:
+                         accountant: str = "rdp", rtol: float = SIGMA_RTOL, **options: Any) -> float:
     """Smallest noise multiplier whose epsilon over `steps` steps at rate `sample_rate` is <= target_epsilon.
 
     target_epsilon in (0, inf), delta in (0, 1), sample_rate in (0, 1], steps >= 1. Bisection to relative tolerance
     `rtol` (default 1e-4): the answer is never below the exact one and never above it by more than rtol. PLD starts
     from the RDP answer, which is an upper bracket because PLD's epsilon is smaller up to discretisation.
+    `options` build the accountant (e.g. value_discretization_interval for "pld").
     """
     target = check_epsilon(target_epsilon, "target_epsilon")
     if target == 0.0:
@@ -64,12 +73,18 @@ def get_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float
         raise ValueError(f"accountant must be one of {ACCOUNTANTS}, got {accountant!r}")
 
     def epsilon_of(sigma: float) -> float:
-        return compute_epsilon(sigma, q, n, delta, accountant)
+        return compute_epsilon(sigma, q, n, delta, accountant, **options)
 
-    if accountant == "rdp":
+    if accountant == "rdp" and not options:
         return bisect_noise_multiplier(epsilon_of, target, 0.0, 1.0, rtol, relative=True)
+    if accountant == "rdp":
+        high = get_noise_multiplier(target, delta, q, n, "rdp", rtol)  # the default orders bracket the answer
+        return bisect_noise_multiplier(epsilon_of, target, 0.0, high, rtol, relative=True)
     high = get_noise_multiplier(target, delta, q, n, "rdp", rtol)
-    return bisect_noise_multiplier(epsilon_of, target, 0.5 * high, high, rtol, relative=True)
+    low = 0.5 * high
+    while epsilon_of(low) <= target:  # the bisection needs a lower end that misses the target
+        low, high = 0.5 * low, low
+    return bisect_noise_multiplier(epsilon_of, target, low, high, rtol, relative=True)
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,8 @@ class EpsilonResult:
 
 @dataclass(frozen=True)
 class SigmaResult:
-    """One accountant's calibrated noise multiplier and the epsilon it actually achieves (<= target)."""
+    """One accountant's calibrated noise multiplier and the epsilon it actually achieves (<= target), with a note
+    on its limits (e.g. a PLD grid coarsened to fit in memory; empty when nothing to report)."""
 
     accountant: str
     noise_multiplier: float
@@ -101,6 +117,7 @@ class SigmaResult:
     sample_rate: float
     steps: int
     rtol: float = SIGMA_RTOL
+    note: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -131,36 +148,43 @@ def sampling_from_batches(batch_size: int, dataset_size: int, epochs: float) -> 
 
 
 def epsilon_table(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                  accountants: str | Sequence[str] = "all") -> dict[str, EpsilonResult]:
-    """{accountant: EpsilonResult} for `dpmi epsilon`; accountants "rdp", "pld", "all" or a list of names."""
+                  accountants: str | Sequence[str] = "all",
+                  options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, EpsilonResult]:
+    """{accountant: EpsilonResult} for `dpmi epsilon`; accountants "all" or names; `options` maps a name to the
+    keyword options its accountant is built with (e.g. {"pld": {"value_discretization_interval": 1e-3}})."""
     sigma = check_noise_multiplier(noise_multiplier)
     q = check_sample_rate(sample_rate)
     n = check_steps(steps, "steps")
     delta = check_delta(delta)
     out: dict[str, EpsilonResult] = {}
     for name in _accountant_names(accountants):
+        kwargs = dict((options or {}).get(name, {}))
         if name == "rdp":
-            acc = RDPAccountant()
+            acc = RDPAccountant(**kwargs)
             acc.step(sigma, q, n)
             g = acc.get_privacy_spent(delta)
             out[name] = EpsilonResult(name, g.epsilon, delta, sigma, q, n, g.order, g.note)
-        else:
-            try:
-                eps = compute_epsilon(sigma, q, n, delta, name)
-                note = "" if math.isfinite(eps) else "delta is below the probability mass the PLD cannot resolve"
-            except SupportTooLargeError as err:
-                eps, note = math.inf, f"not computed: {err}"
-            out[name] = EpsilonResult(name, eps, delta, sigma, q, n, None, note)
+            continue
+        try:
+            eps, note = _epsilon_and_note(sigma, q, n, delta, name, kwargs)
+        except SupportTooLargeError as err:
+            eps, note = math.inf, f"not computed: {err}"
+        if not math.isfinite(eps) and not note:
+            note = "delta is below the probability mass the PLD cannot resolve"
+        out[name] = EpsilonResult(name, eps, delta, sigma, q, n, None, note)
     return out
 
 
 def sigma_table(target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                accountants: str | Sequence[str] = "all", rtol: float = SIGMA_RTOL) -> dict[str, SigmaResult]:
-    """{accountant: SigmaResult} for `dpmi sigma`: the smallest noise multiplier per accountant meeting the target."""
+                accountants: str | Sequence[str] = "all", rtol: float = SIGMA_RTOL,
+                options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, SigmaResult]:
+    """{accountant: SigmaResult} for `dpmi sigma`: the smallest noise multiplier per accountant meeting the target;
+    `options` as in `epsilon_table`."""
     out: dict[str, SigmaResult] = {}
     for name in _accountant_names(accountants):
-        sigma = get_noise_multiplier(target_epsilon, delta, sample_rate, steps, name, rtol)
-        eps = compute_epsilon(sigma, sample_rate, steps, delta, name)
+        kwargs = dict((options or {}).get(name, {}))
+        sigma = get_noise_multiplier(target_epsilon, delta, sample_rate, steps, name, rtol, **kwargs)
+        eps, note = _epsilon_and_note(sigma, sample_rate, steps, delta, name, kwargs)
         out[name] = SigmaResult(name, sigma, eps, float(target_epsilon), float(delta), float(sample_rate),
-                                int(steps), rtol)
+                                int(steps), rtol, note)
     return out

@@ -9,16 +9,14 @@ import math
 import numpy as np
 from scipy import fft, signal, special
 
+from .pld_grid_budget import MAX_SUPPORT, SupportTooLargeError, check_support
 from .pld_sampled_gaussian import GridPLD
 
-# Atoms in one composed PMF (128 MiB of float64, twice that for its spectrum); beyond it the interval must be coarser.
-MAX_SUPPORT = 1 << 24
+__all__ = [
+    "MAX_SUPPORT", "SupportTooLargeError", "compose", "composed_width", "delta_for_epsilon", "epsilon_for_delta", "self_compose",
+]
 _CHERNOFF_T = np.geomspace(1e-3, 1e7, 241)
 _CHERNOFF_BLOCKS = 2048
-
-
-class SupportTooLargeError(ValueError):
-    """The composed PLD needs more grid atoms than MAX_SUPPORT at this discretisation interval."""
 
 
 def _chernoff_window(pld: GridPLD, k: int, tail_mass: float) -> tuple[int, int]:
@@ -46,16 +44,23 @@ def _chernoff_window(pld: GridPLD, k: int, tail_mass: float) -> tuple[int, int]:
     return math.floor(x_lo / pld.interval + 1e-9), math.ceil(x_hi / pld.interval - 1e-9)
 
 
-def self_compose(pld: GridPLD, k: int, tail_mass: float = 1e-15) -> GridPLD:
+def composed_width(pld: GridPLD, k: int, tail_mass: float = 1e-15) -> float:
+    """Width in nats of the window `self_compose(pld, k)` keeps (Chernoff bound): what its grid must span."""
+    if k <= 1:
+        return pld.pmf.size * pld.interval
+    lo, hi = _chernoff_window(pld, k, tail_mass)
+    return (hi - lo + 1) * pld.interval
+
+
+def self_compose(pld: GridPLD, k: int, tail_mass: float = 1e-15, max_atoms: int = MAX_SUPPORT) -> GridPLD:
     """The PLD of k >= 1 independent repetitions. Mass that the window cuts from the upper tail (at most
-    tail_mass, by the Chernoff bound) is added to the infinity mass, so delta stays an upper bound."""
+    tail_mass, by the Chernoff bound) is added to the infinity mass, so delta stays an upper bound.
+    Raises SupportTooLargeError, before allocating, when the window needs more than `max_atoms` atoms."""
     if k == 1:
         return pld
     lo, hi = _chernoff_window(pld, k, tail_mass)
     size = hi - lo + 1
-    if size > MAX_SUPPORT:
-        raise SupportTooLargeError(f"composed PLD needs {size} grid atoms (> {MAX_SUPPORT}); "
-                                   f"use a larger value_discretization_interval than {pld.interval}")
+    check_support(size, pld.interval, f"the {k}-fold composed PLD", max_atoms)
     m = fft.next_fast_len(max(size, 2), real=True)
     # Circular convolution commutes with folding the PMF modulo m, so a PMF wider than the window is folded first.
     folded = np.bincount(np.arange(pld.pmf.size) % m, weights=pld.pmf, minlength=m)
@@ -68,11 +73,13 @@ def self_compose(pld: GridPLD, k: int, tail_mass: float = 1e-15) -> GridPLD:
     return GridPLD(pld.interval, lo, pmf, min(1.0, infinity))
 
 
-def compose(a: GridPLD, b: GridPLD, tail_mass: float = 1e-15) -> GridPLD:
+def compose(a: GridPLD, b: GridPLD, tail_mass: float = 1e-15, max_atoms: int = MAX_SUPPORT) -> GridPLD:
     """The PLD of running a then b (same interval). Tails under tail_mass are moved pessimistically: the lower one
-    to the lowest kept atom, the upper one to infinity."""
+    to the lowest kept atom, the upper one to infinity. Raises SupportTooLargeError, before allocating, when the
+    result would need more than `max_atoms` atoms."""
     if not math.isclose(a.interval, b.interval, rel_tol=1e-12):
         raise ValueError(f"cannot compose PLDs on different grids ({a.interval} vs {b.interval})")
+    check_support(a.pmf.size + b.pmf.size - 1, a.interval, "the composition of two phases' PLDs", max_atoms)
     pmf = np.maximum(signal.fftconvolve(a.pmf, b.pmf), 0.0)
     offset = a.offset + b.offset
     cum = np.cumsum(pmf)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from .pld_grid_budget import MAX_SUPPORT, check_support
+
 NEIGHBOURING_SIDES = ("remove", "add")
 
 
@@ -57,9 +59,10 @@ def _tail_width(tail_mass: float) -> float:
 
 
 def sampled_gaussian_pld(noise_multiplier: float, sample_rate: float, interval: float, side: str,
-                         tail_mass: float = 1e-20) -> GridPLD:
+                         tail_mass: float = 1e-20, max_atoms: int = MAX_SUPPORT) -> GridPLD:
     """Pessimistic grid PLD of one step. noise_multiplier in (0, inf), sample_rate in (0, 1], interval > 0 (nats),
-    side "remove" or "add", tail_mass: P-mass in each tail that is moved pessimistically instead of binned."""
+    side "remove" or "add", tail_mass: P-mass in each tail that is moved pessimistically instead of binned.
+    Raises SupportTooLargeError, before allocating, when the grid would need more than `max_atoms` atoms."""
     sigma, q = noise_multiplier, sample_rate
     if side not in NEIGHBOURING_SIDES:
         raise ValueError(f"side must be one of {NEIGHBOURING_SIDES}, got {side!r}")
@@ -75,7 +78,7 @@ def sampled_gaussian_pld(noise_multiplier: float, sample_rate: float, interval: 
             return np.logaddexp(log_1mq, math.log(q) + (2 * o - 1) / (2 * s2))
 
         def o_of_loss(lv: np.ndarray) -> np.ndarray:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 inner = np.where(lv > log_1mq, np.log(-np.expm1(log_1mq - lv)) + lv - math.log(q), -np.inf)
             return s2 * inner + 0.5
 
@@ -108,6 +111,7 @@ def sampled_gaussian_pld(noise_multiplier: float, sample_rate: float, interval: 
     k1 = math.ceil(loss_hi / interval)
     if not high_tail_to_infinity:
         k1 = max(k1, math.ceil(-log_1mq / interval))  # the atom that absorbs the bounded upper tail
+    check_support(k1 - k0 + 1, interval, f"one step's PLD (sigma {sigma:g}, q {q:g}, {side})", max_atoms)
     grid = (k0 + np.arange(k1 - k0 + 1)) * interval  # atoms l_k0 .. l_k1; bins between consecutive atoms
     edges = np.clip(o_of_loss(grid), o_lo, o_hi)
     if side == "add":  # loss decreases in o: bin (l_k, l_k+1] is the o-interval [o(l_k+1), o(l_k))
@@ -116,20 +120,23 @@ def sampled_gaussian_pld(noise_multiplier: float, sample_rate: float, interval: 
         lo_edge, hi_edge = edges[:-1], edges[1:]
     bin_p = p_mass(lo_edge, hi_edge)
     bin_q = q_mass(lo_edge, hi_edge)
-    # Q-mass sent to the upper atom: E_Q[(e^L - e^l_k) / (e^l_k+1 - e^l_k)] over the bin, so that P and Q are kept;
-    # written with e^-l_k factored out so large losses do not overflow.
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        scaled_p = bin_p * np.exp(-grid[:-1])
-        to_upper = np.nan_to_num(np.clip((scaled_p - bin_q) / math.expm1(interval), 0.0, bin_q), nan=0.0)
-        to_lower_p = np.exp(grid[:-1]) * (bin_q - to_upper)
-        to_upper_p = np.exp(grid[1:]) * to_upper
+    # The split in P units: r = e^l_k * (bin's Q-mass) is at most the bin's P-mass (dP/dQ = e^L >= e^l_k on the
+    # bin), and u = e^l_k * (Q-mass sent to the upper atom), chosen so that P and Q are both kept:
+    # u = (p - r) / (e^interval - 1), clipped to [0, r]. The lower atom gets P-mass r - u, the upper e^interval u
+    # = (p - r) / (1 - e^-interval) <= r e^interval. Working with r (formed in logs and capped at p) instead of
+    # e^l_k and the Q-mass apart means a huge loss (tiny sigma: l_k ~ 1 / (2 sigma^2)) or a coarse interval cannot
+    # overflow into inf * 0 = NaN and drop the bin's mass.
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
+        r = np.minimum(np.exp(np.log(bin_q) + grid[:-1]), bin_p)
+    to_upper_p = np.clip((bin_p - r) / -math.expm1(-interval), 0.0, r * math.exp(min(interval, 700.0)))
+    to_lower_p = r - to_upper_p * math.exp(-interval)
     pmf = np.zeros(grid.size)
     pmf[:-1] += to_lower_p
     pmf[1:] += to_upper_p
     # Where round-off clipped the split (e.g. Q-mass underflowing in the far tail), P-mass the split did not keep
     # goes to the upper atom: rounding the loss up stays pessimistic.
     kept = to_lower_p + to_upper_p
-    pmf[1:] += np.maximum(bin_p - np.nan_to_num(kept, nan=0.0, posinf=0.0), 0.0)
+    pmf[1:] += np.maximum(bin_p - kept, 0.0)
     # The low tail's losses lie below the lowest binned loss <= l_(k0+1): round them up to that atom.
     pmf[min(1, pmf.size - 1)] += low_tail
     infinity_mass = 0.0

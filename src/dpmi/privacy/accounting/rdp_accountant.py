@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .base import MechanismStep, record_step
+from .base import MechanismStep, check_state_name, history_from_state, history_state, record_step
+from .factory import register_accountant
 from .orders import DEFAULT_ORDERS, check_orders
 from .rdp_conversion import delta_from_rdp, epsilon_from_rdp
 from .rdp_sampled_gaussian import compute_rdp
@@ -39,6 +41,7 @@ def _boundary_note(orders: np.ndarray, order: float, value: float) -> tuple[bool
     return False, ""
 
 
+@register_accountant("rdp", summary="Renyi DP (moments accountant): a closed-form upper bound, as Opacus's default")
 class RDPAccountant:
     """Renyi-DP accountant for DP-SGD (Mironov 2017; Mironov, Talwar, Zhang 2019; Balle et al. 2020 Thm 21).
 
@@ -54,6 +57,17 @@ class RDPAccountant:
     def step(self, noise_multiplier: float, sample_rate: float, num_steps: int = 1) -> None:
         """Record `num_steps` >= 0 steps with noise multiplier in (0, inf) and Poisson rate in (0, 1]."""
         record_step(self.history, noise_multiplier, sample_rate, num_steps)
+
+    def state_dict(self) -> dict[str, Any]:
+        """{"name": "rdp", "orders": [...], "history": [[sigma, q, steps], ...]}: plain numbers only."""
+        return {"name": "rdp", "orders": [float(a) for a in self.orders], "history": history_state(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the orders and history saved by `state_dict()`."""
+        state = check_state_name(state, "rdp")
+        orders = check_orders(state.get("orders", DEFAULT_ORDERS))
+        history = history_from_state(state.get("history", []))
+        self.orders, self.history, self._rdp_cache = orders, history, {}
 
     def _step_rdp(self, sigma: float, q: float) -> np.ndarray:
         key = (sigma, q)
