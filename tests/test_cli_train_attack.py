@@ -37,7 +37,15 @@ def test_train_flags_take_their_defaults_from_trainconfig_and_train_model():
 def test_attack_flags_and_listing_take_their_defaults_from_the_registry(capsys):
     from dpmi.attacks.registry import attack_spec, available_attacks
 
+    from dpmi.workflows import attack_saved_model
+
     parser = _subparser("attack")
+    signature = inspect.signature(attack_saved_model).parameters
+    args = parser.parse_args(["model.pt"])
+    assert (args.attack, args.device, args.identities, args.out) == (
+        signature["attack"].default, signature["device"].default, signature["identities"].default,
+        signature["out"].default)
+    assert not args.no_metrics and signature["metrics"].default is True
     help_text = parser.format_help()
     mi_face = attack_spec("mi-face")
     for key, default in mi_face.defaults.items():
@@ -68,7 +76,7 @@ def test_every_option_shows_its_default(command):
 def cli_model(tmp_path_factory, faces_root):
     """One epoch of DP-SGD on the real faces' private identities, through the CLI, with PLD failing after
     training (as it did at --epsilon 1e9: numpy could not allocate 325 GiB)."""
-    import dpmi.privacy.accounting as accounting
+    from dpmi.privacy import accounting
 
     real = accounting.compute_epsilon
 
@@ -96,7 +104,7 @@ def test_train_saves_the_model_even_when_accounting_fails(cli_model):
 
 
 def test_train_json_and_warning(capsys, tmp_path, faces_root, monkeypatch):
-    import dpmi.privacy.accounting as accounting
+    from dpmi.privacy import accounting
 
     monkeypatch.setattr(accounting, "compute_epsilon", lambda *a, **k: (_ for _ in ()).throw(MemoryError("no")))
     assert main(["train", "--data", str(faces_root), "--out", str(tmp_path / "m.pt"), "--epochs", "1",
@@ -137,7 +145,7 @@ def test_attack_keeps_its_results_beside_the_model(capsys, cli_model, faces_root
     (["--attack", "nope"], "invalid choice"),
 ])
 def test_attack_refuses_before_attacking(capsys, cli_model, monkeypatch, argv, fragment):
-    import dpmi.attacks.registry as registry
+    from dpmi.attacks import registry
 
     def never(*args, **kwargs):
         raise AssertionError("the attack ran")

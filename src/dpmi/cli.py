@@ -290,15 +290,20 @@ def _list_attacks_text() -> str:
 
 
 def _add_attack(sub) -> None:
-    from dpmi.attacks.registry import attack_spec, available_attacks
+    import inspect
 
+    from dpmi.attacks.registry import attack_spec, available_attacks
+    from dpmi.workflows import attack_saved_model
+
+    call = {name: p.default for name, p in inspect.signature(attack_saved_model).parameters.items()}
     mi_face = attack_spec("mi-face")
     p = sub.add_parser("attack", help=_HEAVY_COMMANDS["attack"],
                        description="Invert a model saved by `dpmi train`, score the reconstructions against its "
                                    "private training faces, and write them, their scores and a figure.",
                        epilog=_attack_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", metavar="MODEL", help="weights file written by `dpmi train` (with its .json sidecar)")
-    p.add_argument("--attack", default="mi-face", choices=available_attacks(), help="the attack (default %(default)s)")
+    p.add_argument("--attack", default=call["attack"], choices=available_attacks(),
+                   help="the attack (default %(default)s)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the attack, repeatable (default: the attack's defaults, listed below)")
     p.add_argument("--list-attacks", action="store_true", help="list the attacks, their options and defaults; exit")
@@ -318,7 +323,7 @@ def _add_attack(sub) -> None:
                    help="skip the scores: no evaluation classifier is trained (default: score)")
     p.add_argument("--out", metavar="DIR", help="results directory, checked writable before the attack "
                                                 "(default: MODEL-stem-ATTACK/ beside the model)")
-    p.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
+    p.add_argument("--device", default=call["device"], help="torch device (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout (default: text)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar on stderr)")
     p.set_defaults(handler=_cmd_attack)
