@@ -162,7 +162,7 @@ def test_help_and_version_exit_zero(capsys):
 
 
 def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch):
-    import dpmi.cli as cli
+    from dpmi import cli
 
     def interrupted(args):
         raise KeyboardInterrupt

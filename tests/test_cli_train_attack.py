@@ -36,7 +36,6 @@ def test_train_flags_take_their_defaults_from_trainconfig_and_train_model():
 
 def test_attack_flags_and_listing_take_their_defaults_from_the_registry(capsys):
     from dpmi.attacks.registry import attack_spec, available_attacks
-
     from dpmi.workflows import attack_saved_model
 
     parser = _subparser("attack")

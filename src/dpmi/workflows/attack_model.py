@@ -50,14 +50,14 @@ def score_lines(scores: Mapping[str, float]) -> list[tuple[str, str]]:
     from dpmi.metrics import SUMMARY_DESCRIPTIONS, chance_verdict
 
     lines: list[tuple[str, str]] = []
-    count = int(round(scores.get("num_labels", 0)))
+    count = round(scores.get("num_labels", 0))
     for key, value in scores.items():
         if key in ("num_labels", "chance_top1", "chance_top5") or not math.isfinite(value):
             continue
         meaning = SUMMARY_DESCRIPTIONS.get(key, key.replace("_", " "))
         chance = IDENTIFICATION_RATES.get(key)
         if chance is not None and count >= 1 and chance in scores and 0 < scores[chance] < 1:
-            lines.append((meaning, chance_verdict(int(round(value * count)), count, scores[chance]).describe()))
+            lines.append((meaning, chance_verdict(round(value * count), count, scores[chance]).describe()))
         elif chance is not None or key in OTHER_RATES:
             lines.append((meaning, f"{100 * value:.1f} %"))
         else:
