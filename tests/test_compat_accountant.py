@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dpmi.compat.moment_accountant import GeneralMomentAccountant
 from dpmi.privacy.accounting import compute_rdp
-from dpmi.privacy.accounting.aijack_bounds import laplace_rdp, ternary_search, ternary_search_int
+from dpmi.compat.aijack_bounds import laplace_rdp, ternary_search, ternary_search_int
 
 dpa = pytest.importorskip("dp_accounting")
 from dp_accounting.rdp import RdpAccountant as DpaRdpAccountant  # noqa: E402

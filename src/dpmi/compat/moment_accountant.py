@@ -1,7 +1,7 @@
-"""AIJack's `GeneralMomentAccountant`, as a thin adapter over `dpmi.privacy.accounting.aijack_bounds`.
+"""AIJack's `GeneralMomentAccountant`, as a thin adapter over `dpmi.compat.aijack_bounds`.
 
 Drop-in for `aijack.defense.GeneralMomentAccountant`: same constructor arguments (swapped order bounds such as the
-tutorial's `order_max=1, order_min=72` work), same `add_step_info` / `get_epsilon` numbers. Deliberate differences,
+tutorial's `order_max=1, order_min=72` and AIJack's own test's `order_max=0, order_min=72` work), same `add_step_info` / `get_epsilon` numbers. Deliberate differences,
 each because AIJack's behaviour is not a valid bound or loses state: `get_delta` uses the correct Thm 21 inverse,
 `get_noise_multiplier` returns a sigma whose epsilon meets the target and leaves the recorded steps untouched, the
 tight bound is evaluated at ceil(order), `search="ternary_int"` finds the smallest epsilon (AIJack's converges on
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from dpmi.privacy.accounting.aijack_bounds import (
+from dpmi.compat.aijack_bounds import (
     BOUND_TYPES,
     NOISE_TYPES,
     OrderSearch,
@@ -47,8 +47,9 @@ class GeneralMomentAccountant:
             raise ValueError(f"bound_type must be one of {BOUND_TYPES}, got {bound_type!r}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if min(order_min, order_max) < 1:
-            raise ValueError(f"order_min and order_max must be >= 1, got {order_min} and {order_max}")
+        if not (min(order_min, order_max) >= 0 and max(order_min, order_max) > 1):
+            raise ValueError(f"order_min and order_max must be >= 0 with one of them > 1 (orders <= 1 have no "
+                             f"bound and are skipped), got {order_min} and {order_max}")
         self.name = name
         self.noise_type = noise_type
         self.bound_type = bound_type

@@ -1,10 +1,12 @@
 """AIJack's moments-accountant maths, reimplemented so `dpmi.compat.GeneralMomentAccountant` gives its numbers.
+It serves the compat layer only; the conversion and the Gaussian RDP it builds on live in `dpmi.privacy.accounting`.
 
 AIJack (Koukyosyumei/AIJack, `GeneralMomentAccountant`) searches a continuous Renyi order for the smallest
 epsilon = RDP(order) + log((order-1)/order) - (log order + log delta)/(order-1) (Balle et al. 2020 Thm 21, the same
 per-order formula as `rdp_conversion.thm21_epsilon`, which is used here) with a ternary search, instead of
 minimising over a fixed grid. Unlike `rdp_conversion.epsilon_from_rdp` it applies neither the KL rule nor a clamp at
-0, as AIJack does not. Its two RDP bounds for a Poisson-subsampled mechanism:
+0, as AIJack does not. Orders <= 1, which AIJack's own tests put at one end of the search range (`order_max=0`), have
+no Thm 21 bound: they count as epsilon (and delta) +inf, so the search moves away from them. Its two RDP bounds for a Poisson-subsampled mechanism:
 
 * "rdp_upperbound_closedformula": the sampled Gaussian's RDP of Mironov, Talwar, Zhang 2019 (integer orders by the
   binomial sum, fractional ones by the Sec. 3.3 series) -- the same maths as `rdp_sampled_gaussian.compute_rdp`.
@@ -24,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from .rdp_conversion import thm21_epsilon, thm21_log_delta
-from .rdp_sampled_gaussian import compute_rdp, gaussian_rdp
+from dpmi.privacy.accounting.rdp_conversion import thm21_epsilon, thm21_log_delta
+from dpmi.privacy.accounting.rdp_sampled_gaussian import compute_rdp, gaussian_rdp
 
 BOUND_TYPES = ("rdp_upperbound_closedformula", "rdp_tight_upperbound")
 NOISE_TYPES = ("Gaussian", "Laplace")
@@ -175,6 +177,8 @@ def aijack_epsilon(steps: Sequence[StepInfo], delta: float, noise_type: str, bou
     """(epsilon, order): Thm 21 conversion minimised by `search`, exactly as AIJack's get_epsilon evaluates it."""
 
     def epsilon_at(order: float) -> float:
+        if not order > 1.0:  # no bound below order 1 (Thm 21 divides by order - 1)
+            return math.inf
         return float(thm21_epsilon(order, composed_rdp(order, steps, noise_type, bound_type), delta))
 
     order = search.minimise(epsilon_at)
@@ -190,6 +194,8 @@ def aijack_delta(steps: Sequence[StepInfo], epsilon: float, noise_type: str, bou
     """
 
     def log_delta_at(order: float) -> float:
+        if not order > 1.0:
+            return math.inf
         return float(thm21_log_delta(order, composed_rdp(order, steps, noise_type, bound_type), epsilon))
 
     order = search.minimise(log_delta_at)
