@@ -99,7 +99,7 @@ def test_train_saves_the_model_even_when_accounting_fails(cli_model):
     assert sidecar["epsilon"]["pld"] is None and sidecar["epsilon"]["rdp"] > 0
     assert "MemoryError" in sidecar["accounting_errors"]["pld"]
     assert sidecar["identities"]["private"] == list(range(20)) and sidecar["num_classes"] == 20
-    assert sidecar["data"]["num_images"] == 400 and sidecar["data"]["root"]
+    assert sidecar["data"]["num_images"] == 400 and sidecar["data"]["root"] and sidecar["mode"] == "seeded"
 
 
 def test_train_json_and_warning(capsys, tmp_path, faces_root, monkeypatch):
@@ -107,11 +107,11 @@ def test_train_json_and_warning(capsys, tmp_path, faces_root, monkeypatch):
 
     monkeypatch.setattr(accounting, "compute_epsilon", lambda *a, **k: (_ for _ in ()).throw(MemoryError("no")))
     assert main(["train", "--data", str(faces_root), "--out", str(tmp_path / "m.pt"), "--epochs", "1",
-                 "--sigma", "2", "--private", "0-4", "--batch-size", "10", "--json", "--no-progress"]) == 0
+                 "--sigma", "2", "--private", "0-4", "--batch-size", "10", "--secure", "--json", "--no-progress"]) == 0
     captured = capsys.readouterr()
     out = json.loads(captured.out)
     assert out["identities"]["private"] == [0, 1, 2, 3, 4] and out["identities"]["public"] == list(range(5, 40))
-    assert out["epsilon"] == {"rdp": None, "pld": None} and out["mode"] == "seeded"
+    assert out["epsilon"] == {"rdp": None, "pld": None} and out["mode"] == "secure"
     warnings = [line for line in captured.err.splitlines() if line.startswith("dpmi: warning:")]
     assert len(warnings) == 2 and all("saved" in line for line in warnings)
 

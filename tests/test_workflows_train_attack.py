@@ -129,3 +129,34 @@ def test_scores_are_worded_with_the_stated_chance_test():
     assert "6/40" in lines[SUMMARY_DESCRIPTIONS["eval_acc1"]] and "above chance" in lines[SUMMARY_DESCRIPTIONS["eval_acc1"]]
     assert lines[SUMMARY_DESCRIPTIONS["psnr_mean_face"]] == "11.5"
     assert SUMMARY_DESCRIPTIONS["knn_dist"] not in lines  # NaN (no judge): not printed as a number
+
+
+def test_prior_attacks_get_the_public_identities_only(trained, synthetic_faces, monkeypatch):
+    from dpmi.attacks import registry
+
+    seen = {}
+    real = registry.make_attack
+
+    def spy(name, model, *, public=None, **kwargs):
+        seen["public"] = public
+        return real(name, model, public=public, **kwargs)
+
+    monkeypatch.setattr(registry, "make_attack", spy)
+    report = attack_saved_model(trained.path, "pca-prior", data=synthetic_faces, save=False, metrics=False,
+                                options={"steps": 3, "candidates": 8, "restarts": 1, "components": 4})
+    public = select_identities(synthetic_faces, range(4, 8))
+    assert np.array_equal(seen["public"].images, public.images)  # the sidecar's public identities, nothing else
+    assert report.images.shape == (4, 1, 28, 24) and report.identities == [0, 1, 2, 3]
+
+
+def test_a_model_from_before_the_identity_split_is_attacked_on_all_its_identities(tmp_path):
+    from dpmi.models import build_model
+    from dpmi.models.model_file import save_model
+
+    path = tmp_path / "old.pt"
+    save_model(build_model("softmax", num_classes=3, input_shape=(1, 8, 6), seed=0), path,
+               {"model": "softmax", "num_classes": 3, "input_shape": [1, 8, 6]})
+    report = attack_saved_model(path, options={"max_iter": 2}, save=False, metrics=False, data=tmp_path / "none")
+    assert report.identities == [0, 1, 2]
+    with pytest.raises(ValueError, match="records none"):
+        attack_saved_model(path, "pca-prior", save=False, metrics=False)
