@@ -115,8 +115,11 @@ def run_attack(name: str, model: torch.nn.Module, task: CellTask, context: CellC
 
     start = time.perf_counter()
     torch.manual_seed(task.seed)  # attacks that draw from the global generator are seeded too
+    options = task.config.options_for(name)
+    if "seed" in options and "seed" not in task.config.attack_options.get(name, {}):
+        options["seed"] = task.seed  # the attack's own randomness follows the cell's seed unless fixed in config
     attack = make_attack(name, model, public=context.public, input_shape=context.train.input_shape,
-                         device=context.device, **task.config.options_for(name))
+                         device=context.device, **options)
     result = attack.invert(list(range(task.people)))
     seconds = time.perf_counter() - start
 

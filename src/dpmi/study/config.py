@@ -55,11 +55,13 @@ class Setting:
     help: str
     metavar: str | None = None
     negate: bool = False
+    choices: tuple[str, ...] | None = None
 
 
 def setting(default: Any, section: str, key: str, flag: str | None, kind: str, help: str,
-            metavar: str | None = None, negate: bool = False, factory: Any = None) -> Any:
-    meta = {"setting": Setting(section, key, flag, kind, help, metavar, negate)}
+            metavar: str | None = None, negate: bool = False, factory: Any = None,
+            choices: tuple[str, ...] | None = None) -> Any:
+    meta = {"setting": Setting(section, key, flag, kind, help, metavar, negate, choices)}
     if factory is not None:
         return field(default_factory=factory, metadata=meta, hash=False)
     return field(default=default, metadata=meta)
@@ -142,7 +144,7 @@ class StudyConfig:
         "DP-SGD levels calibrated to these epsilons ('none': no such level)", "LIST")
     delta: float = setting(1e-5, "privacy", "delta", "--delta", "float", "DP delta in (0, 1)")
     accountant: str = setting("rdp", "privacy", "accountant", "--accountant", "str",
-                              "accountant that calibrates sigma: rdp or pld (both epsilons are reported)")
+                              "accountant that calibrates sigma (both epsilons are reported)", choices=ACCOUNTANTS)
     # [attack]
     attacks: tuple[str, ...] = setting(None, "attack", "names", "--attacks", "strs",
                                        "attacks run on every cell, in this order (default: those of "

@@ -82,7 +82,7 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         shown = None if default in (None, ()) or name == "attacks" else _shown(default)
         parse = {"int": int, "int?": int, "float": float}.get(s.kind) or (
             _list(s.kind) if s.kind in ("floats", "ints", "strs") else str)
-        group.add_argument(s.flag, dest=name, type=parse, default=None, metavar=s.metavar,
+        group.add_argument(s.flag, dest=name, type=parse, default=None, metavar=s.metavar, choices=s.choices,
                            help=s.help if shown is None else f"{s.help} (default: {shown})")
 
 

@@ -17,12 +17,12 @@ from dpmi.study.records import CellRecord
 # per-person key, name). A judge appears in tables and sentences only when the run recorded it.
 JUDGES: list[tuple[str, str, str]] = [
     ("eval_acc1", "eval_top1", "evaluation classifier"),
-    ("judge2_acc1", "judge2_top1", "second judge"),
+    ("judge2_acc1", "judge2_top1", "LBP judge"),
     ("nearest_mean_top1", "nearest_mean_top1", "nearest mean face"),
 ]
 # Other per-attack numbers shown in the report and CSV (key, title).
 ATTACK_COLUMNS: list[tuple[str, str]] = [
-    ("eval_acc1", "eval acc@1"), ("eval_acc5", "eval acc@5"), ("judge2_acc1", "judge 2 acc@1"),
+    ("eval_acc1", "eval acc@1"), ("eval_acc5", "eval acc@5"), ("judge2_acc1", "LBP acc@1"),
     ("nearest_mean_top1", "NM top-1"), ("nearest_mean_top5", "NM top-5"), ("knn_dist", "KNN dist"),
     ("frechet_distance", "Frechet dist"), ("ssim_mean_face", "SSIM mean"),
 ]

@@ -1,0 +1,121 @@
+"""The README's results tables, generated from a run's results (never typed by hand).
+
+    # keep a run's numbers (small JSON: no images, no per-person arrays) and regenerate the README tables
+    python -m dpmi.study.readme_table --keep runs/NAME docs/results/softmax.json
+    python -m dpmi.study.readme_table --readme README.md softmax=docs/results/softmax.json cnn=docs/results/cnn.json
+
+The README holds each table between `<!-- dpmi-results:NAME:begin -->` and `<!-- dpmi-results:NAME:end -->`;
+everything else in the README is left alone. tests/test_study_readme.py checks that the README's tables are
+exactly what this module makes from the committed results files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from dpmi.study.results import StudyResults, load_results
+from dpmi.study.summary import JUDGES, chance_words, format_epsilon, format_value, judges_recorded
+
+BEGIN = "<!-- dpmi-results:{name}:begin -->"
+END = "<!-- dpmi-results:{name}:end -->"
+
+
+def slim(results: StudyResults) -> dict[str, Any]:
+    """results.json without the per-person arrays and loss curves: what the README's tables need."""
+    data = results.to_dict()
+    for cell in data["cells"]:
+        cell["train"]["loss"] = cell["train"]["loss"][-1:]
+        cell["train"]["epsilon"] = cell["train"]["epsilon"][-1:]
+        for attack in cell["attacks"]:
+            attack["per_label"] = {}
+    return data
+
+
+def markdown_table(results: StudyResults) -> str:
+    """One row per (privacy level, attack): the level's epsilons, recipe and accuracy, each judge's acc@1."""
+    summaries = results.summaries()
+    judges = judges_recorded(summaries)
+    chance = 1.0 / results.private_people
+    seeds = max((len(s.seeds) for s in summaries), default=0)
+    spread = "mean ± std over" if seeds > 1 else "one seed,"
+    head = ["privacy level", "epsilon RDP / PLD", "recipe (searched on public people)", "test accuracy", "attack"]
+    head += [f"{name} acc@1" for _, _, name in judges]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for s in summaries:
+        for i, attack in enumerate(s.attack_mean):
+            first = i == 0
+            eps = "inf" if not s.level.private else (
+                f"{format_epsilon(s.level.epsilon_rdp)} / {format_epsilon(s.level.epsilon_pld)}")
+            recipe = "-" if s.recipe is None else s.recipe.describe(s.level.private)
+            row = [s.level.label if first else "", eps if first else "", recipe if first else "",
+                   (format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy"))
+                    + " %") if first else "", attack]
+            for key, _, _ in judges:
+                mean = s.attack_mean[attack].get(key, math.nan)
+                text = format_value(key, mean, s.attack_std[attack].get(key))
+                if math.isfinite(mean) and key != "nearest_mean_top1":
+                    text += " %" + (" (near chance)" if chance_words(mean, s.trials, chance) == "near chance" else "")
+                elif math.isfinite(mean):
+                    text += " %"
+                row.append(text)
+            lines.append("| " + " | ".join(row) + " |")
+    people = summaries[0].people if summaries else 0
+    total = results.timings.get("total")
+    took = f"; the run took {total:.0f} s" if total else ""
+    caption = (f"*{results.config.get('model', '?')} target, {people} private people attacked, {seeds} seeds "
+               f"({spread.rstrip(',')} seeds where more than one); chance {100 * chance:.1f} %; \"near chance\": a "
+               f"one-sided binomial test at 5 % over people x seeds does not reject guessing{took}.*")
+    return "\n".join(lines) + "\n\n" + caption
+
+
+def replace_block(readme: str, name: str, body: str) -> str:
+    """`readme` with the text between NAME's markers replaced by `body` (ValueError when the markers are missing)."""
+    begin, end = BEGIN.format(name=name), END.format(name=name)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(readme):
+        raise ValueError(f"the README has no {begin} ... {end} block for {name!r}")
+    return pattern.sub(lambda _: f"{begin}\n{body}\n{end}", readme)
+
+
+def load_kept(path: str | Path) -> StudyResults:
+    """A results file kept with --keep (or any results.json)."""
+    return StudyResults.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def render_readme(readme: str, tables: dict[str, str | Path]) -> str:
+    """`readme` with each named block regenerated from its results file."""
+    for name, path in tables.items():
+        readme = replace_block(readme, name, markdown_table(load_kept(path)))
+    return readme
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dpmi.study.readme_table", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", nargs=2, metavar=("RUN_DIR", "JSON"), help="write RUN_DIR's slim results to JSON")
+    parser.add_argument("--readme", metavar="README", help="regenerate this README's results blocks")
+    parser.add_argument("tables", nargs="*", metavar="NAME=JSON", help="which results file fills which block")
+    args = parser.parse_args(argv)
+    if args.keep:
+        run_dir, target = args.keep
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(json.dumps(slim(load_results(run_dir)), indent=1, sort_keys=True) + "\n",
+                                encoding="utf-8")
+        print(f"wrote {target}")
+    if args.readme:
+        tables = dict(item.split("=", 1) for item in args.tables)
+        path = Path(args.readme)
+        path.write_text(render_readme(path.read_text(encoding="utf-8"), tables), encoding="utf-8")
+        print(f"updated {path}: {', '.join(tables)}")
+    return 0
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())
