@@ -388,7 +388,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         return 0
     print(f"{report.attack} on {len(report.identities)} identities ({_id_ranges(report.identities)}) of "
           f"{report.model_path}: mean target confidence {float(report.confidence.mean()):.3f}")
-    if report.diagnostics:
+    if report.diagnostics and not report.scores:  # scored: the diagnostics are among the scores
         print("  attack: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in report.diagnostics.items()))
     for meaning, value in score_lines(report.scores):
         print(f"  {meaning}: {value}")
