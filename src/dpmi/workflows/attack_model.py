@@ -163,13 +163,14 @@ def attack_saved_model(
     from dpmi.study.config import check_device
     from dpmi.workflows.forward_progress import forward_progress
     from dpmi.workflows.output_dir import prepare_output_dir, remove_empty_dirs
+    from dpmi.workflows.saved_model_faces import sidecar_identities
 
     note = log or (lambda message: None)
     spec = attack_spec(attack)
     resolved = resolve_options(attack, options)
     check_device(device)
     model, metadata = load_model(path, device)
-    private_ids, public_ids = _sidecar_identities(metadata)
+    private_ids, public_ids = sidecar_identities(metadata)
     chosen = list(private_ids) if identities is None else [int(i) for i in identities]
     _check_identities(chosen, private_ids, public_ids)
     labels = [private_ids.index(i) for i in chosen]
@@ -181,8 +182,8 @@ def attack_saved_model(
     out_dir = (Path(out) if out is not None else default_attack_dir(path, attack)) if save else None
     created = prepare_output_dir(out_dir, what="output directory") if out_dir is not None else []
     try:
-        private_train, private_test, public, mean_faces = _faces(metadata, data, private_ids, public_ids,
-                                                                 need=metrics or spec.needs_public, note=note)
+        private_train, private_test, public, mean_faces = _faces(metadata, data, need=metrics or spec.needs_public,
+                                                                 note=note)
         target = make_attack(attack, model, public=public, input_shape=_shape(metadata["input_shape"]),
                              device=device, **resolved)
         total = next((int(resolved[k]) + 2 for k in ("max_iter", "iterations", "steps") if k in resolved), None)
@@ -218,14 +219,6 @@ def _shape(values: Sequence[Any]) -> tuple[int, int, int]:
     return channels, height, width
 
 
-def _sidecar_identities(metadata: dict[str, Any]) -> tuple[list[int], list[int]]:
-    """(private, public) identities from the sidecar; a model from before the split knew every identity."""
-    recorded = metadata.get("identities")
-    if isinstance(recorded, dict) and "private" in recorded:
-        return [int(i) for i in recorded["private"]], [int(i) for i in recorded.get("public") or []]
-    return list(range(int(metadata["num_classes"]))), []
-
-
 def _check_identities(chosen: list[int], private_ids: list[int], public_ids: list[int]) -> None:
     if not chosen:
         raise ValueError("no identities to attack: give at least one")
@@ -252,42 +245,23 @@ def _ranges(ids: Sequence[int]) -> str:
     return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 
-def _faces(metadata: dict[str, Any], data: Any, private_ids: list[int], public_ids: list[int], *, need: bool,
-           note: Callable[[str], None]):
-    """(private train, private held-out, public, mean faces of the private train) from the training faces.
+def _faces(metadata: dict[str, Any], data: Any, *, need: bool, note: Callable[[str], None]):
+    """(private train, private held-out, public, mean faces of the private train) of the saved model.
 
     Without `need` (no scores, no prior) missing faces are not an error: everything is None and the figure
     goes without its mean-face row.
     """
-    from dpmi.cache import fingerprint_array
-    from dpmi.data import load_att_faces, resolve_data_root, select_identities
+    from dpmi.workflows.saved_model_faces import load_saved_model_faces
 
-    recorded = metadata.get("data") or {}
     try:
-        if isinstance(data, FaceDataset):
-            faces, root = data, None
-        else:
-            root = data
-            if root is None and recorded.get("root") and Path(recorded["root"]).is_dir():
-                root = recorded["root"]
-            root = resolve_data_root(root)
-            faces = load_att_faces(root)
-    except (FileNotFoundError, ValueError):
+        faces = load_saved_model_faces(metadata, data)
+    except FileNotFoundError:
         if need:
             raise
         note("faces not found: no scores and no mean faces in the figure")
         return None, None, None, None
-    digest = recorded.get("images_sha256")
-    if digest and fingerprint_array(faces.images) != digest:
-        where = f"at {root}" if root is not None else "passed"
-        raise ValueError(f"the faces {where} are not the ones the model was trained on (their SHA-256 differs; "
-                         f"trained on {recorded.get('root') or 'faces passed in memory'}): pass those with --data")
-    split = metadata.get("split") or {}
-    private = select_identities(faces, private_ids)
-    train, test = private.split(train_per_class=int(split.get("train_per_class", 7)),
-                                seed=int(split.get("split_seed", 0)))
-    public = select_identities(faces, public_ids) if public_ids else None
-    return train, test, public, train.class_means() / 127.5 - 1.0
+    train = faces.private_train
+    return train, faces.private_heldout, faces.public, train.class_means() / 127.5 - 1.0
 
 
 def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Callable[[str], None],
