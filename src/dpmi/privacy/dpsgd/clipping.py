@@ -28,11 +28,18 @@ def clip_factors(norms: torch.Tensor, max_grad_norm: float) -> torch.Tensor:
     return (max_grad_norm / (norms + NORM_FLOOR)).clamp(max=1.0)
 
 
+# Every public batch-norm layer torch has (the lazy ones do not derive from the others).
+BATCH_NORM_LAYERS: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+    nn.LazyBatchNorm1d, nn.LazyBatchNorm2d, nn.LazyBatchNorm3d,
+)
+
+
 def reject_batch_norm(model: nn.Module) -> None:
     """BatchNorm mixes the examples of a batch, so one example's gradient depends on the others and
     per-example clipping no longer bounds its influence: refuse it."""
     for name, module in model.named_modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if isinstance(module, BATCH_NORM_LAYERS):
             raise ValueError(
                 f"layer {name or type(module).__name__!r} is {type(module).__name__}, which mixes examples "
                 "in a batch and breaks per-example differential privacy: replace it with nn.GroupNorm "
@@ -95,9 +102,10 @@ class GradientCapture:
             return
         detached = tuple(x.detach() if isinstance(x, torch.Tensor) else x for x in args)
         # The gradient edge pins the output's place in the graph even if a later in-place op (ReLU(inplace))
-        # rebases the tensor; the version counter tells whether its values were changed since.
+        # rebases the tensor; that rebase replaces the output's grad_fn, which tells that its values changed.
+        # (In-place edits autograd does not see, under torch.no_grad or through .data, are not detected.)
         edge = torch.autograd.graph.get_gradient_edge(output)
-        self._records.setdefault(module, []).append((detached, dict(kwargs), (output, output._version, edge)))
+        self._records.setdefault(module, []).append((detached, dict(kwargs), (output, output.grad_fn, edge)))
 
     def clear(self) -> None:
         """Forget recorded forward passes (call before a forward whose gradients you do not want)."""
@@ -158,7 +166,7 @@ class GradientCapture:
         layer_grads = {}
         self._paused = True  # the torch.func fallback re-runs layers; do not record those calls
         try:
-            for k, (module, (args, kwargs, (output, version, _))) in enumerate(used):
+            for k, (module, (args, kwargs, (output, grad_fn, _))) in enumerate(used):
                 d, backprops[k] = backprops[k], None  # let each layer's output gradient go once used
                 if d is None:
                     continue
@@ -167,7 +175,7 @@ class GradientCapture:
                         f"layer {type(module).__name__} output has batch size {d.shape[0]} but the loss has "
                         f"{n} examples: the batch dimension must come first"
                     )
-                unmodified = output.detach() if output._version == version else None
+                unmodified = output.detach() if output.grad_fn is grad_fn else None
                 grads = layer_gradients(module, args, kwargs, d.detach(), unmodified)
                 layer_grads[module] = grads
                 norm_sq = norm_sq + grads.norm_sq.to(norm_sq.dtype)

@@ -11,11 +11,20 @@ layer falls back to `torch.func` (vmap of a vector-Jacobian product over the bat
 
 Every rule returns a `LayerGradients`: `norm_sq` [n] (the squared L2 norm of each example's gradient over
 the layer's trainable parameters) and `weighted_sum(w)` -> sum_i w_i g_i for each trainable parameter.
+
+Rules are registered per layer type with one call each, as Opacus's `register_grad_sampler`:
+
+    @register_grad_rule(nn.Linear)
+    def linear_rule(module, a, d, out): ...
+
+A rule gets the layer, its (single, positional) input `a`, the gradient `d` with respect to its output and the
+output itself (None when it was modified in place since); it may return None to hand the layer to the torch.func
+fallback. The rule of the nearest registered base class applies to subclasses.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Optional, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -147,8 +156,11 @@ def linear_gradients(module: nn.Linear, a: torch.Tensor, d: torch.Tensor) -> Lay
 CONV_CHUNK_ELEMENTS = 1 << 22
 
 
+ConvLayer = nn.Conv1d | nn.Conv2d | nn.Conv3d
+
+
 def conv_per_example_grads(
-    module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor, weight: bool, bias: bool
+    module: ConvLayer, a: torch.Tensor, d: torch.Tensor, weight: bool, bias: bool
 ) -> list[torch.Tensor]:
     """Per-example kernel [n, *weight.shape] and bias [n, out] gradients from native backward calls:
     k examples are folded into the channels of a single example and the convolution run with k times as
@@ -178,7 +190,7 @@ def conv_per_example_grads(
     return [g for g in (grad_weight, grad_bias) if g is not None]
 
 
-def conv_gradients(module: nn.modules.conv._ConvNd, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:
+def conv_gradients(module: ConvLayer, a: torch.Tensor, d: torch.Tensor) -> LayerGradients:
     """Conv1d/2d/3d (zero padding). A small kernel seen at many positions L has fewer weights than the
     L^2 Gram entries of the ghost norm, so the per-example kernels are materialised (measured faster on
     the faces CNN); 2-D layers with L^2 < kernel size use the Gram-matrix ghost norm through unfold."""
@@ -308,33 +320,85 @@ def functorch_gradients(
     return MaterialisedGradients([per_example[name] for name in names])
 
 
+GradRule = Callable[[Any, torch.Tensor, torch.Tensor, Optional[torch.Tensor]], Optional[LayerGradients]]
+R = TypeVar("R", bound=GradRule)
+
+_GRAD_RULES: dict[type[nn.Module], GradRule] = {}
+
+
+def register_grad_rule(*layer_types: type[nn.Module]) -> Callable[[R], R]:
+    """Decorator: `rule(module, a, d, out) -> LayerGradients | None` computes per-example gradient norms and
+    weighted sums for layers of these types (and their subclasses, unless a subclass has its own rule).
+    Registering a type again replaces its rule (so a user can swap in a faster one)."""
+    if not layer_types or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in layer_types):
+        raise ValueError(f"register_grad_rule needs one or more nn.Module subclasses, got {layer_types!r}")
+
+    def decorate(rule: R) -> R:
+        for layer_type in layer_types:
+            _GRAD_RULES[layer_type] = rule
+        return rule
+
+    return decorate
+
+
+def grad_rule_for(module: nn.Module) -> GradRule | None:
+    """The registered rule of the nearest class in the module's MRO, or None (torch.func fallback)."""
+    for cls in type(module).__mro__:
+        if cls in _GRAD_RULES:
+            return _GRAD_RULES[cls]
+    return None
+
+
+@register_grad_rule(nn.Linear)
+def _linear_rule(module: nn.Linear, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None) -> LayerGradients:
+    return linear_gradients(module, a, d)
+
+
+@register_grad_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d)
+def _conv_rule(module: ConvLayer, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None) -> LayerGradients | None:
+    if isinstance(module.padding, str) or module.padding_mode != "zeros":
+        return None  # "same"/"valid" or non-zero padding modes: the folded native backward does not apply
+    return conv_gradients(module, a, d)
+
+
+@register_grad_rule(nn.GroupNorm)
+def _group_norm_rule(module: nn.GroupNorm, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None) -> LayerGradients:
+    return group_norm_gradients(module, a, d, out)
+
+
+@register_grad_rule(nn.LayerNorm)
+def _layer_norm_rule(module: nn.LayerNorm, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None) -> LayerGradients:
+    return layer_norm_gradients(module, a, d)
+
+
+@register_grad_rule(nn.Embedding)
+def _embedding_rule(module: nn.Embedding, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None) -> LayerGradients:
+    if module.sparse or module.max_norm is not None:
+        raise ValueError(
+            "nn.Embedding with sparse=True or max_norm is not supported by DP-SGD here: "
+            "use a dense embedding without max_norm"
+        )
+    return EmbeddingGradients(module, a, d)
+
+
 def uses_functorch(module: nn.Module) -> bool:
-    """Whether `module` has no fast rule and goes through the torch.func fallback."""
+    """Whether `module` has no registered rule that applies and goes through the torch.func fallback."""
+    rule = grad_rule_for(module)
+    if rule is None:
+        return True
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return isinstance(module.padding, str) or module.padding_mode != "zeros"
-    return not isinstance(module, (nn.Linear, nn.GroupNorm, nn.LayerNorm, nn.Embedding))
+    return False
 
 
 def layer_gradients(
     module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], d: torch.Tensor, out: Any = None
 ) -> LayerGradients:
-    """Dispatch to the fastest rule for this layer type; `args`/`kwargs` are its forward inputs and `out`
+    """The registered rule for this layer type, else torch.func; `args`/`kwargs` are its forward inputs and `out`
     its output (None if modified in place since; used only where it saves work)."""
-    if not uses_functorch(module) and not kwargs:
-        a = args[0]
-        if isinstance(module, nn.Linear):
-            return linear_gradients(module, a, d)
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            return conv_gradients(module, a, d)
-        if isinstance(module, nn.GroupNorm):
-            return group_norm_gradients(module, a, d, out)
-        if isinstance(module, nn.LayerNorm):
-            return layer_norm_gradients(module, a, d)
-        if isinstance(module, nn.Embedding):
-            if module.sparse or module.max_norm is not None:
-                raise ValueError(
-                    "nn.Embedding with sparse=True or max_norm is not supported by DP-SGD here: "
-                    "use a dense embedding without max_norm"
-                )
-            return EmbeddingGradients(module, a, d)
+    rule = grad_rule_for(module)
+    if rule is not None and not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):
+        result = rule(module, args[0], d, out)
+        if result is not None:
+            return result
     return functorch_gradients(module, args, kwargs, d)

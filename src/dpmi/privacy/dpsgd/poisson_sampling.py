@@ -4,6 +4,8 @@ Binomial(N, q) and may be 0. This is the sampling the RDP / PLD accountants anal
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -28,3 +30,22 @@ class PoissonSampler:
     def sample(self) -> np.ndarray:
         """One batch: sorted int64 indices (possibly empty) of the included examples."""
         return np.flatnonzero(self.rng.random(self.num_examples) < self.sample_rate).astype(np.int64)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator's position ({"bit_generator": name, "state": ...}, plain ints) so a resumed run draws the
+        same batches; empty when the source is not a seeded numpy generator (secure mode)."""
+        if not isinstance(self.rng, np.random.Generator):
+            return {}
+        return {"num_examples": self.num_examples, "sample_rate": self.sample_rate,
+                "bit_generator": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a position saved by `state_dict()` (same N and q); an empty state changes nothing."""
+        if not state:
+            return
+        if state.get("num_examples") != self.num_examples or state.get("sample_rate") != self.sample_rate:
+            raise ValueError(f"this sampler state is for N={state.get('num_examples')}, q={state.get('sample_rate')}, "
+                             f"not N={self.num_examples}, q={self.sample_rate}: resume with the same data and rate")
+        if not isinstance(self.rng, np.random.Generator):
+            raise ValueError("a seeded sampler state cannot be loaded into a secure-mode (OS randomness) sampler")
+        self.rng.bit_generator.state = state["bit_generator"]

@@ -16,7 +16,7 @@ accountant.
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -143,6 +143,28 @@ class PrivateTraining:
         if self.noise_multiplier == 0 and self.steps_taken:
             return math.inf
         return float(self.accountant.get_epsilon(self.delta if delta is None else delta))
+
+    def state_dict(self) -> dict[str, Any]:
+        """What resuming needs besides the model's and optimizer's own state dicts: steps taken, the sampler's and
+        the noise generator's positions, the accountant's history (secure mode keeps no random state: a resumed
+        secure run continues with fresh OS randomness). Tensors, numbers and strings only (weights_only-safe)."""
+        return {"steps_taken": self.steps_taken, "noise_multiplier": self.noise_multiplier,
+                "sample_rate": self.sample_rate, "max_grad_norm": self.max_grad_norm, "steps": self.steps,
+                "secure_mode": self.secure_mode, "sampler": self.sampler.state_dict(),
+                "noise_generator": None if self.noise_generator is None else self.noise_generator.get_state(),
+                "accountant": self.accountant.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue a run saved by `state_dict()`; the settings (sigma, q, C, steps) must be the same."""
+        for key in ("noise_multiplier", "sample_rate", "max_grad_norm", "steps", "secure_mode"):
+            if state.get(key) != getattr(self, key):
+                raise ValueError(f"checkpoint {key} is {state.get(key)!r} but this run has {getattr(self, key)!r}: "
+                                 "resume with the settings the checkpoint was made with")
+        self.sampler.load_state_dict(state["sampler"])
+        if self.noise_generator is not None and state["noise_generator"] is not None:
+            self.noise_generator.set_state(state["noise_generator"])
+        self.accountant.load_state_dict(state["accountant"])
+        self.steps_taken = int(state["steps_taken"])
 
     def detach(self) -> None:
         """Remove the forward hooks from the model (the model is then an ordinary module again)."""
