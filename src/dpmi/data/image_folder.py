@@ -200,7 +200,8 @@ def read_image(
                 img8 = Image.fromarray(grey, mode="L")
                 img8 = img8 if channels == 1 else img8.convert("RGB")
             else:
-                img8 = img.convert("L" if channels == 1 else "RGB")
+                target = "L" if channels == 1 else "RGB"
+                img8 = img if img.mode == target else img.convert(target)
             if resize and img8.size != (image_shape[1], image_shape[0]):
                 img8 = img8.resize((image_shape[1], image_shape[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(img8, dtype=np.uint8)
