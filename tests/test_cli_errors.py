@@ -131,7 +131,7 @@ def test_report_on_a_directory_that_is_not_a_run(capsys, tmp_path):
         (["sigma", "--epsilon", "0", "--sample-rate", "0.1", "--steps", "10"], "--epsilon must be > 0"),
         (["sigma", "--epsilon", "-2", "--sample-rate", "0.1", "--steps", "10"], "--epsilon must be > 0"),
         (["epsilon"], "required"),
-        (["train", "--model", "vgg", "--out", "x.pt"], "invalid choice: 'vgg'"),
+        (["train", "--model", "vgg", "--out", "x.pt"], "unknown model 'vgg'"),
         (["train", "--sigma", "1", "--epsilon", "3"], "not allowed with argument"),
         (["nonsense"], "invalid choice"),
         ([], "required"),
@@ -147,7 +147,13 @@ def test_other_commands_reject_bad_input(capsys, tmp_path, monkeypatch, argv, fr
 def test_train_rejects_negative_epochs_and_seeds_before_training(capsys, tmp_path, faces_root):
     out = tmp_path / "m.pt"
     _fails_cleanly(capsys, ["train", "--data", str(faces_root), "--out", str(out), "--epochs", "-1"], "epochs")
-    _fails_cleanly(capsys, ["train", "--data", str(faces_root), "--out", str(out), "--seed", "-1"], "seed must be >= 0")
+    _fails_cleanly(capsys, ["train", "--data", str(faces_root), "--out", str(out), "--seed", "-1"], "--seed must be")
+    # Errors name the flag, not the TrainConfig field (batch_size, max_grad_norm, train_per_class).
+    _fails_cleanly(capsys, ["train", "--data", str(faces_root), "--out", str(out), "--batch-size", "1000"],
+                   "--batch-size must be")
+    _fails_cleanly(capsys, ["train", "--data", str(faces_root), "--out", str(out), "--clip", "0"], "--clip must be")
+    _fails_cleanly(capsys, ["train", "--data", str(faces_root), "--out", str(out), "--train-per-class", "10"],
+                   "--train-per-class must be")
     _fails_cleanly(capsys, ["train", "--data", str(faces_root), "--out", str(tmp_path)], "is a directory")
     assert not out.exists()
 

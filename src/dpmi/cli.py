@@ -158,7 +158,7 @@ says so.
 def _add_train(sub) -> None:
     import inspect
 
-    from dpmi.models import MODELS
+    from dpmi.models import available_models
     from dpmi.privacy.accounting import ACCOUNTANTS
     from dpmi.workflows.train_model import train_config_fields, train_model
 
@@ -171,7 +171,9 @@ def _add_train(sub) -> None:
     p.add_argument("--out", default="model.pt", metavar="PATH",
                    help="weights file (default %(default)s); the sidecar is PATH with .json")
     p.add_argument("--data", metavar="DIR", help="faces directory (default $DPMI_DATA, else the cache)")
-    p.add_argument("--model", default=call["model"], choices=sorted(MODELS), help="target model (default %(default)s)")
+    p.add_argument("--model", default=call["model"], metavar="NAME",
+                   help=f"target model: {', '.join(available_models())}, or your own as pkg.module:factory "
+                        "(default %(default)s)")
     g = p.add_argument_group("identities and split")
     g.add_argument("--private", type=_labels, dest="private_identities", default=call["private_identities"],
                    metavar="LIST", help="identities the model learns, e.g. 0-19 (default: the first half)")
@@ -209,7 +211,9 @@ def _add_train(sub) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--json", action="store_true", help="print the result as JSON on stdout (default: text)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar on stderr)")
-    p.set_defaults(handler=_cmd_train)
+    # Errors from TrainConfig and train_model name their field ("batch_size must be ..."): say the flag instead.
+    flags = {a.dest: a.option_strings[0] for a in p._actions if a.option_strings and a.dest != "help"}
+    p.set_defaults(handler=_cmd_train, flag_of_field=flags)
 
 
 def _train_config(args: argparse.Namespace):
@@ -224,12 +228,15 @@ def _train_config(args: argparse.Namespace):
 def _cmd_train(args: argparse.Namespace) -> int:
     from dpmi.workflows import train_model
 
-    trained = train_model(
-        args.out, data=args.data, model=args.model, config=_train_config(args), train_per_class=args.train_per_class,
-        split_seed=args.split_seed, private_identities=args.private_identities,
-        public_identities=args.public_identities, progress=not args.no_progress,
-        log=lambda message: _log(f"dpmi: warning: {message}"),
-    )
+    try:
+        trained = train_model(
+            args.out, data=args.data, model=args.model, config=_train_config(args),
+            train_per_class=args.train_per_class, split_seed=args.split_seed,
+            private_identities=args.private_identities, public_identities=args.public_identities,
+            progress=not args.no_progress, log=lambda message: _log(f"dpmi: warning: {message}"),
+        )
+    except ValueError as error:
+        raise _in_flag_terms(error, args.flag_of_field) from error
     if args.json:
         print(json.dumps(trained.to_dict(), allow_nan=False))
         return 0
@@ -249,6 +256,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                      " (noise from the OS's cryptographic source)"))
     print(f"wrote {trained.path} and {trained.sidecar}")
     return 0
+
+
+def _in_flag_terms(error: ValueError, flag_of_field: dict[str, str]) -> ValueError:
+    """"batch_size must be ..." -> "--batch-size must be ...": a field named at the start becomes its flag."""
+    text = str(error)
+    field = text.split(" ", 1)[0]
+    if field in flag_of_field:
+        return ValueError(flag_of_field[field] + text[len(field):])
+    return error
 
 
 def _id_ranges(ids: Sequence[int]) -> str:

@@ -104,7 +104,7 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.Mo
         FileNotFoundError: `path` does not exist.
         ValueError: `path` is not a dpmi model (see read_sidecar), or its weights do not fit the named model.
     """
-    from dpmi.models import build_model
+    from dpmi.models import resolve_model
 
     metadata = read_sidecar(path)
     try:
@@ -112,7 +112,7 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.Mo
         input_shape = _shape(metadata["input_shape"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path} is not a dpmi model: its sidecar lacks a valid {exc}") from exc
-    model = build_model(name, num_classes=num_classes, input_shape=input_shape, seed=None)
+    model = resolve_model(name, num_classes, input_shape, seed=None)  # a registered name or pkg.module:factory
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types (UnpicklingError, RuntimeError, EOFError, ...)

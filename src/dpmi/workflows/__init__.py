@@ -7,8 +7,16 @@
     report = attack_saved_model("model.pt", attack="mi-face")                    # files in model-mi-face/
 """
 
-from dpmi.workflows.attack_model import AttackReport, attack_saved_model, default_attack_dir
-from dpmi.workflows.saved_model_faces import SavedModelFaces, load_saved_model_faces, sidecar_identities
+from dpmi.workflows.attack_model import (
+    AttackReport,
+    attack_saved_model,
+    default_attack_dir,
+)
+from dpmi.workflows.saved_model_faces import (
+    SavedModelFaces,
+    load_saved_model_faces,
+    sidecar_identities,
+)
 from dpmi.workflows.train_model import TrainedModel, train_model
 
 __all__ = [

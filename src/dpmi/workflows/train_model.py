@@ -101,7 +101,8 @@ def train_model(
             Missing parent directories are created.
         data: the faces: a directory (default `$DPMI_DATA`, else the cache `dpmi data fetch` fills), or a
             `FaceDataset` already in memory (the sidecar then records no directory).
-        model: a target model name (`dpmi.models.MODELS`: "softmax", "mlp", "cnn").
+        model: a target model: a registered name (`dpmi.models.available_models()`: "softmax", "mlp", "cnn",
+            ...) or your own factory "pkg.module:factory" (`dpmi.models.resolve_model`).
         config: a `dpmi.privacy.dpsgd.TrainConfig` (default `TrainConfig()`: non-private, 30 epochs, ...);
             private iff it has a noise multiplier or a target epsilon. Its seed also seeds the weights.
         train_per_class: training images per private identity (the rest are held out), >= 1 and below the
@@ -124,9 +125,10 @@ def train_model(
     import dpmi
     from dpmi.cache import fingerprint_array
     from dpmi.data import load_att_faces, resolve_data_root, split_identities
-    from dpmi.models import build_model
+    from dpmi.models import available_models, check_dp_trainable, resolve_model
     from dpmi.models.accuracy import accuracy
     from dpmi.models.model_file import save_model, sidecar_path, update_sidecar
+    from dpmi.models.user_models import is_factory_spec
     from dpmi.privacy.accounting import sampling_from_batches
     from dpmi.privacy.dpsgd import TrainConfig, train
     from dpmi.study.config import check_device
@@ -144,7 +146,9 @@ def train_model(
                 raise ValueError(f"out {out}: {parent} is a file, not a directory")
             break
     check_device(config.device)
-    build_model(model, seed=config.seed)  # the name and the seed, checked before the data is read
+    if not (is_factory_spec(model) or model in available_models()):  # checked before the data is read
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(available_models())}, or your own "
+                         "as pkg.module:factory")
 
     if isinstance(data, FaceDataset):
         faces, data_root = data, None
@@ -157,8 +161,9 @@ def train_model(
     train_set, test_set = identities.private.split(train_per_class=train_per_class, seed=split_seed)
     config.validate(len(train_set))
 
-    net = build_model(model, num_classes=len(identities.private_ids), input_shape=train_set.input_shape,
-                      seed=config.seed)
+    net = resolve_model(model, len(identities.private_ids), train_set.input_shape, seed=config.seed)
+    if config.private:
+        check_dp_trainable(net, train_set.input_shape, f"model {model!r}")  # before any training
     x_train, y_train = train_set.to_tensors(config.device)
     x_test, y_test = test_set.to_tensors(config.device)
     if config.private:
