@@ -160,3 +160,18 @@ def test_a_model_from_before_the_identity_split_is_attacked_on_all_its_identitie
     assert report.identities == [0, 1, 2]
     with pytest.raises(ValueError, match="records none"):
         attack_saved_model(path, "pca-prior", save=False, metrics=False)
+
+
+def linear_factory(num_classes: int, input_shape: tuple[int, int, int]) -> torch.nn.Module:
+    """A user model for the test below (importable as test_workflows_train_attack:linear_factory)."""
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(np.prod(input_shape)), num_classes))
+
+
+def test_a_user_factory_model_trains_saves_and_is_attacked(tmp_path, synthetic_faces):
+    spec = f"{__name__}:linear_factory"
+    trained = train_model(tmp_path / "user.pt", data=synthetic_faces, model=spec, train_per_class=4,
+                          config=TrainConfig(epochs=1, batch_size=8, noise_multiplier=0.5))
+    assert json.loads(trained.sidecar.read_text())["model"] == spec
+    report = attack_saved_model(trained.path, options={"max_iter": 2}, data=synthetic_faces, save=False,
+                                metrics=False)
+    assert report.images.shape == (4, 1, 28, 24)
