@@ -147,6 +147,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     validate_against_data(config, private_people=split.private.num_classes, train_size=len(train))
     people = attacked_identities(config, split.private.num_classes)
     out = resolve_out(config)
+    RunStore(out).check_not_in_use()  # a second run into a directory in use stops here, before any work
     timings["data"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -210,4 +211,5 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     timings["report"] = time.perf_counter() - start
     timings["total"] = time.perf_counter() - wall
     record_timings(store, timings)
+    store.release_lock()  # the run is complete: another run may use the directory
     return StudyResult(out, levels, summaries, timings, cells_run=len(todo), cells_skipped=skipped, recipes=recipes)

@@ -8,7 +8,9 @@ Layout of `runs/<name>/`:
     results.json, results.csv, figures/*.png, report.html   rebuilt from the cells
 
 Every file is written to a temporary name in the same directory and moved into place with os.replace, so
-an interrupted run leaves either the old file or the new one, never half of one.
+an interrupted run leaves either the old file or the new one, never half of one. One run at a time: `prepare`
+takes the directory's lock (`.dpmi-run.lock`, see `run_lock`), so a second run into it stops at once, naming
+the process that holds it; `release_lock()` (or leaving `with store.lock():`, or the process ending) frees it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dpmi.atomic_files import atomic_save_npy, atomic_write_json
+from dpmi.study.run_lock import RunLock
 
 CELLS_DIR = "cells"
 STUDY_FILE = "study.json"
@@ -72,14 +75,40 @@ class RunStore:
     def cell_npy(self, level_key: str, seed: int) -> Path:
         return self.cells_dir / f"{cell_stem(level_key, seed)}.npy"
 
+    def lock(self) -> RunLock:
+        """This directory's run lock: `with store.lock():` holds it for the block (re-entrant in one process)."""
+        return RunLock(self.root)
+
+    def check_not_in_use(self) -> None:
+        """Raise RunLockedError (a ValueError) at once if another live run holds this directory; changes nothing."""
+        if self.root.is_dir():
+            self.lock().check_free()
+
+    def release_lock(self) -> None:
+        """Free the lock `prepare` took (a no-op if this process does not hold it)."""
+        self.lock().release()
+
     def prepare(self, fingerprint: dict[str, Any], study: dict[str, Any]) -> None:
-        """Create the run directory, or check that an existing one was computed with the same settings.
+        """Take the directory's run lock, then create the run directory, or check that an existing one was
+        computed with the same settings.
 
         Raises:
+            RunLockedError (a ValueError): another live process is running into this directory.
             ValueError: the path is a file, or holds a run made with different cell settings.
         """
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"--out {self.root} is a file, not a directory: choose a directory path")
+        lock = self.lock()
+        held_before = lock.held_here()
+        lock.claim()
+        try:
+            self._check_and_record(fingerprint, study)
+        except BaseException:
+            if not held_before:
+                lock.release()
+            raise
+
+    def _check_and_record(self, fingerprint: dict[str, Any], study: dict[str, Any]) -> None:
         existing = self.read_study()
         if existing is not None and existing.get("fingerprint") != fingerprint:
             old = existing.get("fingerprint") or {}
