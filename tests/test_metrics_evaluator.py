@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dpmi.metrics import Evaluator, EvaluatorNet, augment_similarity, contrast_normalize, train_evaluator
+from dpmi.metrics.evaluator import random_blur
 
 
 def shift_with_edges(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -49,6 +50,20 @@ def test_zoom_and_rotation_keep_the_image_and_its_brightness_roughly():
     out = augment_similarity(x, 0, 0.1, 10.0, generator=torch.Generator().manual_seed(0))
     assert not torch.allclose(out, x, atol=1e-3)
     assert (out - x).abs().max() < 0.25
+
+
+def test_random_blur_is_scipys_gaussian_filter_per_image():
+    from scipy.ndimage import gaussian_filter
+
+    x = torch.randn(6, 2, 20, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = random_blur(x, 3.0, 1.0, torch.Generator().manual_seed(4))
+    sigmas = torch.rand(6, generator=torch.Generator().manual_seed(4)).double() * 3.0  # the same draws
+    for image, blurred, sigma in zip(x.numpy(), out.numpy(), sigmas.tolist()):
+        for plane, got in zip(image, blurred):
+            # Edges repeated ("nearest"), kernel cut at ceil(3 * max_sigma) = 9 pixels as in random_blur.
+            expected = gaussian_filter(plane, sigma, mode="nearest", truncate=9 / sigma)
+            np.testing.assert_allclose(got, expected, atol=1e-12)
+    assert torch.equal(random_blur(x, 3.0, 0.0, torch.Generator()), x)
 
 
 def test_contrast_normalisation_makes_the_network_scale_free():
@@ -114,7 +129,7 @@ def test_topk_hits_agree_with_predict(synthetic_faces, short_evaluator):
     assert short_evaluator.topk_hits(x, y, k=synthetic_faces.num_classes).all()
 
 
-@pytest.mark.parametrize("kwargs", [dict(epochs=0), dict(lr=0.0), dict(width=6), dict(max_shift=-1),
+@pytest.mark.parametrize("kwargs", [dict(epochs=0), dict(lr=0.0), dict(width=2), dict(max_shift=-1),
                                     dict(max_scale=1.0), dict(dropout=1.0), dict(colour=True)])
 def test_invalid_arguments(synthetic_faces, kwargs):
     with pytest.raises(ValueError):

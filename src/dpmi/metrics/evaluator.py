@@ -2,10 +2,10 @@
 
 GMI (Zhang et al. 2020), KEDMI (Chen et al. 2021) and PLG-MI (Yuan et al. 2023) score model inversion by the
 accuracy of a second classifier, of a different architecture from the target and trained non-privately on
-the private images, on the reconstructions. Ours is a three-block CNN with max pooling and a pooled-grid
-embedding (the targets are softmax regression, an MLP and a two-conv strided GroupNorm CNN), trained on
-per-image contrast-normalised faces with random similarity transforms (shift, zoom, rotation) and
-horizontal flips; its penultimate layer is the feature space of the KNN and Frechet distances. Classes,
+the private images, on the reconstructions. Ours is a three-block BatchNorm CNN with max pooling and a
+pooled-grid embedding (the targets are softmax regression, an MLP and a two-conv strided GroupNorm CNN),
+trained on per-image contrast-normalised faces with random similarity transforms (shift, zoom, rotation),
+horizontal flips and Gaussian blur (so that, like a person, it still names a blurred or mean face); its penultimate layer is the feature space of the KNN and Frechet distances. Classes,
 channels and image size come from the data. Departure from GMI/KEDMI: they use a large pretrained face
 network (FaceNet, IR-152); none can be downloaded here, so the judge is trained from scratch on the
 private training images only, and `dpmi.metrics.lbp_judge` is a second judge of another family.
@@ -52,14 +52,14 @@ def pool_grid(rows: int, cols: int) -> tuple[int, int]:
 
 
 class EvaluatorNet(nn.Module):
-    """Contrast normalisation -> 2x average pooling -> three (3x3 conv, GroupNorm, ReLU, pool) blocks of
+    """Contrast normalisation -> 2x average pooling -> three (3x3 conv, BatchNorm, ReLU, pool) blocks of
     width w, 2w, 4w -> adaptive average pool to a grid of about 4 rows (columns by the aspect ratio) ->
     Linear to `embedding_dim` + ReLU (the embedding) -> dropout -> Linear to logits.
 
     Args:
         num_classes: identities to name (>= 2), from the data.
         input_shape: (C, H, W) of one image, from the data (`FaceDataset.input_shape`); H, W >= 16 pixels.
-        width: channels of the first block (a multiple of 4: GroupNorm uses 4 groups).
+        width: channels of the first block (>= 4).
         embedding_dim: size of the feature space (KNN and Frechet distances are measured in it).
         dropout: probability of dropping an embedding unit while training, in [0, 1).
     """
@@ -71,14 +71,17 @@ class EvaluatorNet(nn.Module):
         if num_classes < 2 or channels < 1 or min(height, width_px) < MIN_SIDE:
             raise ValueError(f"need num_classes >= 2 and images of >= 1 channel and >= {MIN_SIDE} pixels a side; "
                              f"got {num_classes} classes, input shape {tuple(input_shape)}")
-        if width < 4 or width % 4 or embedding_dim < 1 or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"width must be a multiple of 4 (GroupNorm groups), embedding_dim >= 1, dropout in "
+        if width < 4 or embedding_dim < 1 or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"width must be >= 4, embedding_dim >= 1, dropout in "
                              f"[0, 1); got {width}, {embedding_dim}, {dropout}")
         self.config = dict(num_classes=int(num_classes), input_shape=[channels, height, width_px], width=width,
                            embedding_dim=embedding_dim, dropout=dropout)
 
+        # BatchNorm, not the targets' GroupNorm: the judge is trained without DP, so mixing the examples of a
+        # batch is harmless, and on 20 identities x 7 images it generalises far better (measured, seeds 0-2:
+        # held-out 0.98-1.00 vs 0.87-0.98 with GroupNorm, the same recipe otherwise).
         def block(cin: int, cout: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(4, cout), nn.ReLU()]
+            return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
 
         trunk = nn.Sequential(
             nn.AvgPool2d(2),
@@ -222,6 +225,32 @@ def augment_similarity(x: torch.Tensor, max_shift: int, max_scale: float, max_ro
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
 
 
+def random_blur(x: torch.Tensor, max_sigma: float, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """With probability `probability` per image, a Gaussian blur of standard deviation U(0, max_sigma) pixels
+    (separable, edges repeated), drawn from `generator` (on x's device); the other images are unchanged.
+
+    Why: a person recognises a blurred face, a mean face or a smooth reconstruction from a face prior; a CNN
+    trained on sharp images only does not (measured: 0.45 held-out accuracy at sigma 2 without this)."""
+    if max_sigma <= 0 or probability <= 0:
+        return x
+    batch, channels, height, width = x.shape
+    device, dtype = x.device, x.dtype
+    sigma = torch.rand(batch, generator=generator, device=device).to(dtype) * max_sigma
+    apply = torch.rand(batch, generator=generator, device=device) < probability
+    sigma = torch.where(apply, sigma, torch.zeros_like(sigma))
+    radius = max(1, math.ceil(3 * max_sigma))
+    offsets = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    kernel = torch.exp(-0.5 * (offsets[None, :] / sigma.clamp_min(1e-3)[:, None]) ** 2)  # sigma 0: a delta
+    kernel = kernel / kernel.sum(dim=1, keepdim=True)
+    kernel = kernel.repeat_interleave(channels, dim=0)  # [B * C, taps], one kernel per image and channel
+    planes = x.reshape(1, batch * channels, height, width)
+    planes = F.pad(planes, (radius, radius, 0, 0), mode="replicate")
+    planes = F.conv2d(planes, kernel[:, None, None, :], groups=batch * channels)
+    planes = F.pad(planes, (0, 0, radius, radius), mode="replicate")
+    planes = F.conv2d(planes, kernel[:, None, :, None], groups=batch * channels)
+    return planes.reshape(batch, channels, height, width)
+
+
 @dataclass(frozen=True)
 class EvaluatorRecipe:
     """How the evaluation classifier is trained (the defaults are the measured recipe: held-out accuracy
@@ -232,6 +261,8 @@ class EvaluatorRecipe:
         lr: Adam learning rate (> 0), cosine-decayed to 0. weight_decay: Adam L2 (>= 0).
         max_shift: pixels of random shift each way (>= 0). max_scale: relative random zoom (0 <= s < 1).
         max_rotation: degrees of random rotation each way (>= 0).
+        blur_probability: share of training images blurred (0..1); max_blur_sigma: their blur's largest
+            standard deviation in pixels (>= 0). See `random_blur`.
         width, embedding_dim, dropout: network size (`EvaluatorNet`).
     """
 
@@ -242,6 +273,8 @@ class EvaluatorRecipe:
     max_shift: int = 3
     max_scale: float = 0.1
     max_rotation: float = 10.0
+    blur_probability: float = 0.5
+    max_blur_sigma: float = 4.0
     width: int = 16
     embedding_dim: int = 128
     dropout: float = 0.0
@@ -252,11 +285,14 @@ class EvaluatorRecipe:
         if not self.lr > 0 or self.weight_decay < 0 or self.max_shift < 0:
             raise ValueError(f"need lr > 0, weight_decay >= 0, max_shift >= 0; got {self.lr}, {self.weight_decay}, "
                              f"{self.max_shift}")
+        if not 0 <= self.blur_probability <= 1 or self.max_blur_sigma < 0:
+            raise ValueError(f"need 0 <= blur_probability <= 1 and max_blur_sigma >= 0; got {self.blur_probability}, "
+                             f"{self.max_blur_sigma}")
         if not 0 <= self.max_scale < 1 or self.max_rotation < 0:
             raise ValueError(f"need 0 <= max_scale < 1 and max_rotation >= 0; got {self.max_scale}, "
                              f"{self.max_rotation}")
-        if self.width < 4 or self.width % 4 or self.embedding_dim < 1 or not 0 <= self.dropout < 1:
-            raise ValueError(f"width must be a multiple of 4 (GroupNorm groups), embedding_dim >= 1, dropout in "
+        if self.width < 4 or self.embedding_dim < 1 or not 0 <= self.dropout < 1:
+            raise ValueError(f"width must be >= 4, embedding_dim >= 1, dropout in "
                              f"[0, 1); got {self.width}, {self.embedding_dim}, {self.dropout}")
 
     def as_dict(self) -> dict:
@@ -329,6 +365,7 @@ def _train(train: FaceDataset, seed: int, test: FaceDataset | None, recipe: Eval
                 index = order[start : start + recipe.batch_size]
                 batch = augment_similarity(x[index], recipe.max_shift, recipe.max_scale, recipe.max_rotation,
                                            generator)
+                batch = random_blur(batch, recipe.max_blur_sigma, recipe.blur_probability, generator)
                 loss = F.cross_entropy(net(batch), y[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

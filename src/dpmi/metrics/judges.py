@@ -32,7 +32,7 @@ from dpmi.metrics.lbp_judge import LBPJudge, fit_lbp_judge
 
 CACHE_KIND = "judges"
 # Bump when the judges' code changes what they would compute for the same inputs (invalidates the cache).
-JUDGES_VERSION = 1
+JUDGES_VERSION = 2
 CALIBRATION_SEED_OFFSET = 7919  # noise images draw from seed + this, away from the evaluator's stream
 BLUR_SIGMAS = (2.0, 4.0)
 
