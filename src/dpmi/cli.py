@@ -170,7 +170,8 @@ def _add_train(sub) -> None:
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="model.pt", metavar="PATH",
                    help="weights file (default %(default)s); the sidecar is PATH with .json")
-    p.add_argument("--data", metavar="DIR", help="faces directory (default $DPMI_DATA, else the cache)")
+    p.add_argument("--data", metavar="DIR", help="the AT&T faces or any DIR/<identity>/<image> folder "
+                                                 "(default $DPMI_DATA, else the cache)")
     p.add_argument("--model", default=call["model"], metavar="NAME",
                    help=f"target model: {', '.join(available_models())}, or your own as pkg.module:factory "
                         "(default %(default)s)")

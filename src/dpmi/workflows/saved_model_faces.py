@@ -57,7 +57,7 @@ def load_saved_model_faces(
             sidecar describes that these faces cannot make.
     """
     from dpmi.cache import fingerprint_array
-    from dpmi.data import load_att_faces, resolve_data_root, select_identities
+    from dpmi.data import load_faces, resolve_data_root, select_identities
 
     recorded = metadata.get("data") or {}
     root: Path | None
@@ -68,7 +68,7 @@ def load_saved_model_faces(
         if given is None and recorded.get("root") and Path(recorded["root"]).is_dir():
             given = recorded["root"]
         root = resolve_data_root(given)
-        faces = load_att_faces(root)
+        faces = load_faces(root)
     digest = recorded.get("images_sha256")
     if digest and fingerprint_array(faces.images) != digest:
         where = f"at {root}" if root is not None else "passed"

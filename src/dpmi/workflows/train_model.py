@@ -99,7 +99,8 @@ def train_model(
     Args:
         out: the weights file to write (e.g. "model.pt"); the sidecar is `out` with suffix .json.
             Missing parent directories are created.
-        data: the faces: a directory (default `$DPMI_DATA`, else the cache `dpmi data fetch` fills), or a
+        data: the faces: a directory, the AT&T faces or any DIR/<identity>/<image> folder
+            (`dpmi.data.load_faces`; default `$DPMI_DATA`, else the cache `dpmi data fetch` fills), or a
             `FaceDataset` already in memory (the sidecar then records no directory).
         model: a target model: a registered name (`dpmi.models.available_models()`: "softmax", "mlp", "cnn",
             ...) or your own factory "pkg.module:factory" (`dpmi.models.resolve_model`).
@@ -124,7 +125,7 @@ def train_model(
     """
     import dpmi
     from dpmi.cache import fingerprint_array
-    from dpmi.data import load_att_faces, resolve_data_root, split_identities
+    from dpmi.data import load_faces, resolve_data_root, split_identities
     from dpmi.models import available_models, check_dp_trainable, resolve_model
     from dpmi.models.accuracy import accuracy
     from dpmi.models.model_file import save_model, sidecar_path, update_sidecar
@@ -154,7 +155,7 @@ def train_model(
         faces, data_root = data, None
     else:
         data_root = resolve_data_root(data)
-        faces = load_att_faces(data_root)
+        faces = load_faces(data_root)
     identities = split_identities(faces, private=private_identities, public=public_identities)
     if not (isinstance(split_seed, int) and split_seed >= 0):
         raise ValueError(f"split_seed must be an integer >= 0, got {split_seed!r}")
