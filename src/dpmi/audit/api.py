@@ -11,7 +11,8 @@ The candidate pool is the target's training images (members) plus held-out image
 (non-members), e.g. the private identities' 7 / 3 split: the target is exactly the study's model for that
 seed (same recipe, same seed). Each shadow trains on a random subset of the pool OF THE TARGET'S TRAINING-SET
 SIZE (Carlini et al. use half of the pool because their target is trained on half; keeping the target's size
-keeps the shadows' Poisson rate and step count, hence their mechanism, equal to the target's).
+keeps the shadows' Poisson rate and step count, hence their mechanism, equal to the target's), the subsets
+balanced so that every candidate is in as equal a share of the shadows as possible (`balanced_subsets`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class BlackBoxResult:
         offline_epsilon_lower_bound: the same for offline LiRA (reported, not maxed over: one test, one bound).
         auc, auc_offline; tpr_at_fpr, tpr_at_fpr_offline: {"0.001": tpr, ...} for the FPR targets.
         bound: the online bound's counts (scored half, at the threshold chosen on the selection half).
-        candidates, members, shadows: what was scored and with how many shadow models.
+        candidates, members: candidates scored (those left out of at least one shadow) and members among them;
+            shadows: how many shadow models.
         roc, roc_offline: the curves (for the figure).
     """
 
@@ -261,13 +263,10 @@ def _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_cl
     y_pool = torch.cat([y_members, y_heldout])
     pool = n + held
     is_member = np.r_[np.ones(n, bool), np.zeros(held, bool)]
-    rng = np.random.default_rng(audit_seeds[0])
-    subsets = np.stack([np.sort(rng.choice(pool, n, replace=False)) for _ in range(shadows)])
+    subsets = balanced_subsets(pool, n, shadows, audit_seeds[0])
     shadow_seeds = [int(s % (2**31)) for s in derive_seeds(audit_seeds[1], shadows)]
     shadow_in = np.zeros((shadows, pool), dtype=bool)
     np.put_along_axis(shadow_in, subsets, True, axis=1)
-    if np.any(shadow_in.all(axis=0)):
-        raise ValueError(f"with {shadows} shadows some candidate is in every shadow's training set: add shadows")
     if target is None:  # the target trains with the shadows, as model 0 of the stack (seed: the recipe's)
         all_subsets = np.concatenate([np.arange(n)[None], subsets])
         stacked = train_together(model, x_pool, y_pool, all_subsets, [recipe.seed, *shadow_seeds], recipe,
@@ -282,6 +281,12 @@ def _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_cl
             target_logits = target(x_pool)
     target_phi = scaled_confidence(target_logits, y_pool).cpu().numpy()
     shadow_phi = scaled_confidence(shadow_logits, y_pool).cpu().numpy()
+    # A candidate in every shadow (possible with very few shadows) has no OUT fit: it is not scored.
+    scored = ~shadow_in.all(axis=0)
+    if scored.sum() < 4 or is_member[scored].all() or not is_member[scored].any():
+        raise ValueError(f"with {shadows} shadows too few candidates were left out of some shadow: add shadows")
+    target_phi, shadow_phi, shadow_in, is_member = (target_phi[scored], shadow_phi[:, scored], shadow_in[:, scored],
+                                                    is_member[scored])
     scores = lira_scores(target_phi, shadow_phi, shadow_in, fixed_variance=fixed_variance)
     roc_on, roc_off = roc_curve(scores.online, is_member), roc_curve(scores.offline, is_member)
     split_seed = int(audit_seeds[3] % (2**31))
@@ -290,5 +295,19 @@ def _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_cl
     return BlackBoxResult(
         bound.epsilon, bound_off.epsilon, roc_on.auc, roc_off.auc,
         {f"{f:g}": tpr_at_fpr(roc_on, f) for f in fpr_targets}, {f"{f:g}": tpr_at_fpr(roc_off, f) for f in fpr_targets},
-        bound, pool, n, shadows, roc_on, roc_off,
+        bound, int(scored.sum()), int(is_member.sum()), shadows, roc_on, roc_off,
     )
+
+
+def balanced_subsets(pool: int, size: int, count: int, seed: int) -> np.ndarray:
+    """`count` sorted subsets of range(pool) of `size` each, every candidate in as equal a number of them as
+    possible (each shadow takes the `size` candidates used least so far, ties broken at random), so every
+    candidate has IN and OUT shadows for LiRA's fits as soon as there are enough shadows."""
+    rng = np.random.default_rng(seed)
+    used = np.zeros(pool)
+    subsets = []
+    for _ in range(count):
+        chosen = np.argsort(used + rng.random(pool), kind="stable")[:size]
+        used[chosen] += 1
+        subsets.append(np.sort(chosen))
+    return np.stack(subsets)

@@ -1,0 +1,63 @@
+"""The audit of a privacy level on the real faces: the bounds an attacker demonstrates never exceed the
+accountant's epsilon (a violation means DP-SGD or the accountant is broken), and the non-private target leaks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dpmi.audit.api import audit_level, balanced_subsets
+from dpmi.privacy.dpsgd import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def private_split(faces):
+    from dpmi.data import split_identities
+
+    train, test = split_identities(faces).private.split(train_per_class=7, seed=0)
+    return train, test
+
+
+def _audit(private_split, recipe, **kw):
+    train, test = private_split
+    xm, ym = train.to_tensors()
+    xh, yh = test.to_tensors()
+    return audit_level(xm, ym, xh, yh, recipe, num_classes=train.num_classes, **kw)
+
+
+def test_nonprivate_target_gets_a_positive_black_box_bound(private_split):
+    record = _audit(private_split, TrainConfig(), shadows=8, seed=0, fixed_variance=True)
+    assert record.epsilon is None and record.white_box is None and record.identity is None
+    bb = record.black_box
+    assert bb.epsilon_lower_bound > 0.5, bb
+    assert bb.auc > 0.8
+    c = bb.bound.counts
+    assert c.true_positives + c.false_positives + c.true_negatives + c.false_negatives == bb.candidates // 2 + bb.candidates % 2 or \
+        c.true_positives + c.false_positives + c.true_negatives + c.false_negatives == bb.candidates - bb.candidates // 2
+    d = record.to_dict()
+    assert "epsilon" not in d and d["epsilon_lower_bound"]["white_box"] is None
+    assert set(d["tpr_at_fpr"]) == {"0.001", "0.01"} and d["records_per_identity"] == 7
+
+
+def test_balanced_subsets_share_the_candidates_evenly():
+    subsets = balanced_subsets(200, 140, 10, seed=0)
+    counts = np.bincount(subsets.ravel(), minlength=200)
+    assert subsets.shape == (10, 140) and counts.max() - counts.min() <= 1
+    assert all(len(set(s)) == 140 for s in subsets)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", [{"noise_multiplier": 0.5}, {"target_epsilon": 8.0}, {"target_epsilon": 3.0},
+                                   {"target_epsilon": 1.0}], ids=["sigma0.5", "eps8", "eps3", "eps1"])
+def test_every_bound_stays_below_the_accountant(private_split, level):
+    """The study's softmax recipe (lr 0.01, momentum 0.9, 30 epochs, lot 40, clip 1; 20 private ids x 7)."""
+    record = _audit(private_split, TrainConfig(**level), shadows=16, canaries=500, seed=0, fixed_variance=True)
+    epsilon = min(record.epsilon.values())
+    for name, bound in record.epsilon_lower_bounds().items():
+        assert bound is not None and bound <= epsilon, (
+            f"{name} eps_lb {bound:.3f} exceeds the accountant's epsilon {record.epsilon} at {level}: "
+            "DP-SGD or the accountant is broken")
+    assert record.identity.epsilon >= max(record.epsilon.values()) - 1e-9
+    assert math.isfinite(record.black_box.auc)
