@@ -269,9 +269,9 @@ def _in_flag_terms(error: ValueError, flag_of_field: dict[str, str]) -> ValueErr
 
 
 def _id_ranges(ids: Sequence[int]) -> str:
-    from dpmi.workflows.attack_model import _ranges
+    from dpmi.workflows.attack_model import identity_ranges
 
-    return _ranges(ids) if ids else "none"
+    return identity_ranges(ids) if ids else "none"
 
 
 # -------------------------------------------------------------------------------------------- dpmi attack

@@ -227,14 +227,14 @@ def _check_identities(chosen: list[int], private_ids: list[int], public_ids: lis
     public = [i for i in chosen if i in public_ids]
     if public:
         raise ValueError(f"identities {public[:5]} are public (the attacker's faces), not ones the model was trained "
-                         f"on: attack its private identities, {_ranges(private_ids)}")
+                         f"on: attack its private identities, {identity_ranges(private_ids)}")
     unknown = [i for i in chosen if i not in private_ids]
     if unknown:
         raise ValueError(f"identities {unknown[:5]} are not among the model's private identities "
-                         f"{_ranges(private_ids)} (identities are numbered from 0)")
+                         f"{identity_ranges(private_ids)} (identities are numbered from 0)")
 
 
-def _ranges(ids: Sequence[int]) -> str:
+def identity_ranges(ids: Sequence[int]) -> str:
     """[0, 1, 2, 5] -> '0-2, 5'."""
     runs: list[list[int]] = []
     for i in sorted(ids):
