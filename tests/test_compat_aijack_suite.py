@@ -42,7 +42,7 @@ def test_aijacks_argument_sets_give_its_epsilon_and_sigma(name):
     # Independent: not below the optimum over a 0.05-step order grid (the exact sampled-Gaussian RDP, which the
     # tight bound equals at integer orders) by more than the grid's spacing allows a continuous order to gain,
     # and within 1 % of the best integer order.
-    fine = [2 + k / 20 for k in range(0, 20 * 70 + 1)]
+    fine = [2 + k / 20 for k in range(20 * 70 + 1)]
     assert _dpa_epsilon(SIGMA, fine) * (1 - 1e-4) <= epsilon <= _dpa_epsilon(SIGMA, range(2, 73)) * 1.01
     sigma = acc.get_noise_multiplier("sigma", 8, 1e-5, RATE, 90, noise_multiplier_min=0, noise_multiplier_max=10,
                                      noise_multiplier_precision=0.0001)

@@ -55,10 +55,10 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     reference, reference_eps, _ = _run(None, accountant=accountant)
     checkpoint = tmp_path / "run.ckpt"
     killed = subprocess.run(
-        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import test_dpsgd_checkpoint as t; "
-         "from pathlib import Path; t._run(Path(sys.argv[2]), t.KILL_AFTER, sys.argv[3])",
+        [sys.executable, "-c", ("import sys; sys.path.insert(0, sys.argv[1]); import test_dpsgd_checkpoint as t; "
+                                "from pathlib import Path; t._run(Path(sys.argv[2]), t.KILL_AFTER, sys.argv[3])"),
          str(Path(__file__).parent), str(checkpoint), accountant],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["private"]["steps_taken"] == 6  # the kill came after step 8; the last save was at 6

@@ -88,7 +88,7 @@ class MI_FACE:  # noqa: N801 - AIJack's name, kept for drop-in use
             process=process_func,
             clamp=clamp,
             apply_softmax=self.apply_softmax,
-            input_shape=self.input_shape[1:],
+            input_shape=(int(self.input_shape[1]), int(self.input_shape[2]), int(self.input_shape[3])),
             device=device,
         )
 

@@ -231,7 +231,7 @@ class RunLock:
         except ValueError:
             pass
 
-    def __enter__(self) -> RunLock:
+    def __enter__(self) -> RunLock:  # noqa: PYI034 (a final class in practice; Self needs Python 3.11)
         self.acquire()
         return self
 

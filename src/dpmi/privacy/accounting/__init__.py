@@ -2,16 +2,6 @@
 calibration. Pure numpy/scipy; importing it does not import torch."""
 
 from .base import Accountant, MechanismStep
-from .factory import (
-    ACCOUNTANTS,
-    accountant_from_state,
-    accountant_summary,
-    available_accountants,
-    make_accountant,
-    register_accountant,
-)
-from .rdp_accountant import RDPAccountant, RDPGuarantee  # registers "rdp" first
-from .pld_accountant import PLDAccountant  # registers "pld"
 from .calibration import (
     SIGMA_RTOL,
     EpsilonResult,
@@ -22,22 +12,32 @@ from .calibration import (
     sampling_from_batches,
     sigma_table,
 )
+from .factory import (
+    ACCOUNTANTS,
+    accountant_from_state,
+    accountant_summary,
+    available_accountants,
+    make_accountant,
+    register_accountant,
+)
 from .orders import DEFAULT_ORDERS, OPACUS_ORDERS
+from .pld_accountant import PLDAccountant  # registers "pld" (after "rdp", which calibration imports)
 from .pld_grid_budget import SupportTooLargeError
+from .rdp_accountant import RDPAccountant, RDPGuarantee
 from .rdp_sampled_gaussian import compute_rdp
 from .steps import dpsgd_steps
 
 __all__ = [
     "ACCOUNTANTS",
-    "Accountant",
     "DEFAULT_ORDERS",
+    "OPACUS_ORDERS",
+    "SIGMA_RTOL",
+    "Accountant",
     "EpsilonResult",
     "MechanismStep",
-    "OPACUS_ORDERS",
     "PLDAccountant",
     "RDPAccountant",
     "RDPGuarantee",
-    "SIGMA_RTOL",
     "SigmaResult",
     "SupportTooLargeError",
     "accountant_from_state",

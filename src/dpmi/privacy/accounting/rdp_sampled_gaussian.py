@@ -170,7 +170,7 @@ def compute_rdp(noise_multiplier: float, sample_rate: float, orders: object) -> 
     q = check_sample_rate(sample_rate)
     alphas = check_orders(orders)
     if q == 1.0:  # no subsampling
-        return gaussian_rdp(alphas, sigma)
+        return np.asarray(gaussian_rdp(alphas, sigma), dtype=np.float64)
     is_int = alphas == np.floor(alphas)
     log_a = np.empty_like(alphas)
     if is_int.any():

@@ -160,7 +160,9 @@ class GradientCapture:
                 "from model(x) with autograd enabled (not under torch.no_grad) before stepping"
             )
         outputs = [edge for _, (_, _, (_, _, edge)) in used]
-        backprops = list(torch.autograd.grad(per_example_loss.sum(), outputs, allow_unused=True))
+        backprops: list[torch.Tensor | None] = list(
+            torch.autograd.grad(per_example_loss.sum(), outputs, allow_unused=True)
+        )
 
         norm_sq = torch.zeros(n, dtype=per_example_loss.dtype, device=per_example_loss.device)
         layer_grads = {}
@@ -187,20 +189,20 @@ class GradientCapture:
         sums: list[torch.Tensor] = []
         for module in self.layers:
             count = len(trainable_parameters(module))
-            grads = layer_grads.get(module)
+            layer = layer_grads.get(module)
             if out is None:
-                if grads is None:  # the layer did not take part in this loss: its gradient is zero
+                if layer is None:  # the layer did not take part in this loss: its gradient is zero
                     sums.extend(torch.zeros_like(p) for _, p in trainable_parameters(module))
                 else:
-                    sums.extend(grads.weighted_sum(weights))
+                    sums.extend(layer.weighted_sum(weights))
                 continue
             targets = out[len(sums) : len(sums) + count]
             sums.extend(targets)
-            if grads is None:
+            if layer is None:
                 continue
-            if hasattr(grads, "add_weighted_sum_"):
-                grads.add_weighted_sum_(weights, targets)
+            if hasattr(layer, "add_weighted_sum_"):
+                layer.add_weighted_sum_(weights, targets)
             else:
-                for target, total in zip(targets, grads.weighted_sum(weights)):
+                for target, total in zip(targets, layer.weighted_sum(weights)):
                     target.add_(total)
         return ClippedGradients(grads=sums, norms=norms.detach(), factors=factors.detach())

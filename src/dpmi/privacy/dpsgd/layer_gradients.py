@@ -24,7 +24,8 @@ fallback. The rule of the nearest registered base class applies to subclasses.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -200,9 +201,9 @@ def conv_gradients(module: ConvLayer, a: torch.Tensor, d: torch.Tensor) -> Layer
     d_flat = d.reshape(n, d.shape[1], -1)  # [n, out, L]
     positions = d_flat.shape[2]
     if isinstance(module, nn.Conv2d) and module.groups == 1 and module.weight.numel() > positions * positions:
-        a_unf = F.unfold(
-            a, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride
-        )  # [n, in*kh*kw, L]
+        padding = module.padding
+        assert not isinstance(padding, str)  # "same"/"valid" padding goes to torch.func (see _conv_rule)
+        a_unf = F.unfold(a, module.kernel_size, dilation=module.dilation, padding=padding, stride=module.stride)  # [n, in*kh*kw, L]
         shape = module.weight.shape
         return SequenceGhostGradients(
             a_unf.transpose(1, 2), d_flat.transpose(1, 2), has_weight, has_bias,
@@ -320,7 +321,7 @@ def functorch_gradients(
     return MaterialisedGradients([per_example[name] for name in names])
 
 
-GradRule = Callable[[Any, torch.Tensor, torch.Tensor, Optional[torch.Tensor]], Optional[LayerGradients]]
+GradRule = Callable[[Any, torch.Tensor, torch.Tensor, "torch.Tensor | None"], "LayerGradients | None"]
 R = TypeVar("R", bound=GradRule)
 
 _GRAD_RULES: dict[type[nn.Module], GradRule] = {}
