@@ -175,3 +175,18 @@ def test_attack_figure_frames_only_what_was_measured():
     green, red = colour_pixels(judged, RIGHT), colour_pixels(judged, WRONG)
     assert green > 0 and red > 1.5 * green  # one green frame, two red ones
     assert colour_pixels(plain, RIGHT) == 0 and colour_pixels(plain, WRONG) == 0
+
+
+def test_train_checks_where_it_will_write_before_training(capsys, faces_root, monkeypatch, tmp_path):
+    from dpmi.privacy import dpsgd
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained although the model could not be saved")
+
+    monkeypatch.setattr(dpsgd, "train", never)
+    for out, fragment in (("/proc/dpmi-cannot-write/m.pt", "cannot be written"),
+                          (str(tmp_path / "a-file" / "m.pt"), "is a file")):
+        (tmp_path / "a-file").write_text("x")
+        code = main(["train", "--data", str(faces_root), "--out", out, "--no-progress"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and fragment in err[0], err

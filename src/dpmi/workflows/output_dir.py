@@ -22,7 +22,7 @@ def prepare_output_dir(path: str | os.PathLike[str], *, what: str = "output dire
         raise ValueError(f"{what} {path} is a file, not a directory: choose a directory path")
     created = [p for p in [path, *path.parents] if not p.exists()]
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)  # may hold personal data: the owner's only
         fd, probe = tempfile.mkstemp(prefix=".dpmi-write-test-", dir=path)
         os.close(fd)
         os.unlink(probe)

@@ -121,19 +121,15 @@ def train_model(
     Raises:
         ValueError: a setting out of range, an unknown model, an `out` that is a directory or ends in .json,
             faces that cannot be split as asked. FileNotFoundError: no faces at `data`.
-        Nothing is written when these are raised: every check runs before training.
+        Nothing is written when these are raised: every check runs before training, and the directory of
+        `out` is created and proved writable first.
     """
-    import dpmi
-    from dpmi.cache import fingerprint_array
-    from dpmi.data import load_faces, resolve_data_root, split_identities
-    from dpmi.models import available_models, check_dp_trainable, resolve_model
-    from dpmi.models.accuracy import accuracy
-    from dpmi.models.model_file import save_model, sidecar_path, update_sidecar
+    from dpmi.models import available_models
+    from dpmi.models.model_file import sidecar_path
     from dpmi.models.user_models import is_factory_spec
-    from dpmi.privacy.accounting import sampling_from_batches
-    from dpmi.privacy.dpsgd import TrainConfig, train
+    from dpmi.privacy.dpsgd import TrainConfig
     from dpmi.study.config import check_device
-    from dpmi.workflows.forward_progress import forward_progress
+    from dpmi.workflows.output_dir import prepare_output_dir, remove_empty_dirs
 
     note = log or (lambda message: None)
     config = TrainConfig() if config is None else replace(config)
@@ -141,15 +137,32 @@ def train_model(
     if out.is_dir():
         raise ValueError(f"out {out} is a directory: give a file path such as {out / 'model.pt'}")
     sidecar_path(out)  # refuses a .json name
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"out {out}: {parent} is a file, not a directory")
-            break
     check_device(config.device)
     if not (is_factory_spec(model) or model in available_models()):  # checked before the data is read
         raise ValueError(f"unknown model {model!r}: choose one of {', '.join(available_models())}, or your own "
                          "as pkg.module:factory")
+    # The weights' directory must take files before minutes of training go into them.
+    created = prepare_output_dir(out.parent, what=f"the directory of {out}")
+    try:
+        return _train_and_save(out, data, model, config, train_per_class, split_seed, private_identities,
+                               public_identities, progress, note)
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+
+
+def _train_and_save(out: Path, data: Any, model: str, config: Any, train_per_class: int, split_seed: int,
+                    private_identities: Sequence[int] | None, public_identities: Sequence[int] | None,
+                    progress: bool, note: Callable[[str], None]) -> TrainedModel:
+    import dpmi
+    from dpmi.cache import fingerprint_array
+    from dpmi.data import load_faces, resolve_data_root, split_identities
+    from dpmi.models import check_dp_trainable, resolve_model
+    from dpmi.models.accuracy import accuracy
+    from dpmi.models.model_file import save_model, update_sidecar
+    from dpmi.privacy.accounting import sampling_from_batches
+    from dpmi.privacy.dpsgd import train
+    from dpmi.workflows.forward_progress import forward_progress
 
     if isinstance(data, FaceDataset):
         faces, data_root = data, None
@@ -210,7 +223,6 @@ def train_model(
         "test_accuracy": accuracy(net, x_test, y_test),
         "train_accuracy": accuracy(net, x_train, y_train),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
     sidecar = save_model(net, out, metadata)  # the model is safe on disk before any accounting runs
 
     if private:
