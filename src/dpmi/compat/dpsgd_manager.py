@@ -21,8 +21,8 @@ Clipping and noise share `dpmi.privacy.dpsgd`'s code. One step per lot is record
 from __future__ import annotations
 
 import math
-from typing import Any
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch

@@ -3,8 +3,8 @@ the CPU torch wheel this project pins): `Compose([ToTensor(), Normalize((0.5,), 
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
