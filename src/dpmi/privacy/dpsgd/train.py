@@ -80,8 +80,10 @@ class TrainConfig:
             raise ValueError(f"delta must be in (0, 1), got {self.delta}")
         if not (self.max_grad_norm > 0 and math.isfinite(self.max_grad_norm)):
             raise ValueError(f"max_grad_norm must be a finite number > 0, got {self.max_grad_norm}")
-        if self.accountant not in ("rdp", "pld"):
-            raise ValueError(f"accountant must be 'rdp' or 'pld', got {self.accountant!r}")
+        from dpmi.privacy.accounting import ACCOUNTANTS  # the registry: "rdp", "pld" and any registered since
+
+        if self.accountant not in ACCOUNTANTS:
+            raise ValueError(f"accountant must be one of {', '.join(ACCOUNTANTS)}, got {self.accountant!r}")
         if not (_is_int(self.seed) and self.seed >= 0):
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if not isinstance(self.secure_mode, bool):
