@@ -26,16 +26,21 @@ the Neyman-Pearson test between "in" and "out" for the Poisson-subsampled Gaussi
 
 **How many guesses.** r is fixed BEFORE the run (not fitted to the scores, which would void the p-value):
 `plan_guesses` simulates the score above for the claimed sigma, q, T and m and takes the r of a fixed grid
-with the largest median eps_lb. For the study's softmax recipe (q = 40/140, T = 105) at sigma = 2
-(accountant eps 8.38 RDP / 7.71 PLD at delta 1e-5), mu ~ 1.56; with m = 1000 the plan expects eps_lb ~ 2.5-3,
-about 35 % of the accountant's epsilon (Steinke et al. Fig. 2: with m = 1000, eps_lb ~ 2.3 at mu 1.1).
+with the largest median eps_lb (or the caller fixes r). Worked example, the study's softmax recipe on 20
+private identities x 7 images (q = 40/140, T = ceil(30 / q) = 105) at sigma = 2: the accountant says eps 8.38
+(RDP) / 7.71 (PLD) at delta 1e-5; mu = q sqrt(T (e^{1/4} - 1)) = 0.2857 * sqrt(105 * 0.2840) = 1.56; the plan
+picks r = 150 of m = 1000; a run (seeds 0 and 1) gets 145 of 150 right -> p-value < 0.05 for every eps below
+2.60, so eps_lb = 2.60, 34 % of the PLD epsilon (31 % of RDP). (With all 40 identities, q = 1/7, T = 210:
+mu = 1.10, accountant eps ~5.2 by PLD, and Steinke et al.'s Fig. 2 gives eps_lb ~2.3 for 1000 canaries.)
 
 **Catching a broken implementation.** If the noise is silently cut by a factor c while the accountant still
-records sigma, the true mu grows ~c-fold. The largest eps_lb one run can show is capped by the guesses: r
-all right gives p ~ (1 + e^-eps)^-r, i.e. eps_lb ~ ln(r / ln(1/alpha)) ~ ln(r / 3); for r = 100, ~3.5. So a
-run can only expose claims below that cap: the check uses a claimed eps ~ 2 (sigma chosen so) and cuts the
-noise 10x (mu ~ 5: nearly every guess right, eps_lb ~ 3-4 > 2), while the honest run's mu ~ 0.5 gives
-eps_lb well below 2 (tests/test_audit_one_run.py).
+records sigma, the true mu grows ~c-fold, but one run's eps_lb is capped by its guesses: r guesses all right
+give p ~ (1 + e^-eps)^-r, i.e. eps_lb <= ~ln(r / ln(1/alpha)) ~ ln(r / 3) (4.2 for r = 200). So a run can only
+refute claims below that cap, and the included canaries must be sampled often enough that the Poisson count
+(not the noise) does not blur them: tests/test_audit_one_run.py uses q = 0.5, T = 20, sigma = 5 (claim: eps
+2.02 RDP / 1.85 PLD; honest mu = 0.45), m = 500, r = 200 fixed in advance, and a 10x noise cut: an included
+canary's summed projection is 10 +- 3.2 against 0 +- 2.2 for an absent one, the 200 extreme scores are
+(almost) all right and eps_lb > 2.02 on every seed, while the honest runs stay below 1.85.
 
 Works for models whose only parameterised layer is a Linear on the flattened input ("softmax"): there the
 canary direction is fixed; in deeper models it would move with the weights.
