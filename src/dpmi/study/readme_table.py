@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dpmi.study.report import strongest_attack
 from dpmi.study.results import StudyResults, load_results
 from dpmi.study.summary import JUDGES, chance_words, format_epsilon, format_value, judges_recorded
 
@@ -43,7 +44,6 @@ def markdown_table(results: StudyResults) -> str:
     judges = judges_recorded(summaries)
     chance = 1.0 / results.private_people
     seeds = max((len(s.seeds) for s in summaries), default=0)
-    spread = "mean ± std over" if seeds > 1 else "one seed,"
     head = ["privacy level", "epsilon RDP / PLD", "recipe (searched on public people)", "test accuracy", "attack"]
     head += [f"{name} acc@1" for _, _, name in judges]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -59,18 +59,30 @@ def markdown_table(results: StudyResults) -> str:
             for key, _, _ in judges:
                 mean = s.attack_mean[attack].get(key, math.nan)
                 text = format_value(key, mean, s.attack_std[attack].get(key))
-                if math.isfinite(mean) and key != "nearest_mean_top1":
+                if math.isfinite(mean):
                     text += " %" + (" (near chance)" if chance_words(mean, s.trials, chance) == "near chance" else "")
-                elif math.isfinite(mean):
-                    text += " %"
                 row.append(text)
             lines.append("| " + " | ".join(row) + " |")
+    if judges:
+        lines.append("")
+        key, _, name = judges[0]
+        for s in summaries:
+            best = strongest_attack(s, key)
+            if best is None:
+                continue
+            rate = s.attack_mean[best].get(key, math.nan)
+            verdict = chance_words(rate, s.trials, chance)
+            lead = "strongest attack" if verdict == "above chance" else "no attack above chance; highest"
+            lines.append(f"- {s.level.label}: test accuracy "
+                         f"{format_value('test_accuracy', s.mean.get('test_accuracy', math.nan), None)} %; {lead} by "
+                         f"the {name}: {best}, {format_value(key, rate, None)} % ({verdict})")
     people = summaries[0].people if summaries else 0
     total = results.timings.get("total")
     took = f"; the run took {total:.0f} s" if total else ""
-    caption = (f"*{results.config.get('model', '?')} target, {people} private people attacked, {seeds} seeds "
-               f"({spread.rstrip(',')} seeds where more than one); chance {100 * chance:.1f} %; \"near chance\": a "
-               f"one-sided binomial test at 5 % over people x seeds does not reject guessing{took}.*")
+    caption = (f"*{results.config.get('model', '?')} target, {people} private people attacked, {seeds} seed(s), "
+               f"{'mean ± std over seeds' if seeds > 1 else 'no spread shown for one seed'}; chance "
+               f"{100 * chance:.1f} %; \"near chance\": a one-sided binomial test at 5 % over people x seeds does not "
+               f"reject guessing{took}.*")
     return "\n".join(lines) + "\n\n" + caption
 
 

@@ -111,11 +111,29 @@ def strongest_attack(s: LevelSummary, key: str) -> str | None:
 
 def _epsilon_text(level: PrivacyLevel, accountant: str) -> str:
     if not level.private:
-        return "no privacy guarantee (epsilon infinite)"
+        return "no privacy guarantee, epsilon infinite"
     by = f"epsilon {format_epsilon(level.epsilon_pld)} by PLD, {format_epsilon(level.epsilon_rdp)} by RDP"
     if level.target_epsilon is not None:
         return f"{by}; sigma {level.noise_multiplier:.3g} calibrated by {accountant.upper()}"
     return f"{by}; fixed sigma {level.noise_multiplier:.3g}"
+
+
+# SSIM (Wang et al. 2004) of a reconstruction with the person's mean face: below LOW the image has no face
+# structure (it looks like noise or a texture), from HIGH up it has the layout of a face (eyes, nose, mouth).
+SSIM_NOISE, SSIM_FACE = 0.1, 0.3
+
+
+def looks_sentence(s: LevelSummary) -> str:
+    """What the reconstructions look like, per attack, from their structural similarity with the real mean faces."""
+    parts = []
+    for attack, values in s.attack_mean.items():
+        value = values.get("ssim_mean_face", math.nan)
+        if not math.isfinite(value):
+            continue
+        look = ("face-like images" if value >= SSIM_FACE else "noise-like images without a face's structure"
+                if value < SSIM_NOISE else "images with a faint face structure")
+        parts.append(f"{attack} gives {look} (SSIM {value:.2f} with the person's mean face)")
+    return ("What the images look like: " + "; ".join(parts) + ".") if parts else ""
 
 
 def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int]) -> str:
@@ -160,7 +178,12 @@ def plain_reading(results: StudyResults, summaries: list[LevelSummary], grid_row
             text += f" (non-private: {_pct(base.mean.get('test_accuracy', math.nan))})"
         text += ". "
         if strongest is not None:
-            text += f"The attack that recovers the most people by the {primary} is {strongest}: "
+            best_rate = s.attack_mean[strongest].get(primary_key, math.nan)
+            if chance_words(best_rate, s.trials, chance) == "above chance":
+                text += f"The attack that recovers the most people by the {primary} is {strongest}: "
+            else:
+                text += (f"No attack recovers people above chance by the {primary}; the highest rate is "
+                         f"{strongest}'s: ")
             text += "; ".join(p for p in (_judge_phrase(s, strongest, key, name, chance) for key, _, name in judges) if p)
             text += "."
             others = [a for a in s.attack_mean if a != strongest]
@@ -169,6 +192,9 @@ def plain_reading(results: StudyResults, summaries: list[LevelSummary], grid_row
                     f"{a} {_pct(s.attack_mean[a].get(primary_key, math.nan))} "
                     f"({chance_words(s.attack_mean[a].get(primary_key, math.nan), s.trials, chance)})"
                     for a in others) + "."
+            looks = looks_sentence(s)
+            if looks:
+                text += " " + looks
         if grid_rows and columns:
             grid = grid_sentence(grid_rows, s.level.key, columns)
             if grid:

@@ -172,8 +172,9 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     timings["evaluator"] = time.perf_counter() - start
 
     all_cells = [(level, seed) for level in levels for seed in config.cell_seeds()]
+    # Seed-major order: an interrupted run has every level for its first seeds, not every seed of a few levels.
     todo = [CellTask(config, level, recipes[level.key].recipe, seed, people)
-            for level, seed in all_cells if not store.finished(level.key, seed)]
+            for seed in config.cell_seeds() for level in levels if not store.finished(level.key, seed)]
     skipped = len(all_cells) - len(todo)
     if skipped:
         log(f"resuming: {skipped} of {len(all_cells)} cells already finished")
