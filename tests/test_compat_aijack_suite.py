@@ -67,3 +67,17 @@ def test_a_range_with_no_order_above_one_is_refused():
         GeneralMomentAccountant(order_min=0, order_max=1)
     with pytest.raises(ValueError, match="order_min and order_max"):
         GeneralMomentAccountant(order_min=-1, order_max=10)
+
+
+def test_the_accountants_stay_pure_numpy_and_accounting_does_not_reach_into_compat():
+    import subprocess
+    import sys
+
+    code = ("import sys, dpmi.privacy.accounting, dpmi.compat.moment_accountant as m; "
+            "print('torch' in sys.modules, any(k.startswith('dpmi.compat.aijack') for k in sys.modules)); "
+            "import importlib; sys.modules.pop('dpmi.compat.aijack_bounds'); "
+            "[sys.modules.pop(k) for k in list(sys.modules) if k.startswith('dpmi.privacy.accounting')]; "
+            "importlib.import_module('dpmi.privacy.accounting'); "
+            "print('dpmi.compat.aijack_bounds' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "False"]
