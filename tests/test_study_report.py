@@ -210,3 +210,32 @@ def test_results_round_trip_through_json():
     again = StudyResults.from_dict(results.to_dict())
     assert [c.to_dict() for c in again.cells] == [c.to_dict() for c in results.sorted_cells()]
     assert again.recipes[1].trials == results.recipes[1].trials and again.split == results.split
+
+
+def test_an_old_run_directory_still_renders_with_a_migration_note(tmp_path, capsys):
+    """results.json of format 1 (MI-FACE only, every person private): `dpmi report` reads it and says so."""
+    import json
+
+    from dpmi.cli import main
+
+    run = tmp_path / "old"
+    (run / "cells").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.save(run / "mean_faces.npy", rng.normal(size=(40, 28, 24)).astype(np.float32))
+    cells = []
+    for level in LEVELS:
+        cells.append({"level": level.to_dict(), "seed": 0, "train": {"steps": 105}, "test_accuracy": 0.5,
+                      "train_accuracy": 0.6, "attack": {"labels": list(range(40))},
+                      "metrics": {"num_labels": 40.0, "eval_acc1": 0.1, "nearest_mean_top1": 0.9},
+                      "per_label": {"eval_top1": [1.0] * 4 + [0.0] * 36}, "timings": {"train": 1.0}})
+        np.save(run / "cells" / f"{level.key}__seed0.npy", rng.normal(size=(40, 28, 24)).astype(np.float32))
+    (run / "results.json").write_text(json.dumps({"config": {"seeds": 1, "identities": 40, "lr": 0.01},
+                                                  "levels": [lv.to_dict() for lv in LEVELS], "cells": cells}))
+    assert main(["report", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert "older dpmi" in captured.err and "mi-face" in captured.out
+    page = (run / "report.html").read_text()
+    assert "older dpmi (results format 1" in page and (run / "figures" / "reconstructions.png").is_file()
+    (run / "results.json").write_text(json.dumps({"config": {}, "levels": [], "cells": [], "format_version": 9}))
+    assert main(["report", str(run)]) == 2
+    assert "newer than this dpmi reads" in capsys.readouterr().err
