@@ -104,7 +104,7 @@ def test_uneven_split_keeps_a_test_image_per_identity(rgb_folder):
     train, test = faces.split(train_fraction=0.7, seed=1)
     assert train.counts().tolist() == np.clip(np.floor(0.7 * counts + 0.5), 1, counts - 1).astype(int).tolist()
     assert (test.counts() >= 1).all()
-    keys = lambda d: set(zip(d.labels.tolist(), d.image_ids.tolist()))  # noqa: E731
+    keys = lambda d: set(zip(d.labels.tolist(), d.image_ids.tolist()))
     assert not keys(train) & keys(test) and len(keys(train) | keys(test)) == len(faces)
     with pytest.raises(ValueError, match="train_per_class must be in 1..8"):
         faces.split(train_per_class=9)

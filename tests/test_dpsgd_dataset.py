@@ -10,7 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from dpmi.data import ImageFolderDataset, load_image_folder, make_synthetic_faces, write_image_folder
+from dpmi.data import (
+    ImageFolderDataset,
+    load_image_folder,
+    make_synthetic_faces,
+    write_image_folder,
+)
 from dpmi.models import resolve_model
 from dpmi.privacy.dpsgd import TrainConfig, make_private, train, train_on_dataset
 
@@ -100,3 +105,12 @@ def test_train_on_dataset_equals_train_on_tensors(rgb_folder, private):
 def _rows_of(faces, subset):
     keys = {(int(label), int(number)) for label, number in zip(subset.labels, subset.image_ids)}
     return [i for i, key in enumerate(zip(faces.labels.tolist(), faces.image_ids.tolist())) if key in keys]
+
+
+def test_a_cached_folder_dataset_reads_each_file_once(rgb_folder, monkeypatch):
+    from dpmi.data import folder_dataset
+
+    lazy = ImageFolderDataset(rgb_folder, cache=True)
+    first = [lazy[i][0] for i in range(3)]
+    monkeypatch.setattr(folder_dataset, "read_image", lambda *a, **k: pytest.fail("read a cached image again"))
+    assert all(torch.equal(lazy[i][0], first[i]) for i in range(3))

@@ -13,9 +13,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from _ray_tasks import STATE, die_once, init_state, pid_then_sleep, square  # noqa: E402  (tests/ is on sys.path)
+from _ray_tasks import STATE, die_once, init_state, pid_then_sleep, square
 
-from dpmi.study.executor import RayExecutor, SerialExecutor, make_executor  # noqa: E402
+from dpmi.study.executor import RayExecutor, SerialExecutor, make_executor
 
 pytestmark = pytest.mark.slow  # starting Ray takes ~10-20 s on 2 shared cores
 

@@ -4,9 +4,17 @@ verification, and a torch Dataset that reads a folder lazily."""
 from dpmi.data.att_faces import IMAGE_SHAPE, NUM_SUBJECTS, load_att_faces, read_pgm
 from dpmi.data.face_dataset import FaceDataset, normalize_images
 from dpmi.data.folder_dataset import ImageFolderDataset
-from dpmi.data.folder_summary import FolderSummary, describe_image_folder, verify_image_folder
+from dpmi.data.folder_summary import (
+    FolderSummary,
+    describe_image_folder,
+    verify_image_folder,
+)
 from dpmi.data.identities import IdentitySplit, select_identities, split_identities
-from dpmi.data.image_folder import ImageFolderIndex, index_image_folder, load_image_folder
+from dpmi.data.image_folder import (
+    ImageFolderIndex,
+    index_image_folder,
+    load_image_folder,
+)
 from dpmi.data.load_faces import DATA_FORMATS, load_faces, load_public_faces
 from dpmi.data.paths import default_cache_dir, resolve_data_root
 from dpmi.data.synthetic import make_synthetic_faces, write_image_folder

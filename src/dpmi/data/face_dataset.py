@@ -80,14 +80,14 @@ class FaceDataset:
         """int64 [num_classes]: how many images each identity has."""
         return np.bincount(self.labels, minlength=self.num_classes).astype(np.int64)
 
-    def subset(self, index: np.ndarray) -> "FaceDataset":
+    def subset(self, index: np.ndarray) -> FaceDataset:
         """The images at `index` (an integer or boolean array), in that order; identities and names kept."""
         return FaceDataset(self.images[index], self.labels[index], self.image_ids[index], self.num_classes,
                            self.names)
 
     def split(
         self, train_per_class: int = 7, seed: int = 0, *, train_fraction: float | None = None
-    ) -> tuple["FaceDataset", "FaceDataset"]:
+    ) -> tuple[FaceDataset, FaceDataset]:
         """Stratified split: some images of every identity to train, the rest (at least one) to test.
 
         Fredrikson et al. (CCS 2015) used 7 train / 3 test per person: `split(7)` on the AT&T faces. With

@@ -188,10 +188,10 @@ def _extract_faces(archive: Path, out_dir: Path) -> None:
     members: dict[str, bytes] = {}
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                key = _layout_name(info.filename)
-                if key and not info.is_dir():
-                    members[key] = zf.read(info)
+            for zip_info in zf.infolist():
+                key = _layout_name(zip_info.filename)
+                if key and not zip_info.is_dir():
+                    members[key] = zf.read(zip_info)
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
             for info in tf.getmembers():

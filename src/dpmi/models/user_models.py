@@ -135,7 +135,8 @@ def resolve_model(
         return build_user_model(spec, num_classes, input_shape, seed)
     from dpmi.models import registry
 
-    shape = tuple(int(s) for s in input_shape)
+    c, h, w = (int(s) for s in input_shape)
+    shape = (c, h, w)
     try:
         model = registry.build_model(spec, num_classes=int(num_classes), input_shape=shape, seed=seed)
     except ValueError as exc:
