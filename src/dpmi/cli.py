@@ -487,9 +487,15 @@ def _add_schedule(p: argparse.ArgumentParser) -> None:
                                                             for name in _accountant_choices())
                    + " (default all)")
     p.add_argument("--pld-interval", type=float, metavar="NATS", default=None,
-                   help="PLD grid step in nats, > 0 (default 1e-4): smaller is tighter and slower. A grid too fine "
-                        "to fit in memory is coarsened automatically, and the output says so")
+                   help=f"PLD grid step in nats, > 0 (default {_pld_default_interval():g}): smaller is tighter and "
+                        "slower. A grid too fine to fit in memory is coarsened automatically, and the output says so")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _pld_default_interval() -> float:
+    from dpmi.privacy.accounting.pld_accountant import DEFAULT_INTERVAL
+
+    return DEFAULT_INTERVAL
 
 
 def _accountant_choices() -> tuple[str, ...]:
