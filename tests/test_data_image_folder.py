@@ -11,6 +11,7 @@ from dpmi.data import (
     FaceDataset,
     describe_image_folder,
     load_faces,
+    load_identity_split,
     load_image_folder,
     load_public_faces,
     make_synthetic_faces,
@@ -209,3 +210,12 @@ def test_cli_info_and_verify_on_a_folder(rgb_folder, tmp_path, capsys):
     assert main(["data", "verify", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dpmi: error:") and "x.jpg" in err[0]
+
+
+def test_identity_split_from_one_folder_or_a_separate_public_one(rgb_folder, tmp_path):
+    one = load_identity_split(rgb_folder[0])
+    assert one.private.names == tuple(NAMES[:7]) and one.public.names == tuple(NAMES[7:])
+    public_root = write_image_folder(make_synthetic_faces(5, 3, (24, 24), channels=1, seed=11), tmp_path / "pub")
+    two = load_identity_split(rgb_folder[0], public_root)
+    assert two.private.num_classes == 15 and two.private_ids == tuple(range(15))
+    assert two.public.num_classes == 5 and two.public.input_shape == two.private.input_shape == (3, 20, 16)

@@ -15,7 +15,7 @@ from dpmi.data.image_folder import (
     index_image_folder,
     load_image_folder,
 )
-from dpmi.data.load_faces import DATA_FORMATS, load_faces, load_public_faces
+from dpmi.data.load_faces import DATA_FORMATS, load_faces, load_identity_split, load_public_faces
 from dpmi.data.paths import default_cache_dir, resolve_data_root
 from dpmi.data.synthetic import make_synthetic_faces, write_image_folder
 
@@ -33,6 +33,7 @@ __all__ = [
     "index_image_folder",
     "load_att_faces",
     "load_faces",
+    "load_identity_split",
     "load_image_folder",
     "load_public_faces",
     "make_synthetic_faces",

@@ -1,8 +1,8 @@
 """One entry point for "the faces at this path": the AT&T faces or any identity folder, by format.
 
 The study, the CLI (`--data DIR`, `--public DIR`, `[data] root` / `format`) and library users call
-`load_faces`; `load_public_faces` loads a second folder of attacker-side identities in the private data's
-image format.
+`load_faces`, or `load_identity_split` for the private / public people of a study; `load_public_faces`
+loads a second folder of attacker-side identities in the private data's image format.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dpmi.data.att_faces import load_att_faces
 from dpmi.data.face_dataset import FaceDataset
 from dpmi.data.folder_summary import looks_like_att_faces
+from dpmi.data.identities import IdentitySplit, split_identities
 from dpmi.data.image_folder import load_image_folder
 from dpmi.data.paths import resolve_data_root
 
@@ -69,3 +70,25 @@ def load_public_faces(root: str | os.PathLike[str], like: FaceDataset) -> FaceDa
                 "public identities must not include private people; remove them from one of the folders"
             )
     return public
+
+
+def load_identity_split(
+    root: str | os.PathLike[str] | None = None,
+    public_root: str | os.PathLike[str] | None = None,
+    format: str = "auto",
+    image_size: int | Sequence[int] | None = None,
+    grayscale: bool | None = None,
+) -> IdentitySplit:
+    """The private and public people of a study: `--data DIR` alone, or with `--public DIR`.
+
+    Without `public_root`, the identities of the faces at `root` are split by `split_identities` (first
+    half private, the rest public). With it, every identity at `root` is private and the public ones are
+    the folder `public_root` (loaded in the private images' size and channels; refused if it holds any
+    private image): `private_ids` are then 0..k-1 of `root` and `public_ids` 0..m-1 of `public_root`.
+    """
+    faces = load_faces(root, format, image_size, grayscale)
+    if public_root is None:
+        return split_identities(faces)
+    public = load_public_faces(public_root, like=faces)
+    return IdentitySplit(private=faces, public=public, private_ids=tuple(range(faces.num_classes)),
+                         public_ids=tuple(range(public.num_classes)))
