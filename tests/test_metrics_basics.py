@@ -11,8 +11,18 @@ from hypothesis import strategies as st
 
 from dpmi.data import normalize_images
 from dpmi.metrics import (
-    PER_LABEL_KEYS, SUMMARY_DESCRIPTIONS, SUMMARY_KEYS, LabelledImages, correlation_matrix, evaluate_inversion,
-    match_to_reference, nearest_mean_topk, psnr, ssim, standardize, target_rank,
+    PER_LABEL_KEYS,
+    SUMMARY_DESCRIPTIONS,
+    SUMMARY_KEYS,
+    LabelledImages,
+    correlation_matrix,
+    evaluate_inversion,
+    match_to_reference,
+    nearest_mean_topk,
+    psnr,
+    ssim,
+    standardize,
+    target_rank,
 )
 
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from dpmi.metrics import Evaluator, EvaluatorNet, augment_similarity, contrast_normalize, train_evaluator
+from dpmi.metrics import (
+    Evaluator,
+    EvaluatorNet,
+    augment_similarity,
+    contrast_normalize,
+    train_evaluator,
+)
 from dpmi.metrics.evaluator import random_blur
 
 
@@ -129,8 +135,8 @@ def test_topk_hits_agree_with_predict(synthetic_faces, short_evaluator):
     assert short_evaluator.topk_hits(x, y, k=synthetic_faces.num_classes).all()
 
 
-@pytest.mark.parametrize("kwargs", [dict(epochs=0), dict(lr=0.0), dict(width=2), dict(max_shift=-1),
-                                    dict(max_scale=1.0), dict(dropout=1.0), dict(colour=True)])
+@pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"lr": 0.0}, {"width": 2}, {"max_shift": -1},
+                                    {"max_scale": 1.0}, {"dropout": 1.0}, {"colour": True}])
 def test_invalid_arguments(synthetic_faces, kwargs):
     with pytest.raises(ValueError):
         train_evaluator(synthetic_faces, **kwargs)

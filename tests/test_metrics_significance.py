@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import beta
 
-from dpmi.metrics import above_chance, above_chance_pvalue, chance_verdict, rate_interval
+from dpmi.metrics import (
+    above_chance,
+    above_chance_pvalue,
+    chance_verdict,
+    rate_interval,
+)
 
 
 def upper_tail(hits: int, n: int, p: float) -> float:

@@ -3,18 +3,42 @@ nearest-neighbour face matcher, `Judges`), nearest class-mean identification, KN
 the evaluator's features, PSNR/SSIM, and the stated test behind "above chance"."""
 
 from dpmi.metrics.evaluate import (
-    PER_LABEL_KEYS, SUMMARY_DESCRIPTIONS, SUMMARY_KEYS, LabelledImages, evaluate_inversion, identification,
+    PER_LABEL_KEYS,
+    SUMMARY_DESCRIPTIONS,
+    SUMMARY_KEYS,
+    LabelledImages,
+    evaluate_inversion,
+    identification,
 )
 from dpmi.metrics.evaluator import (
-    Evaluator, EvaluatorNet, EvaluatorRecipe, augment_similarity, contrast_normalize, train_evaluator,
+    Evaluator,
+    EvaluatorNet,
+    EvaluatorRecipe,
+    augment_similarity,
+    contrast_normalize,
+    train_evaluator,
 )
-from dpmi.metrics.frechet import frechet_distance, frechet_distance_gaussians, gaussian_fit
+from dpmi.metrics.frechet import (
+    frechet_distance,
+    frechet_distance_gaussians,
+    gaussian_fit,
+)
 from dpmi.metrics.image_quality import match_to_reference, psnr, ssim
-from dpmi.metrics.judges import Judges, calibrate_judges, calibration_cases, load_or_train_judges
+from dpmi.metrics.judges import (
+    Judges,
+    calibrate_judges,
+    calibration_cases,
+    load_or_train_evaluator,
+    load_or_train_judges,
+)
 from dpmi.metrics.lbp_judge import LBPJudge, fit_lbp_judge, lbp_histograms
 from dpmi.metrics.nearest_mean import nearest_mean_topk, target_rank
 from dpmi.metrics.significance import (
-    ChanceVerdict, above_chance, above_chance_pvalue, chance_verdict, rate_interval,
+    ChanceVerdict,
+    above_chance,
+    above_chance_pvalue,
+    chance_verdict,
+    rate_interval,
 )
 from dpmi.metrics.standardize import correlation_matrix, standardize
 
@@ -23,6 +47,7 @@ __all__ = [
     "EvaluatorRecipe", "Judges", "LBPJudge", "LabelledImages", "above_chance", "above_chance_pvalue",
     "augment_similarity", "calibrate_judges", "calibration_cases", "chance_verdict", "contrast_normalize",
     "correlation_matrix", "evaluate_inversion", "fit_lbp_judge", "frechet_distance", "frechet_distance_gaussians",
-    "gaussian_fit", "identification", "lbp_histograms", "load_or_train_judges", "match_to_reference",
-    "nearest_mean_topk", "psnr", "rate_interval", "ssim", "standardize", "target_rank", "train_evaluator",
+    "gaussian_fit", "identification", "lbp_histograms", "load_or_train_evaluator", "load_or_train_judges",
+    "match_to_reference", "nearest_mean_topk", "psnr", "rate_interval", "ssim", "standardize", "target_rank",
+    "train_evaluator",
 ]

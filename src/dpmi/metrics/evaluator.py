@@ -5,8 +5,9 @@ accuracy of a second classifier, of a different architecture from the target and
 the private images, on the reconstructions. Ours is a three-block BatchNorm CNN with max pooling and a
 pooled-grid embedding (the targets are softmax regression, an MLP and a two-conv strided GroupNorm CNN),
 trained on per-image contrast-normalised faces with random similarity transforms (shift, zoom, rotation),
-horizontal flips and Gaussian blur (so that, like a person, it still names a blurred or mean face); its penultimate layer is the feature space of the KNN and Frechet distances. Classes,
-channels and image size come from the data. Departure from GMI/KEDMI: they use a large pretrained face
+horizontal flips and Gaussian blur (so that, like a person, it still names a blurred or mean face); its
+penultimate layer is the feature space of the KNN and Frechet distances. Classes, channels and image size
+come from the data. Departure from GMI/KEDMI: they use a large pretrained face
 network (FaceNet, IR-152); none can be downloaded here, so the judge is trained from scratch on the
 private training images only, and `dpmi.metrics.lbp_judge` is a second judge of another family.
 """
@@ -74,8 +75,8 @@ class EvaluatorNet(nn.Module):
         if width < 4 or embedding_dim < 1 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"width must be >= 4, embedding_dim >= 1, dropout in "
                              f"[0, 1); got {width}, {embedding_dim}, {dropout}")
-        self.config = dict(num_classes=int(num_classes), input_shape=[channels, height, width_px], width=width,
-                           embedding_dim=embedding_dim, dropout=dropout)
+        self.config = {"num_classes": int(num_classes), "input_shape": [channels, height, width_px], "width": width,
+                           "embedding_dim": embedding_dim, "dropout": dropout}
 
         # BatchNorm, not the targets' GroupNorm: the judge is trained without DP, so mixing the examples of a
         # batch is harmless, and on 20 identities x 7 images it generalises far better (measured, seeds 0-2:
@@ -169,7 +170,7 @@ class Evaluator:
                 "train_accuracy": self.train_accuracy, "test_accuracy": self.test_accuracy}
 
     @classmethod
-    def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> "Evaluator":
+    def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> Evaluator:
         """Rebuild from `state_dict()`; ValueError for a state written by an older dpmi (no input shape)."""
         if "input_shape" not in state.get("config", {}):
             raise ValueError("this evaluator was saved by an older dpmi (no input shape in its config): delete the "
@@ -191,7 +192,7 @@ class Evaluator:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> "Evaluator":
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Evaluator:
         """Read an evaluator written by `save`."""
         path = Path(path)
         if not path.is_file():

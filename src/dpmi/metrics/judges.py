@@ -4,7 +4,8 @@ calibration on images whose answer a person knows.
 - `evaluator`: the evaluation classifier (`dpmi.metrics.evaluator`), a CNN trained on the private training
   images; its features also give the KNN and Frechet distances.
 - `second`: local binary pattern histograms with chi-square nearest neighbour (`dpmi.metrics.lbp_judge`), a
-  classical face-recognition pipeline with no learned weights.
+  classical face-recognition pipeline with no learned weights (its gallery: the private training images and
+  blurred copies of them).
 
 `load_or_train_judges` builds both for (private training images, held-out images, recipe, seed) and stores
 them in the content-addressed cache (`dpmi.cache`, kind "judges"): later studies, the CLI and the tests load
@@ -23,16 +24,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 
 from dpmi.atomic_files import atomic_write_bytes
 from dpmi.data import FaceDataset
+from dpmi.metrics.blur import blur_faces
 from dpmi.metrics.evaluator import Evaluator, EvaluatorRecipe, train_evaluator
 from dpmi.metrics.lbp_judge import LBPJudge, fit_lbp_judge
 
 CACHE_KIND = "judges"
-# Bump when the judges' code changes what they would compute for the same inputs (invalidates the cache).
-JUDGES_VERSION = 2
+EVALUATOR_CACHE_KIND = "evaluator"
+# Bump when the code changes what would be computed for the same inputs (invalidates those cache entries):
+# JUDGES_VERSION for the second judge and the calibration, EVALUATOR_VERSION for the evaluation classifier.
+JUDGES_VERSION = 3
+EVALUATOR_VERSION = 1
 CALIBRATION_SEED_OFFSET = 7919  # noise images draw from seed + this, away from the evaluator's stream
 BLUR_SIGMAS = (2.0, 4.0)
 
@@ -73,7 +77,7 @@ class Judges:
                 "seed": int(self.seed)}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any], device: str | torch.device = "cpu") -> "Judges":
+    def from_state_dict(cls, state: dict[str, Any], device: str | torch.device = "cpu") -> Judges:
         if not isinstance(state, dict) or state.get("version") != JUDGES_VERSION:
             raise ValueError("these judges were saved by another dpmi version: delete the file; "
                              "load_or_train_judges rebuilds them")
@@ -90,7 +94,7 @@ class Judges:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> "Judges":
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Judges:
         """Read judges written by `save`; FileNotFoundError when absent, ValueError when unreadable."""
         path = Path(path)
         if not path.is_file():
@@ -105,7 +109,8 @@ class Judges:
 
 def judges_cache_parts(train: FaceDataset, test: FaceDataset | None, seed: int,
                        recipe: EvaluatorRecipe) -> dict[str, Any]:
-    """What the judges depend on (the cache key): the private images and labels, the recipe, the seed."""
+    """What the judges depend on (the cache key): the private images and labels, the recipe, the seed, and
+    the version of the judges' code."""
     parts: dict[str, Any] = {
         "train_images": train.images, "train_labels": train.labels, "num_classes": int(train.num_classes),
         "seed": int(seed), "recipe": recipe.as_dict(), "version": JUDGES_VERSION,
@@ -113,6 +118,39 @@ def judges_cache_parts(train: FaceDataset, test: FaceDataset | None, seed: int,
     if test is not None:
         parts.update(test_images=test.images, test_labels=test.labels)
     return parts
+
+
+def load_or_train_evaluator(
+    train: FaceDataset,
+    test: FaceDataset | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    log: Callable[[str], None] | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    **recipe: Any,
+) -> Evaluator:
+    """The evaluation classifier alone, from the cache (kind "evaluator") or trained and cached. Its own entry,
+    so a change to the second judge or the calibration does not retrain it. Arguments as
+    `load_or_train_judges`."""
+    from dpmi.cache import cached
+
+    settings = EvaluatorRecipe(**recipe)
+    settings.check()
+    parts = judges_cache_parts(train, test, seed, settings)
+    parts["version"] = EVALUATOR_VERSION
+
+    def build() -> dict[str, Any]:
+        if log is not None:
+            log(f"training the evaluation classifier on {len(train)} private images of {train.num_classes} "
+                "identities (once; cached for later runs) ...")
+        evaluator = train_evaluator(train, seed, test=test, device=device, progress=progress, **settings.as_dict())
+        state = evaluator.state_dict()
+        state["weights"] = {k: v.detach().cpu() for k, v in state["weights"].items()}
+        return state
+
+    payload, _ = cached(EVALUATOR_CACHE_KIND, parts, build, log=log)
+    return Evaluator.from_state_dict(payload, device)
 
 
 def load_or_train_judges(
@@ -138,32 +176,21 @@ def load_or_train_judges(
         progress: progress(epochs_done, epochs) while the evaluator trains (a progress bar).
         recipe: `EvaluatorRecipe` fields overriding the measured defaults (part of the cache key).
     """
+    from dpmi.cache import cached
+
     settings = EvaluatorRecipe(**recipe)
     settings.check()
 
     def build() -> dict[str, Any]:
-        if log is not None:
-            log(f"training the judges on {len(train)} private images of {train.num_classes} identities "
-                "(once; cached for later runs) ...")
-        evaluator = train_evaluator(train, seed, test=test, device=device, progress=progress, **settings.as_dict())
+        evaluator = load_or_train_evaluator(train, test, seed, device, log, progress=progress, **settings.as_dict())
         second = fit_lbp_judge(train, test)
         judges = Judges(evaluator, second, seed=seed)
         if test is not None and len(test):
             judges.calibration = calibrate_judges(judges, train, test, seed=seed)
         return judges.state_dict()
 
-    from dpmi.cache import cached
-
     payload, _ = cached(CACHE_KIND, judges_cache_parts(train, test, seed, settings), build, log=log)
     return Judges.from_state_dict(payload, device)
-
-
-def _blur(dataset: FaceDataset, sigma: float) -> FaceDataset:
-    """Each image Gaussian-blurred in its two spatial axes by `sigma` pixels (colour channels kept apart)."""
-    sigmas = (0.0, sigma, sigma) + ((0.0,) if dataset.images.ndim == 4 else ())
-    blurred = gaussian_filter(dataset.images.astype(np.float64), sigma=sigmas, mode="nearest")
-    return FaceDataset(np.clip(np.rint(blurred), 0, 255).astype(np.uint8), dataset.labels, dataset.image_ids,
-                       dataset.num_classes)
 
 
 def calibration_cases(train: FaceDataset, test: FaceDataset, seed: int = 0) -> dict[str, tuple[torch.Tensor,
@@ -182,7 +209,7 @@ def calibration_cases(train: FaceDataset, test: FaceDataset, seed: int = 0) -> d
     x_test, y_test = test.to_tensors()
     cases: dict[str, tuple[torch.Tensor, np.ndarray]] = {"held_out_faces": (x_test, y_test.numpy())}
     for sigma in BLUR_SIGMAS:
-        x_blur, _ = _blur(test, sigma).to_tensors()
+        x_blur, _ = blur_faces(test, sigma).to_tensors()
         cases[f"blurred_sigma{sigma:g}"] = (x_blur, y_test.numpy())
     present = np.flatnonzero(np.bincount(train.labels, minlength=train.num_classes) > 0)
     means = train.class_means()[present]

@@ -12,7 +12,11 @@ fewer for small images). An image's score for identity m is minus the chi-square
 private training image of m (Ahonen et al. eq. 2, unweighted), so top-k is the k nearest identities.
 
 Departures from Ahonen et al.: radius 1 instead of 2 (the AT&T faces are 112 x 92, smaller than FERET's
-crops), no per-region weights (they were tuned on FERET).
+crops), no per-region weights (they were tuned on FERET), and a gallery that holds, beside every private
+training image, copies blurred by 1.5 and 3 pixels: LBP codes of a sharp face and of a blurred one differ,
+so without them the judge missed half of the held-out faces blurred by 2-4 pixels (measured: 0.45-0.62),
+which a person still recognises, and under-counted smooth reconstructions from a face prior. With them:
+0.97-1.00 on those blurred faces, the same on sharp ones, chance on noise (seeds 0-2, 20 identities).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from skimage.feature import local_binary_pattern
 
 from dpmi.data import FaceDataset
 
+GALLERY_BLUR_SIGMAS = (1.5, 3.0)
 NEIGHBOURS = 8
 RADIUS = 1
 MAX_GRID = 7
@@ -95,7 +100,7 @@ class LBPJudge:
     """The fitted second judge: the private training images' LBP descriptors and labels.
 
     Attributes:
-        histograms: float32 [N, D] descriptors of the private training images.
+        histograms: float32 [N, D] descriptors of the gallery (private training images and blurred copies).
         labels: int64 [N] their identities, 0..num_classes-1.
         num_classes: identities it can name.
         image_shape: (H, W) of the images it was fitted on (queries must match).
@@ -141,7 +146,7 @@ class LBPJudge:
                 "test_accuracy": float(self.test_accuracy)}
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> "LBPJudge":
+    def from_state_dict(cls, state: dict) -> LBPJudge:
         return cls(state["histograms"].numpy(), state["labels"].numpy(), int(state["num_classes"]),
                    tuple(int(s) for s in state["image_shape"]), float(state["test_accuracy"]))
 
@@ -156,12 +161,18 @@ def topk_from_scores(scores: np.ndarray, labels: np.ndarray | torch.Tensor, k: i
     return (top == labels[:, None]).any(axis=1)
 
 
-def fit_lbp_judge(train: FaceDataset, test: FaceDataset | None = None) -> LBPJudge:
-    """Describe the private training images (no randomness: nothing to seed); score `test` if given."""
+def fit_lbp_judge(train: FaceDataset, test: FaceDataset | None = None,
+                  gallery_blur: tuple[float, ...] = GALLERY_BLUR_SIGMAS) -> LBPJudge:
+    """Describe the gallery: the private training images and, for each sigma in `gallery_blur` (pixels), a
+    blurred copy of each (no randomness: nothing to seed). Scores `test` if given."""
+    from dpmi.metrics.blur import blur_faces
+
     if len(train) == 0:
         raise ValueError("train is empty: pass the private training faces")
-    x, _ = train.to_tensors()
-    judge = LBPJudge(lbp_histograms(x), train.labels.astype(np.int64), train.num_classes, train.image_shape)
+    gallery = [train] + [blur_faces(train, sigma) for sigma in gallery_blur]
+    histograms = np.concatenate([lbp_histograms(faces.to_tensors()[0]) for faces in gallery])
+    labels = np.concatenate([faces.labels for faces in gallery]).astype(np.int64)
+    judge = LBPJudge(histograms, labels, train.num_classes, train.image_shape)
     if test is not None and len(test):
         x_test, y_test = test.to_tensors()
         judge.test_accuracy = float(judge.topk_hits(x_test, y_test, k=1).mean())
