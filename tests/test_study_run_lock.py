@@ -107,3 +107,35 @@ def test_prepare_takes_the_lock_and_a_finished_run_frees_it(tmp_path):
     with pytest.raises(ValueError, match="different settings"):
         store.prepare({"a": 2}, {"config": {}})
     assert not (store.root / LOCK_NAME).exists()  # a refused prepare leaves no lock behind
+
+
+CONTENDER = """
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("run_lock", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules["run_lock"] = module
+spec.loader.exec_module(module)
+while time.time() < float(sys.argv[3]):  # start together
+    pass
+from pathlib import Path
+done = Path(sys.argv[2]).parent
+try:
+    module.RunLock(sys.argv[2]).acquire()
+    outcome = "won"
+except module.RunLockedError:
+    outcome = "locked"
+print(outcome, flush=True)
+(done / f"done.{outcome}.{time.monotonic_ns()}").touch()
+while outcome == "won" and len(list(done.glob("done.*"))) < int(sys.argv[4]):  # hold it until all have tried
+    time.sleep(0.05)
+"""
+
+
+def test_contenders_for_a_stale_lock_let_exactly_one_take_it(tmp_path):
+    run_dir = tmp_path / "run"
+    _write_lock(run_dir, LockHolder(_dead_pid(), socket.gethostname(), "2026-01-01T00:00:00+00:00", None, "old"))
+    start_at = str(time.time() + 1.0)
+    procs = [subprocess.Popen([sys.executable, "-c", CONTENDER, str(RUN_LOCK_FILE), str(run_dir), start_at, "4"],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outcomes == ["locked", "locked", "locked", "won"]
