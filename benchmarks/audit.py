@@ -20,7 +20,6 @@ import argparse
 import time
 from dataclasses import replace
 
-import numpy as np
 import torch
 
 from dpmi.audit.api import audit_level, balanced_subsets
@@ -70,8 +69,8 @@ def main() -> None:
           f"{args.threads} thread(s)")
     print(f"{'training':<22}{'sequential s':>14}{'together s':>12}{'speed-up':>10}")
     for name, config in (("non-private", TrainConfig()), ("DP-SGD sigma 2", TrainConfig(noise_multiplier=2.0))):
-        seq = timed(lambda: sequential(x, y, subsets, seeds, config, classes))
-        together = timed(lambda: train_together("softmax", x, y, subsets, seeds, config, num_classes=classes))
+        seq = timed(lambda c=config: sequential(x, y, subsets, seeds, c, classes))
+        together = timed(lambda c=config: train_together("softmax", x, y, subsets, seeds, c, num_classes=classes))
         print(f"{name:<22}{seq:>14.2f}{together:>12.2f}{seq / together:>9.1f}x")
         if config.private:
             steps = 105
@@ -79,7 +78,7 @@ def main() -> None:
                                                           input_shape=tuple(x.shape[1:])).parameters()]
             buffers = [torch.empty_like(p) for p in params]
 
-            def draw_noise():
+            def draw_noise(buffers=buffers, steps=steps):
                 for k in range(args.shadows):
                     generator = make_generator(k, "cpu")
                     for _ in range(steps):

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from dpmi.audit.bounds import (
-    clopper_pearson, counts_at, epsilon_from_counts, epsilon_from_rates, one_run_epsilon, one_run_p_value,
+    clopper_pearson,
+    counts_at,
+    epsilon_from_counts,
+    epsilon_from_rates,
+    one_run_epsilon,
+    one_run_p_value,
     split_threshold_bound,
 )
 

@@ -9,7 +9,10 @@ import pytest
 from scipy import optimize, stats
 
 from dpmi.audit.group_privacy import (
-    dwork_roth_group_epsilon, group_sample_rate, identity_epsilon, subsampled_group_epsilon,
+    dwork_roth_group_epsilon,
+    group_sample_rate,
+    identity_epsilon,
+    subsampled_group_epsilon,
 )
 from dpmi.privacy.accounting import compute_epsilon
 

@@ -13,11 +13,10 @@ scores), so the p-value holds.
 from __future__ import annotations
 
 import pytest
-import torch
 
-import dpmi.privacy.dpsgd.private_training as private_training
 from dpmi.audit.one_run_audit import one_run_audit
 from dpmi.privacy.accounting import compute_epsilon
+from dpmi.privacy.dpsgd import private_training
 
 SIGMA, Q, T, M, R, DELTA = 5.0, 0.5, 20, 500, 200, 1e-5
 

@@ -12,7 +12,12 @@ from scipy import stats
 
 from dpmi.models import build_model
 from dpmi.privacy.dpsgd import TrainConfig, make_private, train
-from dpmi.privacy.dpsgd.noise import SecureGaussianNoise, SecureUniformSource, secure_standard_normal, secure_uniform
+from dpmi.privacy.dpsgd.noise import (
+    SecureGaussianNoise,
+    SecureUniformSource,
+    secure_standard_normal,
+    secure_uniform,
+)
 
 
 def test_secure_uniforms_are_in_the_open_unit_interval_and_uniform():

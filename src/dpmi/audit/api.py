@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -206,7 +207,11 @@ def audit_level(
     recipe = replace(recipe, seed=int(target_seed))
     recipe.validate(n)
     seconds: dict[str, float] = {}
-    from dpmi.privacy.accounting import compute_epsilon, dpsgd_steps, get_noise_multiplier
+    from dpmi.privacy.accounting import (
+        compute_epsilon,
+        dpsgd_steps,
+        get_noise_multiplier,
+    )
 
     sigma = q = t_steps = None
     epsilon = None

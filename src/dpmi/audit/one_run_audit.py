@@ -140,7 +140,7 @@ def plan_guesses(canaries: int, noise_multiplier: float, sample_rate: float, ste
         x = sampled + noise_multiplier * rng.standard_normal((canaries, steps))
         scores = _lr_scores(x, noise_multiplier, sample_rate)
         for g in grid:
-            k_in, right_in, k_out, right_out = _outcome(scores, included, g)
+            _, right_in, _, right_out = _outcome(scores, included, g)
             results[g].append(one_run_epsilon(canaries, g, right_in + right_out, delta, 1.0 - confidence, 1e-3))
     return max(grid, key=lambda g: (float(np.median(results[g])), -g))
 

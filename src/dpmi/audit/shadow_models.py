@@ -25,8 +25,8 @@ for DP-SGD the noise draws, not the arithmetic, bound the speed-up (benchmarks/a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 import torch
