@@ -11,7 +11,12 @@ import pytest
 
 from dpmi.attacks import MIFace
 from dpmi.data import split_identities
-from dpmi.metrics import LabelledImages, above_chance, evaluate_inversion, load_or_train_judges
+from dpmi.metrics import (
+    LabelledImages,
+    above_chance,
+    evaluate_inversion,
+    load_or_train_judges,
+)
 from dpmi.models import build_model
 from dpmi.privacy.dpsgd import TrainConfig, train
 
