@@ -129,6 +129,8 @@ def test_models_dp_sgd_cannot_train_are_refused_before_training(spec, pattern):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match=pattern):
         check_dp_trainable(model, SHAPE, origin=f"model {spec!r}")
+    with pytest.raises(ValueError, match=f"model {spec!r}.*" + pattern):
+        resolve_model(spec, 15, SHAPE, for_dp_sgd=True)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched (BN stats too)
 
 

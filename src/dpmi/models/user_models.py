@@ -117,14 +117,23 @@ def build_user_model(
 
 
 def resolve_model(
-    spec: str, num_classes: int, input_shape: Sequence[int], seed: int | None = 0
+    spec: str, num_classes: int, input_shape: Sequence[int], seed: int | None = 0, *, for_dp_sgd: bool = False
 ) -> nn.Module:
     """A fresh target model: a built-in name ("softmax", "mlp", "cnn", or any registered one) or a user
     factory "pkg.module:factory", for data with `num_classes` identities and images of `input_shape` (C, H, W).
 
-    This is what `--model` and the study's `model` setting resolve through. Raises ValueError (one line)
-    for an unknown name or a factory that cannot give a fitting model.
+    This is what `--model` and the study's `model` setting resolve through. With `for_dp_sgd`, the model
+    is also checked by `check_dp_trainable` (call it so before any private training starts). Raises
+    ValueError (one line) for an unknown name, a factory that cannot give a fitting model, or (for_dp_sgd)
+    a model DP-SGD cannot train.
     """
+    model = _resolve(spec, num_classes, input_shape, seed)
+    if for_dp_sgd:
+        check_dp_trainable(model, input_shape, origin=f"model {spec!r}")
+    return model
+
+
+def _resolve(spec: str, num_classes: int, input_shape: Sequence[int], seed: int | None) -> nn.Module:
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     if len(tuple(input_shape)) != 3 or min(int(s) for s in input_shape) < 1:
@@ -168,7 +177,10 @@ def check_dp_trainable(model: nn.Module, input_shape: Sequence[int], origin: str
     from dpmi.privacy.dpsgd.clipping import GradientCapture, reject_batch_norm
     from dpmi.privacy.dpsgd.layer_gradients import trainable_parameters
 
-    reject_batch_norm(model)
+    try:
+        reject_batch_norm(model)
+    except ValueError as exc:
+        raise ValueError(f"{origin} cannot be trained with DP-SGD: {exc}") from exc
     owners: dict[int, list[str]] = {}
     for module_name, module in model.named_modules(remove_duplicate=False):
         for param_name, param in trainable_parameters(module):
