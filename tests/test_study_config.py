@@ -13,8 +13,16 @@ from hypothesis import strategies as st
 
 from dpmi.attacks.registry import available_attacks, resolve_options
 from dpmi.privacy.accounting import dpsgd_steps
-from dpmi.study.config import (FIELDS, QUICK_MAX_ITER, SETTINGS, TOML_LAYOUT, StudyConfig, grid_identities,
-                               load_config_file, make_config)
+from dpmi.study.config import (
+    FIELDS,
+    QUICK_MAX_ITER,
+    SETTINGS,
+    TOML_LAYOUT,
+    StudyConfig,
+    grid_identities,
+    load_config_file,
+    make_config,
+)
 from dpmi.study.levels import PrivacyLevel, plan_levels
 
 
@@ -185,5 +193,5 @@ def test_run_help_lists_exactly_the_toml_layout():
     from dpmi.cli import _run_epilog
 
     listed = {m.group(1): set(m.group(2).replace(",", " ").split())
-              for m in re.finditer(r"^\s+\[(\w+)\]\s+(.+)$", _run_epilog(), re.M)}
+              for m in re.finditer(r"^\s+\[(\w+)\]\s+(.+)$", _run_epilog(), re.MULTILINE)}
     assert listed == {section: set(keys) for section, keys in TOML_LAYOUT.items()}

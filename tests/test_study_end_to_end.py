@@ -94,9 +94,9 @@ class _InterruptAfterFirstCell:
 
 
 def test_rerun_resumes_and_recomputed_cells_are_identical(quick_run, faces_root, capsys):
+    from dpmi.cli import build_parser
     from dpmi.study.config import make_config
     from dpmi.study.flags import study_overrides
-    from dpmi.cli import build_parser
     from dpmi.study.runner import run_study
 
     cells = quick_run / "cells"

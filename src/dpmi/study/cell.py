@@ -95,7 +95,8 @@ def train_target(task: CellTask, context: CellContext) -> tuple[torch.nn.Module,
         noise_multiplier=level.noise_multiplier, delta=config.delta, max_grad_norm=recipe.max_grad_norm,
         accountant=config.accountant, seed=seed, device=context.device,
     ))
-    if level.private and (history.steps != level.steps or not np.isclose(history.sample_rate, level.sample_rate)):
+    if level.private and (history.steps != level.steps or history.sample_rate is None or level.sample_rate is None
+                          or not np.isclose(history.sample_rate, level.sample_rate)):
         raise RuntimeError(
             f"DP-SGD took {history.steps} steps at rate {history.sample_rate}, but the level's epsilon was "
             f"computed for {level.steps} steps at rate {level.sample_rate}"

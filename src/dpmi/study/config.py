@@ -300,7 +300,7 @@ def _coerce(name: str, value: Any) -> Any:
             raise ValueError(f"{name} ({where(name)}) must be a number, got {value!r}")
         return float(value)
     if not isinstance(value, str):
-        raise ValueError(f"{name} ({where(name)}) must be a string, got {value!r}")
+        raise ValueError(f"{name} ({where(name)}) must be a string, got {value!r}")  # noqa: TRY004 (one CLI line)
     return value
 
 
@@ -381,8 +381,8 @@ def validate(config: StudyConfig) -> None:
          f"device must be cpu, cuda, cuda:N or mps ({w('device')}), got {config.device!r}"),
         (config.seed >= 0, f"seed must be >= 0 ({w('seed')}), got {config.seed}"),
         (config.seeds >= 1, f"seeds (the number of seeds per level) must be >= 1 ({w('seeds')}), got {config.seeds}"),
-        (config.train_per_class >= 1, f"train_per_class must be >= 1 ({w('train_per_class')}), "
-                                      f"got {config.train_per_class}"),
+        (config.train_per_class >= 1, (f"train_per_class must be >= 1 ({w('train_per_class')}), "
+                                      f"got {config.train_per_class}")),
         (config.split_seed >= 0, f"split_seed must be >= 0 ({w('split_seed')}), got {config.split_seed}"),
         (config.model in MODELS,
          f"unknown model {config.model!r} ({w('model')}): choose one of {', '.join(sorted(MODELS))}"),
@@ -405,23 +405,23 @@ def validate(config: StudyConfig) -> None:
         (config.grid_identities is None or config.grid_identities >= 1,
          f"grid_identities must be >= 1 ({w('grid_identities')}), got {config.grid_identities}"),
         (config.identities is None or config.grid_identities is None or config.grid_identities <= config.identities,
-         f"grid_identities must be in 1..{config.identities} (the attacked people, --identities) "
-         f"({w('grid_identities')}), got {config.grid_identities}"),
+         (f"grid_identities must be in 1..{config.identities} (the attacked people, --identities) "
+         f"({w('grid_identities')}), got {config.grid_identities}")),
         (bool(config.nonprivate or config.noise_multipliers or config.target_epsilons),
-         "no privacy level to run: drop --no-nonprivate, or give --sigmas / --epsilons "
-         "([privacy] nonprivate, noise_multipliers, target_epsilons)"),
+         ("no privacy level to run: drop --no-nonprivate, or give --sigmas / --epsilons "
+         "([privacy] nonprivate, noise_multipliers, target_epsilons)")),
         (config.name is None or (config.name.strip() != "" and "/" not in config.name and config.name not in (".", "..")),
          f"name must be a non-empty directory name without '/' ({w('name')}), got {config.name!r}"),
         (len(config.attacks) > 0, f"no attack to run: name at least one ({w('attacks')})"),
-        (len(set(config.attacks)) == len(config.attacks), f"attacks must not repeat ({w('attacks')}), "
-                                                          f"got {list(config.attacks)}"),
+        (len(set(config.attacks)) == len(config.attacks), (f"attacks must not repeat ({w('attacks')}), "
+                                                          f"got {list(config.attacks)}")),
         (len(set(config.private_identities)) == len(config.private_identities)
          and len(set(config.public_identities)) == len(config.public_identities),
          f"identity lists must not repeat a person ({w('private_identities')}, {w('public_identities')})"),
         (not set(config.private_identities) & set(config.public_identities),
-         f"private and public people overlap in {sorted(set(config.private_identities) & set(config.public_identities))}"
+         (f"private and public people overlap in {sorted(set(config.private_identities) & set(config.public_identities))}"
          f": an attacker's prior must never see a private person ({w('private_identities')}, "
-         f"{w('public_identities')})"),
+         f"{w('public_identities')})")),
     ]
     for ok, message in checks:
         if not ok:

@@ -142,7 +142,9 @@ def reconstruction_grid(
     plt = _pyplot()
     reference = 1 if mean_faces is not None else 0
     n_rows, n_cols = len(rows) + reference, len(identities)
-    height, width = rows[0][1].shape[-2:] if rows else mean_faces.shape[-2:]
+    if not rows and mean_faces is None:
+        raise ValueError("nothing to draw: give rows or mean faces")
+    height, width = rows[0][1].shape[-2:] if rows else mean_faces.shape[-2:]  # type: ignore[union-attr]
     cell = 1.05
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols * width / height + 2.0, cell * n_rows + 0.6),
                              squeeze=False)
@@ -151,7 +153,7 @@ def reconstruction_grid(
     for r in range(n_rows):
         for c, identity in enumerate(identities):
             ax = axes[r, c]
-            if r < reference:
+            if r < reference and mean_faces is not None:
                 image, correct = mean_faces[identity], None
             else:
                 _, images, hits = rows[r - reference]

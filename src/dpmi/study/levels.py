@@ -46,8 +46,9 @@ class PrivacyLevel:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PrivacyLevel":
-        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+    def from_dict(cls, data: dict[str, Any]) -> PrivacyLevel:
+        values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls)}
+        return cls(**values)
 
 
 def _number(value: float) -> str:
@@ -78,7 +79,11 @@ def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: 
         ValueError: a target epsilon that no sigma reaches with these steps (the accountant says why).
     """
     # make_private's rule too; each cell checks that its training took exactly these steps.
-    from dpmi.privacy.accounting import compute_epsilon, dpsgd_steps, get_noise_multiplier
+    from dpmi.privacy.accounting import (
+        compute_epsilon,
+        dpsgd_steps,
+        get_noise_multiplier,
+    )
 
     resolved = []
     for level in levels:
@@ -92,6 +97,7 @@ def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: 
         steps = dpsgd_steps(epochs, sample_rate)
         sigma = level.noise_multiplier
         if sigma is None:
+            assert level.target_epsilon is not None  # a private level has one or the other
             sigma = float(
                 get_noise_multiplier(level.target_epsilon, config.delta, sample_rate, steps, accountant=config.accountant)
             )

@@ -21,7 +21,12 @@ from typing import Any
 
 from dpmi.study.report import strongest_attack
 from dpmi.study.results import StudyResults, load_results
-from dpmi.study.summary import JUDGES, chance_words, format_epsilon, format_value, judges_recorded
+from dpmi.study.summary import (
+    chance_words,
+    format_epsilon,
+    format_value,
+    judges_recorded,
+)
 
 BEGIN = "<!-- dpmi-results:{name}:begin -->"
 END = "<!-- dpmi-results:{name}:end -->"
@@ -89,7 +94,7 @@ def markdown_table(results: StudyResults) -> str:
 def replace_block(readme: str, name: str, body: str) -> str:
     """`readme` with the text between NAME's markers replaced by `body` (ValueError when the markers are missing)."""
     begin, end = BEGIN.format(name=name), END.format(name=name)
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(readme):
         raise ValueError(f"the README has no {begin} ... {end} block for {name!r}")
     return pattern.sub(lambda _: f"{begin}\n{body}\n{end}", readme)

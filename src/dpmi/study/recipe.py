@@ -121,8 +121,8 @@ def _trial(model_name: str, recipe: Recipe, sigma: float | None, public_train: F
            private_train_size: int, config: StudyConfig) -> float:
     """Held-out accuracy on the public people of a model trained with `recipe` (and `sigma`) on their images."""
     from dpmi.models import build_model
-    from dpmi.privacy.dpsgd import TrainConfig, train
     from dpmi.models.accuracy import accuracy
+    from dpmi.privacy.dpsgd import TrainConfig, train
 
     x, y = public_train.to_tensors(config.device)
     xv, yv = public_val.to_tensors(config.device)

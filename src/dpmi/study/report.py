@@ -18,8 +18,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dpmi.study.levels import PrivacyLevel
-from dpmi.study.summary import (ATTACK_COLUMNS, PERCENT_KEYS, LevelSummary, chance_words, format_epsilon,
-                                format_value, judges_recorded)
+from dpmi.study.summary import (
+    ATTACK_COLUMNS,
+    PERCENT_KEYS,
+    LevelSummary,
+    chance_words,
+    format_epsilon,
+    format_value,
+    judges_recorded,
+)
 
 if TYPE_CHECKING:
     from dpmi.study.results import GridRow, StudyResults
@@ -94,7 +101,7 @@ def _judge_phrase(s: LevelSummary, attack: str, key: str, name: str, chance: flo
     rate = s.attack_mean[attack].get(key, math.nan)
     if not math.isfinite(rate):
         return ""
-    people = int(round(rate * s.people)) if len(s.seeds) == 1 else None
+    people = round(rate * s.people) if len(s.seeds) == 1 else None
     count = f"{people} of {s.people} people, " if people is not None else ""
     return f"the {name} names {count}{_pct(rate)} ({chance_words(rate, s.trials, chance)})"
 
@@ -162,12 +169,12 @@ def plain_reading(results: StudyResults, summaries: list[LevelSummary], grid_row
     primary_key, _, primary = judges[0]
     accountant = str(results.config.get("accountant", "rdp"))
     sentences = [
-        f"Each attack reconstructs one image per private person ({summaries[0].people} people attacked, "
+        (f"Each attack reconstructs one image per private person ({summaries[0].people} people attacked, "
         f"{classes} private people in all, chance {_pct(chance)}). Judges decide whether a reconstruction shows who "
         f"it is: the {primary} (a network trained on the real private faces) is the one that agrees with a person "
         "looking at the grid; the nearest-mean-face test (is the image most correlated with that person's mean "
         "face?) is a sensitive statistical test that can single out a person from an image a human would call "
-        "noise. \"Above chance\" means a one-sided binomial test over people x seeds rejects guessing at 5%."
+        "noise. \"Above chance\" means a one-sided binomial test over people x seeds rejects guessing at 5%.")
     ]
     base = next((s for s in summaries if not s.level.private), None)
     for s in summaries:

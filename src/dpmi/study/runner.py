@@ -26,7 +26,12 @@ import numpy as np
 from dpmi.atomic_files import atomic_save_npy
 from dpmi.data import FaceDataset, IdentitySplit, load_att_faces, split_identities
 from dpmi.study.cell import CellTask, init_worker, run_cell_task
-from dpmi.study.config import (StudyConfig, attacked_identities, grid_identities, validate_against_data)
+from dpmi.study.config import (
+    StudyConfig,
+    attacked_identities,
+    grid_identities,
+    validate_against_data,
+)
 from dpmi.study.evaluator_cache import ensure_evaluator
 from dpmi.study.executor import Executor, make_executor
 from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
@@ -79,7 +84,7 @@ def data_provenance(config: StudyConfig, faces: FaceDataset) -> dict[str, Any]:
         "root": str(resolve_data_root(config.data).resolve()),
         "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
         "images_sha256": fingerprint_array(faces.images),
-        "people": int(faces.num_classes), "images": int(len(faces)), "image_shape": list(faces.input_shape),
+        "people": int(faces.num_classes), "images": len(faces), "image_shape": list(faces.input_shape),
     }
 
 

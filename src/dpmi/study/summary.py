@@ -51,7 +51,7 @@ def above_chance(successes: int, trials: int, chance: float, alpha: float = SIGN
 
 def chance_words(rate: float, trials: int, chance: float) -> str:
     """"above chance" or "near chance" for a success rate over `trials` attacks (binomial test, 5 %)."""
-    successes = int(round(rate * trials))
+    successes = round(rate * trials)
     return "above chance" if above_chance(successes, trials, chance) else "near chance"
 
 
