@@ -114,3 +114,36 @@ def test_a_cached_folder_dataset_reads_each_file_once(rgb_folder, monkeypatch):
     first = [lazy[i][0] for i in range(3)]
     monkeypatch.setattr(folder_dataset, "read_image", lambda *a, **k: pytest.fail("read a cached image again"))
     assert all(torch.equal(lazy[i][0], first[i]) for i in range(3))
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_checkpoint_mid_training_resumes_to_the_uninterrupted_result(synthetic_faces, num_workers):
+    """The loader draws batches ahead (prefetch); the checkpoint must hold the sampler's position as of the
+    batches consumed, or the resumed run would skip the prefetched ones."""
+    x, y = synthetic_faces.to_tensors()
+    data, shape = ItemDataset(x, y), synthetic_faces.input_shape
+
+    def start():
+        model = resolve_model("softmax", 8, shape, seed=0)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        private = make_private(model, optimizer, data, max_grad_norm=1.0, noise_multiplier=1.0,
+                               expected_batch_size=6, steps=20, seed=3, num_workers=num_workers)
+        return model, optimizer, private
+
+    def run(model, private, steps):
+        for xb, yb in private.batches(steps):
+            private.step(F.cross_entropy(model(xb), yb, reduction="none"))
+
+    whole, _, private = start()
+    run(whole, private, 20)
+    first, optimizer, private = start()
+    run(first, private, 8)  # the loader has already drawn some of steps 9.. ahead
+    saved = (first.state_dict(), optimizer.state_dict(), private.state_dict())
+    resumed, optimizer, private = start()
+    resumed.load_state_dict(saved[0])
+    optimizer.load_state_dict(saved[1])
+    private.load_state_dict(saved[2])
+    run(resumed, private, 12)
+    assert private.steps_taken == 20
+    for a, b in zip(resumed.parameters(), whole.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)

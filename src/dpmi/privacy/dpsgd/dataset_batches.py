@@ -9,11 +9,13 @@ tensors gives the same batches, hence the same model and the same epsilon, as th
 
 One loader iterator serves every `batches()` call until the planned steps are used up (workers start once,
 not once per epoch); the loader may draw a few batches ahead (prefetch), which does not change which
-examples each step sees.
+examples each step sees. For checkpoints, `sampler_state` gives the sampler's position before the first
+draw not yet consumed, so a resumed run draws exactly the batches an uninterrupted one would have.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,14 +31,22 @@ def is_map_dataset(data: object) -> bool:
 
 
 class PoissonBatchSampler(Sampler[list[int]]):
-    """`num_steps` index lists, each one Poisson draw of `sampler` (possibly empty), for a DataLoader."""
+    """`num_steps` index lists, each one Poisson draw of `sampler` (possibly empty), for a DataLoader.
 
-    def __init__(self, sampler: PoissonSampler, num_steps: int) -> None:
+    `before_draw(state)`, if given, receives the sampler's state_dict() just before each draw.
+    """
+
+    def __init__(
+        self, sampler: PoissonSampler, num_steps: int, before_draw: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self.sampler = sampler
         self.num_steps = int(num_steps)
+        self.before_draw = before_draw
 
     def __iter__(self) -> Iterator[list[int]]:
         for _ in range(self.num_steps):
+            if self.before_draw is not None:
+                self.before_draw(self.sampler.state_dict())
             yield self.sampler.sample().tolist()
 
     def __len__(self) -> int:
@@ -76,6 +86,7 @@ class DatasetBatches:
         self.prefetch_factor = int(prefetch_factor)
         self._stream: Iterator[Any] | None = None
         self._stream_left = 0
+        self._unconsumed: deque[dict[str, Any]] = deque()  # sampler states before draws not yet consumed
 
     def __len__(self) -> int:
         return self.num_examples
@@ -86,7 +97,7 @@ class DatasetBatches:
             options["prefetch_factor"] = self.prefetch_factor
         loader = DataLoader(
             self.dataset,
-            batch_sampler=PoissonBatchSampler(sampler, count),
+            batch_sampler=PoissonBatchSampler(sampler, count, self._unconsumed.append),
             collate_fn=collate_or_none,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
@@ -96,9 +107,15 @@ class DatasetBatches:
         self._stream_left = count
 
     def close(self) -> None:
-        """Stop the loader's workers (also happens once the planned steps are used up)."""
+        """Stop the loader's workers and forget draws made ahead (also happens once the planned steps are
+        used up); the next `batches` call draws afresh from the sampler's current position."""
         self._stream = None
         self._stream_left = 0
+        self._unconsumed.clear()
+
+    def sampler_state(self, sampler: PoissonSampler) -> dict[str, Any]:
+        """`sampler.state_dict()` as of the batches consumed so far (the loader may have drawn ahead)."""
+        return self._unconsumed[0] if self._unconsumed else sampler.state_dict()
 
     def batches(
         self,
@@ -118,6 +135,7 @@ class DatasetBatches:
                 self._open_stream(sampler, max(num_steps - produced, planned_left - produced))
             assert self._stream is not None
             batch = next(self._stream)
+            self._unconsumed.popleft()
             self._stream_left -= 1
             produced += 1
             if self._stream_left == 0:

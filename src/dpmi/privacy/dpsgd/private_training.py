@@ -150,7 +150,9 @@ class PrivateTraining:
         secure run continues with fresh OS randomness). Tensors, numbers and strings only (weights_only-safe)."""
         return {"steps_taken": self.steps_taken, "noise_multiplier": self.noise_multiplier,
                 "sample_rate": self.sample_rate, "max_grad_norm": self.max_grad_norm, "steps": self.steps,
-                "secure_mode": self.secure_mode, "sampler": self.sampler.state_dict(),
+                "secure_mode": self.secure_mode,
+                "sampler": (self.dataset_batches.sampler_state(self.sampler) if self.dataset_batches is not None
+                            else self.sampler.state_dict()),
                 "noise_generator": None if self.noise_generator is None else self.noise_generator.get_state(),
                 "accountant": self.accountant.state_dict()}
 
@@ -160,6 +162,8 @@ class PrivateTraining:
             if state.get(key) != getattr(self, key):
                 raise ValueError(f"checkpoint {key} is {state.get(key)!r} but this run has {getattr(self, key)!r}: "
                                  "resume with the settings the checkpoint was made with")
+        if self.dataset_batches is not None:
+            self.dataset_batches.close()  # batches drawn ahead came from the position being replaced
         self.sampler.load_state_dict(state["sampler"])
         if self.noise_generator is not None and state["noise_generator"] is not None:
             self.noise_generator.set_state(state["noise_generator"])
