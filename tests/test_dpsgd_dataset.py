@@ -4,7 +4,6 @@ step, and a folder read lazily trains exactly like the same folder loaded into t
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,8 +11,10 @@ from torch.utils.data import Dataset
 
 from dpmi.data import (
     ImageFolderDataset,
+    index_image_folder,
     load_image_folder,
     make_synthetic_faces,
+    split_indices,
     write_image_folder,
 )
 from dpmi.models import resolve_model
@@ -89,8 +90,10 @@ def test_a_folder_read_lazily_equals_the_folder_loaded_into_tensors(rgb_folder):
 def test_train_on_dataset_equals_train_on_tensors(rgb_folder, private):
     faces = load_image_folder(rgb_folder)
     train_set, _ = faces.split(train_per_class=3, seed=0)
-    rows = np.flatnonzero(np.isin(np.arange(len(faces)), _rows_of(faces, train_set)))
-    lazy = ImageFolderDataset(rgb_folder, indices=rows)
+    index = index_image_folder(rgb_folder)  # the same split from the labels alone, no pixels read
+    rows, _ = split_indices(index.labels, index.num_classes, 3, seed=0)
+    assert rows.tolist() == _rows_of(faces, train_set)
+    lazy = ImageFolderDataset(index, indices=rows)
     config = TrainConfig(epochs=3, batch_size=6, lr=0.05, noise_multiplier=1.0 if private else None, seed=2)
     a = resolve_model("mlp", faces.num_classes, faces.input_shape, seed=1)
     b = resolve_model("mlp", faces.num_classes, faces.input_shape, seed=1)

@@ -2,7 +2,7 @@
 verification, and a torch Dataset that reads a folder lazily."""
 
 from dpmi.data.att_faces import IMAGE_SHAPE, NUM_SUBJECTS, load_att_faces, read_pgm
-from dpmi.data.face_dataset import FaceDataset, normalize_images
+from dpmi.data.face_dataset import FaceDataset, normalize_images, split_indices
 from dpmi.data.folder_dataset import ImageFolderDataset
 from dpmi.data.folder_summary import (
     FolderSummary,
@@ -15,7 +15,12 @@ from dpmi.data.image_folder import (
     index_image_folder,
     load_image_folder,
 )
-from dpmi.data.load_faces import DATA_FORMATS, load_faces, load_identity_split, load_public_faces
+from dpmi.data.load_faces import (
+    DATA_FORMATS,
+    load_faces,
+    load_identity_split,
+    load_public_faces,
+)
 from dpmi.data.paths import default_cache_dir, resolve_data_root
 from dpmi.data.synthetic import make_synthetic_faces, write_image_folder
 
@@ -41,6 +46,7 @@ __all__ = [
     "read_pgm",
     "resolve_data_root",
     "select_identities",
+    "split_indices",
     "split_identities",
     "verify_image_folder",
     "write_image_folder",

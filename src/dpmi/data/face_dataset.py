@@ -8,6 +8,7 @@ particular database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,48 +91,11 @@ class FaceDataset:
     ) -> tuple[FaceDataset, FaceDataset]:
         """Stratified split: some images of every identity to train, the rest (at least one) to test.
 
-        Fredrikson et al. (CCS 2015) used 7 train / 3 test per person: `split(7)` on the AT&T faces. With
-        uneven counts, an identity with n images trains on min(train_per_class, n - 1) of them, so every
-        identity keeps at least one test image; or give `train_fraction` f in (0, 1) (train_per_class is
-        then ignored) and an identity trains on round(f * n) images, clipped to 1..n-1. The choice within
-        each identity is a seeded permutation, so the same seed gives the same split.
-
-        Raises:
-            ValueError: an identity with fewer than 2 images (named), train_per_class < 1 or at least the
-                largest identity's count, or train_fraction outside (0, 1).
+        See `split_indices` (the rows chosen); the same seed gives the same split.
         """
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
-        counts = self.counts()
-        small = [k for k in range(self.num_classes) if counts[k] < 2]
-        if small:
-            named = ", ".join(f"{self.identity_name(k)!r} ({counts[k]})" for k in small[:5])
-            raise ValueError(
-                f"{len(small)} identit{'y has' if len(small) == 1 else 'ies have'} fewer than 2 images ({named}"
-                f"{', ...' if len(small) > 5 else ''}): the split needs one image to train on and one to test "
-                "on per identity; add images or remove those identities"
-            )
-        if train_fraction is not None:
-            if not 0.0 < train_fraction < 1.0:
-                raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
-            train_counts = np.clip(np.floor(train_fraction * counts + 0.5).astype(np.int64), 1, counts - 1)
-        else:
-            largest = int(counts.max()) if self.num_classes else 0
-            if not 0 < train_per_class < largest:
-                raise ValueError(
-                    f"train_per_class must be in 1..{largest - 1} (the largest identity has {largest} images; "
-                    f"smaller ones keep one test image), got {train_per_class}"
-                )
-            train_counts = np.minimum(train_per_class, counts - 1)
-        rng = np.random.default_rng(seed)
-        train_idx, test_idx = [], []
-        for label in range(self.num_classes):
-            members = np.flatnonzero(self.labels == label)
-            chosen = rng.permutation(members)
-            take = int(train_counts[label])
-            train_idx.append(np.sort(chosen[:take]))
-            test_idx.append(np.sort(chosen[take:]))
-        return self.subset(np.concatenate(train_idx)), self.subset(np.concatenate(test_idx))
+        train_rows, test_rows = split_indices(self.labels, self.num_classes, train_per_class, seed,
+                                              train_fraction=train_fraction, names=self.names)
+        return self.subset(train_rows), self.subset(test_rows)
 
     def to_tensors(self, device: str | None = None):
         """Float images [N, C, H, W] in [-1, 1] and int64 labels [N], as torch tensors.
@@ -162,3 +126,60 @@ def normalize_images(images: np.ndarray) -> np.ndarray:
     """uint8 grey levels -> float32 in [-1, 1] (ToTensor + Normalize(0.5, 0.5))."""
     return (images.astype(np.float32) / 255.0 - 0.5) / 0.5
 
+
+
+def split_indices(
+    labels: np.ndarray,
+    num_classes: int,
+    train_per_class: int = 7,
+    seed: int = 0,
+    *,
+    train_fraction: float | None = None,
+    names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a stratified split of `labels` (int [N] in 0..num_classes-1): (train rows, test rows).
+
+    Fredrikson et al. (CCS 2015) used 7 train / 3 test per person: `split(7)` on the AT&T faces. With
+    uneven counts, an identity with n images trains on min(train_per_class, n - 1) of them, so every
+    identity keeps at least one test image; or give `train_fraction` f in (0, 1) (train_per_class is then
+    ignored) and an identity trains on round(f * n) images, clipped to 1..n-1. The choice within each
+    identity is a seeded permutation; rows are sorted within each identity. Needs only the labels, so a
+    folder read lazily (`ImageFolderIndex.labels`) splits exactly as the same folder loaded.
+
+    Raises:
+        ValueError: an identity with fewer than 2 images (named, with `names`), train_per_class < 1 or at
+            least the largest identity's count, or train_fraction outside (0, 1).
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    counts = np.bincount(labels, minlength=num_classes).astype(np.int64)
+    small = [k for k in range(num_classes) if counts[k] < 2]
+    if small:
+        name = (lambda k: names[k]) if names is not None else (lambda k: f"identity {k}")
+        listed = ", ".join(f"{name(k)!r} ({counts[k]})" for k in small[:5])
+        raise ValueError(
+            f"{len(small)} identit{'y has' if len(small) == 1 else 'ies have'} fewer than 2 images ({listed}"
+            f"{', ...' if len(small) > 5 else ''}): the split needs one image to train on and one to test "
+            "on per identity; add images or remove those identities"
+        )
+    if train_fraction is not None:
+        if not 0.0 < train_fraction < 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+        train_counts = np.clip(np.floor(train_fraction * counts + 0.5).astype(np.int64), 1, counts - 1)
+    else:
+        largest = int(counts.max()) if num_classes else 0
+        if not 0 < train_per_class < largest:
+            raise ValueError(
+                f"train_per_class must be in 1..{largest - 1} (the largest identity has {largest} images; "
+                f"smaller ones keep one test image), got {train_per_class}"
+            )
+        train_counts = np.minimum(train_per_class, counts - 1)
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = [], []
+    for label in range(num_classes):
+        members = np.flatnonzero(labels == label)
+        chosen = rng.permutation(members)
+        take = int(train_counts[label])
+        train_idx.append(np.sort(chosen[:take]))
+        test_idx.append(np.sort(chosen[take:]))
+    return np.concatenate(train_idx), np.concatenate(test_idx)
