@@ -110,3 +110,23 @@ def test_an_address_that_does_not_answer_is_one_value_error():
     assert "\n" not in str(info.value) and time.monotonic() - start < 10
     with pytest.raises(ValueError, match="--ray-address must be host:port"):
         RayExecutor(address="nonsense")
+
+
+def test_resume_after_an_interruption_runs_only_what_did_not_finish(local_ray, tmp_path):
+    """The study's resume pattern: keep each (task, result) as it arrives, stop, re-run the rest."""
+    secret = tmp_path / "s"
+    secret.write_text("x")
+    tasks = list(range(6))
+    saved: dict[int, int] = {}
+    results = RayExecutor().map_unordered(square, tasks, init_state, (7, str(secret)))
+    for task, result in results:
+        saved[task] = result[0]
+        if len(saved) == 2:
+            with pytest.raises(KeyboardInterrupt):
+                results.throw(KeyboardInterrupt)
+            break
+    todo = [t for t in tasks if t not in saved]
+    assert len(todo) == 4
+    for task, result in RayExecutor().map_unordered(square, todo, init_state, (7, str(secret))):
+        saved[task] = result[0]
+    assert saved == {t: t * t + 7 for t in tasks}
