@@ -11,6 +11,23 @@ calibration on images whose answer a person knows.
 them in the content-addressed cache (`dpmi.cache`, kind "judges"): later studies, the CLI and the tests load
 them in milliseconds; a corrupt or foreign entry is rebuilt. The build also runs `calibrate_judges`, whose
 numbers (stored with the judges) tell the report which judge agrees with a person looking at the images.
+
+Measured (20 private AT&T identities, 7 training / 3 held-out images each, seeds 0-2; acc@1, chance 0.05):
+
+    case                      evaluator      LBP judge     nearest mean
+    held-out real faces       0.98-1.00      0.95-1.00     0.92-0.98
+    blurred, sigma 2 / 4 px   0.98-1.00      0.97-1.00     0.88-0.97
+    mean private faces        1.00           1.00          1.00 (its own references)
+    wrong label               0.00           0.00-0.02     0.00-0.02
+    Gaussian noise            0.05           0.05-0.08     0.03-0.10
+    MI-FACE on a DP-SGD target (epsilon 8, seed 0; noise to the eye)
+                              0.05           0.15          0.95
+
+So the evaluation classifier is the judge to trust (it names what a person names and nothing else); the
+LBP judge agrees with it on real, blurred and noise images but under-counts smooth prior reconstructions
+(seed 0, PCA-prior attack on a non-private target: 0.45 vs 0.80), so it is a conservative check; nearest
+mean says yes to images a person calls noise (it correlates faint linear templates with the mean faces) and
+must not be reported as identification.
 """
 
 from __future__ import annotations
