@@ -286,6 +286,7 @@ def _train_private(stacked: StackedModels, layers: list[nn.Module], x_flat: torc
     std = float(sigma) * clip * scale
     grads = [torch.empty_like(p) for p in stacked.params]
     buffers: list[torch.Tensor | None] = [None] * len(stacked.params)
+    gather_buffer = torch.empty(0, x_flat.shape[1], dtype=x_flat.dtype, device=x_flat.device)
     for _ in range(steps):
         batches = [sampler.sample() for sampler in samplers]
         for k in range(k_models):  # each model's noise from its own generator, parameters in order
@@ -303,7 +304,12 @@ def _train_private(stacked: StackedModels, layers: list[nn.Module], x_flat: torc
                 mask_np[k, : len(b)] = 1.0
             index = members.gather(1, torch.from_numpy(local).to(members.device))
             mask = torch.from_numpy(mask_np).to(x_flat.device, x_flat.dtype)
-            _add_clipped_sums_(layers, stacked.params, x_flat[index], y[index], mask, clip, scale, grads)
+            # Gather into a reused buffer: a fresh [K, B, features] tensor per step costs more in page faults
+            # than the copy itself.
+            if gather_buffer.shape[0] < k_models * width:
+                gather_buffer = torch.empty(k_models * width, x_flat.shape[1], dtype=x_flat.dtype, device=x_flat.device)
+            xb = torch.index_select(x_flat, 0, index.reshape(-1), out=gather_buffer[: k_models * width])
+            _add_clipped_sums_(layers, stacked.params, xb.view(k_models, width, -1), y[index], mask, clip, scale, grads)
         with torch.no_grad():
             _sgd_momentum_(stacked.params, grads, buffers, config.lr, config.momentum)  # grads refilled next step
 
