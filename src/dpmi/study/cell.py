@@ -42,7 +42,7 @@ class CellTask:
 @dataclass
 class CellContext:
     """Shared by every cell of a study: the private split as tensors on the device, the attacker's public
-    people, and the evaluation classifier."""
+    people, and the judges (`dpmi.metrics.Judges`: the evaluation classifier and the LBP judge)."""
 
     train: FaceDataset
     test: FaceDataset
@@ -60,11 +60,11 @@ _CONTEXT: CellContext | None = None
 
 def make_context(train: FaceDataset, test: FaceDataset, public: FaceDataset, evaluator_path: str | Path,
                  device: str) -> CellContext:
-    from dpmi.study.evaluator_cache import load_evaluator
+    from dpmi.study.evaluator_cache import load_judges
 
     x_train, y_train = train.to_tensors(device)
     x_test, y_test = test.to_tensors(device)
-    return CellContext(train, test, public, x_train, y_train, x_test, y_test, load_evaluator(evaluator_path, device),
+    return CellContext(train, test, public, x_train, y_train, x_test, y_test, load_judges(evaluator_path, device),
                        device)
 
 

@@ -42,7 +42,7 @@ def _x_positions(summaries: list[LevelSummary]) -> tuple[list[float], float | No
     return xs, (infinity_x if has_infinity else None)
 
 
-def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int = 40, delta: float = 1e-5) -> bytes:
+def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int, delta: float = 1e-5) -> bytes:
     """Epsilon (PLD, log scale) against the target's test accuracy (first panel) and, one panel per attack, the
     share of people each judge names correctly from the reconstructions; error bars = std over seeds (none
     with one seed). The non-private level is drawn at "inf" on the right; the dotted line is chance

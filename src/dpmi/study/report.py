@@ -302,6 +302,29 @@ def setup_text(results: StudyResults) -> str:
     )
 
 
+CALIBRATION_CASES = {
+    "held_out_faces": "real held-out faces", "blurred_sigma2": "real faces, blurred (sigma 2 px)",
+    "blurred_sigma4": "real faces, blurred (sigma 4 px)", "mean_faces": "each person's mean face",
+    "noise": "pure noise", "wrong_label": "real faces scored against a wrong person",
+}
+
+
+def _calibration_html(results: StudyResults) -> str:
+    """The judges on images whose answer a person knows (`dpmi.metrics.calibrate_judges`)."""
+    calibration = (results.evaluator or {}).get("calibration") or {}
+    if not calibration:
+        return ""
+    keys = [("eval_acc1", "evaluation classifier"), ("judge2_acc1", "LBP judge"),
+            ("nearest_mean_top1", "nearest mean face")]
+    rows = []
+    for case, values in calibration.items():
+        cells = "".join(f"<td class=num>{_e(_pct(values.get(k, math.nan)))}</td>" for k, _ in keys)
+        rows.append(f"<tr><td>{_e(CALIBRATION_CASES.get(case, case))}</td>{cells}</tr>")
+    return ("<p>How the judges answer on images whose answer a person knows (private people's images, share of "
+            "images named as the right person): a judge a person would trust names real and blurred faces and does "
+            "not name noise or a wrong person.</p>" + _table(["images"] + [name for _, name in keys], rows))
+
+
 def _figure(png: bytes | None, caption: str) -> str:
     if png is None:
         return ""
@@ -344,8 +367,10 @@ def render_report(results: StudyResults, summaries: list[LevelSummary], *, trade
     evaluator = results.evaluator or {}
     if evaluator.get("test_accuracy") is not None:
         notes.append(f"The evaluation classifier names {_pct(evaluator['test_accuracy'])} of the held-out real private "
-                     f"faces correctly ({_pct(evaluator.get('train_accuracy', math.nan))} of its training images): "
-                     "an upper reference for its acc@1 on reconstructions.")
+                     f"faces correctly ({_pct(evaluator.get('train_accuracy', math.nan))} of its training images)"
+                     + (f", the LBP judge {_pct(evaluator['judge2_test_accuracy'])}"
+                        if evaluator.get("judge2_test_accuracy") is not None else "")
+                     + ": an upper reference for their acc@1 on reconstructions.")
     missing = [f"{level.label} seed {seed}" for level in results.levels
                for seed in range(int(results.config.get("seed", 0)),
                                  int(results.config.get("seed", 0)) + int(results.config.get("seeds", 1)))
@@ -381,6 +406,7 @@ SSIM against the person's mean face. Verdict: one-sided binomial test at 5% agai
 {_level_table(summaries)}
 {_attack_table(summaries, chance)}
 {''.join(f"<p class=meta>{_e(n)}</p>" for n in notes)}
+<h2>The judges</h2>{_calibration_html(results)}
 <h2>Training recipes</h2>{_recipe_html(results)}
 <h2>Figures</h2>{_figure(tradeoff_png, tradeoff_caption)}{_figure(grid_png, grid_caption)}
 {_panels(results)}

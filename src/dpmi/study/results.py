@@ -89,7 +89,14 @@ class StudyResults:
     def private_people(self) -> int:
         """Classes of the target (the private people): chance for a judge is 1 / this."""
         private = self.split.get("private")
-        return len(private) if private else int(self.config.get("identities") or 40)
+        if private:
+            return len(private)
+        for cell in self.cells:  # format 1: the metrics recorded chance = 1 / people
+            for attack in cell.attacks.values():
+                chance = attack.metrics.get("chance_top1")
+                if chance is not None and chance > 0:
+                    return int(round(1.0 / chance))
+        return int(self.config.get("identities") or 1)
 
     @property
     def quick(self) -> bool:

@@ -32,7 +32,7 @@ from dpmi.study.config import (
     grid_identities,
     validate_against_data,
 )
-from dpmi.study.evaluator_cache import ensure_evaluator
+from dpmi.study.evaluator_cache import ensure_judges
 from dpmi.study.executor import Executor, make_executor
 from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
 from dpmi.study.recipe import RecipeChoice, choose_recipe
@@ -173,7 +173,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     atomic_save_npy(store.root / MEAN_FACES, (train.class_means() / 127.5 - 1.0).astype(np.float32))
 
     start = time.perf_counter()
-    evaluator = ensure_evaluator(store.evaluator_path, train, test, seed=config.seed, device=config.device, log=log)
+    evaluator = ensure_judges(store.evaluator_path, train, test, seed=config.seed, device=config.device, log=log)
     timings["evaluator"] = time.perf_counter() - start
 
     all_cells = [(level, seed) for level in levels for seed in config.cell_seeds()]
