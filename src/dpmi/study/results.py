@@ -95,7 +95,7 @@ class StudyResults:
             for attack in cell.attacks.values():
                 chance = attack.metrics.get("chance_top1")
                 if chance is not None and chance > 0:
-                    return int(round(1.0 / chance))
+                    return round(1.0 / chance)
         return int(self.config.get("identities") or 1)
 
     @property
