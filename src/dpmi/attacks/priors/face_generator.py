@@ -53,7 +53,7 @@ class GANSettings:
     scale: float = 0.25
     upsamplings: int = 2
     width: int = 32
-    steps: int = 1500
+    steps: int = 3000
     batch_size: int = 32
     lr: float = 2e-4
     max_shift: int = 2
