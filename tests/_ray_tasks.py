@@ -35,3 +35,13 @@ def pid_then_sleep(task: tuple[str, int, float]) -> int:
     Path(folder, f"{value}.pid").write_text(str(os.getpid()))
     time.sleep(seconds)
     return os.getpid()
+
+
+def init_array(values) -> None:
+    STATE["array"] = values
+
+
+def add_in_place(value: int) -> int:
+    array = STATE["array"]
+    array += value  # the worker's own copy must be writable (object-store arrays are read-only)
+    return int(array.sum())

@@ -13,7 +13,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from _ray_tasks import STATE, die_once, init_state, pid_then_sleep, square
+from _ray_tasks import STATE, add_in_place, die_once, init_array, init_state, pid_then_sleep, square
 
 from dpmi.study.executor import RayExecutor, SerialExecutor, make_executor
 
@@ -130,3 +130,11 @@ def test_resume_after_an_interruption_runs_only_what_did_not_finish(local_ray, t
     for task, result in RayExecutor().map_unordered(square, todo, init_state, (7, str(secret))):
         saved[task] = result[0]
     assert saved == {t: t * t + 7 for t in tasks}
+
+
+def test_workers_get_writable_copies_of_the_initializer_arrays(local_ray):
+    import numpy as np
+
+    values = np.zeros(200_000, dtype=np.int64)  # 1.6 MB: Ray keeps it in shared memory, zero-copy, read-only
+    results = dict(RayExecutor().map_unordered(add_in_place, [1], init_array, (values,)))
+    assert results == {1: 200_000} and values.sum() == 0  # the driver's array is untouched

@@ -8,6 +8,7 @@ package pulls in torch, matplotlib and the report), which keeps Ray workers quic
 from __future__ import annotations
 
 import atexit
+import copy
 import os
 import shutil
 import sys
@@ -76,6 +77,8 @@ def ray_task(fn: Callable, initializer: Callable | None, shipped: list, key: str
 
         set_threads(threads)
         if initializer is not None:
-            initializer(*unpack_initargs(ray.get(shipped[0])))
+            # Arrays that come out of the object store are read-only views of shared memory; the worker gets
+            # its own writable copy, as a process-pool worker would.
+            initializer(*unpack_initargs(copy.deepcopy(ray.get(shipped[0]))))
         _INIT_KEY = key
     return fn(task)
