@@ -21,7 +21,10 @@ ATTACKS = "mi-face,pca-prior"
 
 def _argv(out, faces_root):
     return ["run", "--quick", "--data", str(faces_root), "--out", str(out), "--no-progress", "--identities", "4",
-            "--sigmas", "none", "--epsilons", "8", "--attacks", ATTACKS]
+            "--sigmas", "none", "--epsilons", "8", "--attacks", ATTACKS,
+            # a short prior attack: this test is about the study's plumbing, not the attack's strength
+            "--attack-option", "pca-prior.restarts=1", "--attack-option", "pca-prior.candidates=50",
+            "--attack-option", "pca-prior.steps=50"]
 
 
 @pytest.fixture(scope="module")

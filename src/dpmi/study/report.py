@@ -140,7 +140,25 @@ def looks_sentence(s: LevelSummary) -> str:
         look = ("face-like images" if value >= SSIM_FACE else "noise-like images without a face's structure"
                 if value < SSIM_NOISE else "images with a faint face structure")
         parts.append(f"{attack} gives {look} (SSIM {value:.2f} with the person's mean face)")
-    return ("What the images look like: " + "; ".join(parts) + ".") if parts else ""
+    if not parts:
+        return ""
+    text = "What the images look like: " + "; ".join(parts) + "."
+    if any("face-like" in part for part in parts):
+        text += " An attack with a face prior draws a face whatever the model leaks; whose face it is, the judges say."
+    return text
+
+
+def miface_steps(summaries: list[LevelSummary]) -> str:
+    """Mean MI-FACE steps and the target's confidence at the result, per level (from the attack's diagnostics)."""
+    parts = []
+    for s in summaries:
+        values = s.attack_mean.get("mi-face", {})
+        steps, confidence = values.get("attack_iterations", math.nan), values.get("attack_confidence", math.nan)
+        if math.isfinite(steps) and math.isfinite(confidence):
+            parts.append(f"{s.level.label}: {steps:.0f} steps, confidence {confidence:.2f}")
+        elif math.isfinite(steps):
+            parts.append(f"{s.level.label}: {steps:.0f} steps")
+    return ("Here: " + "; ".join(parts) + ".") if parts else ""
 
 
 def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int]) -> str:
@@ -363,7 +381,8 @@ def render_report(results: StudyResults, summaries: list[LevelSummary], *, trade
     notes = [PLD_NOTE.format(accountant=str(results.config.get("accountant", "rdp")).upper())]
     if "mi-face" in results.attacks:
         threshold = (results.config.get("attack_options") or {}).get("mi-face", {}).get("threshold", 0.01)
-        notes.append(MIFACE_NOTE.format(threshold=_pct(1 - float(threshold)) if threshold else "fully"))
+        notes.append(MIFACE_NOTE.format(threshold=_pct(1 - float(threshold)) if threshold else "fully") + " "
+                     + miface_steps(summaries))
     evaluator = results.evaluator or {}
     if evaluator.get("test_accuracy") is not None:
         notes.append(f"The evaluation classifier names {_pct(evaluator['test_accuracy'])} of the held-out real private "
