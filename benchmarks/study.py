@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--cold", action="store_true", help="start from an empty artefact cache")
     parser.add_argument("--model", default=None, help="target model (default: the study's)")
     parser.add_argument("--data", default=os.environ.get("DPMI_DATA"))
+    parser.add_argument("--out", default=None, help="keep the run here (default: a temporary directory)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,7 +41,8 @@ def main() -> int:
         from dpmi.study.runner import run_study
         from dpmi.study.summary import summary_table
 
-        config = make_config(data=args.data, out=os.path.join(tmp, "run"), jobs=args.jobs, quick=args.quick or None,
+        config = make_config(data=args.data, out=args.out or os.path.join(tmp, "run"), jobs=args.jobs,
+                             quick=args.quick or None,
                              model=args.model)
         result = run_study(config, progress=False)
     timings = result.timings

@@ -311,12 +311,16 @@ def setup_text(results: StudyResults) -> str:
             attacks.append(name)
     people = (f"{len(split['private'])} private people (the target's) and {len(split['public'])} public people (the "
               "attacker's prior and the recipe search only)") if split.get("private") else "every person private"
+    settings = "".join(
+        f" {name}: " + ", ".join(f"{k} {v}" if k != "seed" or "seed" in (results.config.get("attack_options") or {})
+                                 .get(name, {}) else "seed = the cell's seed" for k, v in options.items()) + "."
+        for name, options in results.attack_settings.items())
     return (
         f"Data: the AT&T faces, {people}; {get('train_per_class', 7)} training images per private person, the "
         f"rest held out. Target: the {get('model', 'softmax')} model. DP-SGD clips each example's gradient and adds "
         f"Gaussian noise; target epsilons are reached by calibrating sigma with the {str(get('accountant', 'rdp')).upper()} "
         f"accountant at delta {get('delta', 1e-5):g}. Attacks, each on every attacked private person: "
-        + "; ".join(attacks) + f". Seeds per level: {get('seeds')}."
+        + "; ".join(attacks) + f". Seeds per level: {get('seeds')}. Attack settings used:" + (settings or " -")
     )
 
 

@@ -64,6 +64,8 @@ class StudyResults:
     finished cell. recipes: each level's recipe choice (with the search's trials). evaluator: the judges'
     held-out accuracies. timings: seconds per phase. data: provenance (directory read, manifest SHA-256,
     pixel fingerprint). split: the private/public people (0-based original labels) and image counts.
+    attack_settings: every attack's resolved options (its registered defaults at run time, updated by the
+    config), so a reader knows exactly which attack produced the numbers.
     """
 
     created: str
@@ -76,6 +78,7 @@ class StudyResults:
     data: dict[str, Any] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    attack_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     migrated_from: int | None = None
 
     @property
@@ -117,7 +120,7 @@ class StudyResults:
             "levels": [level.to_dict() for level in self.levels],
             "recipes": [r.to_dict() for r in self.recipes],
             "summary": [s.to_dict() for s in self.summaries()],
-            "evaluator": self.evaluator, "timings": self.timings,
+            "evaluator": self.evaluator, "timings": self.timings, "attack_settings": self.attack_settings,
             "cells": [c.to_dict() for c in self.sorted_cells()],
         })
 
@@ -141,7 +144,8 @@ class StudyResults:
         return cls(str(data.get("created", "")), config, levels, cells,
                    [RecipeChoice.from_dict(r) for r in data.get("recipes", [])], dict(data.get("evaluator") or {}),
                    {k: float(v) for k, v in (data.get("timings") or {}).items() if v is not None},
-                   dict(data.get("data") or {}), dict(data.get("split") or {}), dict(data.get("versions") or {}))
+                   dict(data.get("data") or {}), dict(data.get("split") or {}), dict(data.get("versions") or {}),
+                   {k: dict(v) for k, v in (data.get("attack_settings") or {}).items()})
 
 
 def csv_rows(results: StudyResults) -> tuple[list[str], list[dict[str, Any]]]:
@@ -209,10 +213,15 @@ def load_results(run_dir: str | os.PathLike[str]) -> StudyResults:
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path} is not a dpmi results file ({exc})") from exc
     try:
-        return StudyResults.from_dict(data)
+        results = StudyResults.from_dict(data)
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path} cannot be read by this dpmi ({exc}); re-run the study with `dpmi run --out "
                          f"{run_dir}-new` to get a current results file") from exc
+    if not results.attack_settings:  # written before results recorded them: the run's study.json has them
+        study = RunStore(run_dir).read_study() or {}
+        options = (study.get("fingerprint") or {}).get("attack_options") or {}
+        results.attack_settings = {k: dict(v) for k, v in options.items() if k in results.attacks}
+    return results
 
 
 def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = False) -> dict[str, Path]:

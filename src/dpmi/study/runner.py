@@ -208,6 +208,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
         created=created, config=config.to_dict(), levels=levels,
         cells=[CellRecord.from_dict(r) for r in records if r is not None],
         recipes=list(recipes.values()), evaluator=evaluator, timings=timings, data=provenance,
+        attack_settings={name: config.options_for(name) for name in config.attacks},
         split={"private": list(split.private_ids), "public": list(split.public_ids),
                "private_train_images": len(train), "private_test_images": len(test),
                "public_images": len(split.public), "people_attacked": people,
