@@ -194,10 +194,28 @@ def public_images_at(public: FaceDataset, size: tuple[int, int]) -> torch.Tensor
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def train_face_gan(public: FaceDataset, settings: GANSettings, *, progress: bool = True) -> dict:
+def train_face_gan(public: FaceDataset, settings: GANSettings, *, progress: bool = True,
+                   num_threads: int | None = 1) -> dict:
     """Train the GAN on the public images (flips and shifts as DiffAugment); returns the cache payload
-    (state dicts, settings, shapes, seconds). Deterministic on the CPU for a given seed."""
+    (state dicts, settings, shapes, seconds). Deterministic on the CPU for a given seed.
+
+    num_threads: torch CPU threads while training (restored after). 1 by default: these small convolutions
+    gain little from a second thread, and on a shared 2-core machine two threads ran several times slower
+    (measured here, as for the evaluation classifier). None leaves torch's setting alone.
+    """
     settings.validate()
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+    previous_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        return _train_face_gan(public, settings, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train_face_gan(public: FaceDataset, settings: GANSettings, progress: bool) -> dict:
     input_shape = tuple(int(s) for s in public.input_shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
