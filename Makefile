@@ -10,7 +10,7 @@ export DPMI_DATA ?= $(SHARED_FACES)
 endif
 STAMP := $(VENV)/.installed
 
-.PHONY: setup data run test bench clean
+.PHONY: setup data run test lint bench clean
 
 setup: $(STAMP)
 
@@ -32,8 +32,15 @@ data: $(STAMP)
 run: data
 	$(VENV)/bin/dpmi run
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# Lint and type checks first (seconds), then the suite on both cores: pytest-xdist keeps each test file on one
+# worker (--dist loadfile), so module-scoped fixtures (a Ray cluster, a trained target) are built once.
+test: lint
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src
+	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
