@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -20,9 +21,11 @@ def test_readme_library_example_runs(faces_root, tmp_path):
     script.write_text("import torch\ntorch.set_num_threads(1)\n" + block)
     proc = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-        env={"DPMI_DATA": str(faces_root), "PATH": "/usr/bin:/bin"},
+        env={"DPMI_DATA": str(faces_root), "PATH": "/usr/bin:/bin", "DPMI_CACHE": os.environ["DPMI_CACHE"]},
     )
     assert proc.returncode == 0, proc.stderr
-    epsilon, top1 = (float(v) for v in proc.stdout.split())
-    assert 2.9 <= epsilon <= 3.0  # the example asks for epsilon 3; calibration never overshoots it
-    assert top1 > 0.1  # chance is 0.025: at epsilon 3 the inversion still singles out some people
+    epsilon, acc1 = (float(v) for v in proc.stdout.split()[-2:])
+    assert 7.9 <= epsilon <= 8.0  # the example asks for epsilon 8; calibration never overshoots it
+    # Chance is 1/20: at epsilon 8 the eigenface-prior attack still shows the judge several private people
+    # (6 of 20 measured); 4 of 20 has a binomial tail of 0.016 under guessing.
+    assert acc1 >= 0.2
