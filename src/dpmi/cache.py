@@ -60,8 +60,7 @@ def _canonical(value: Any) -> Any:
         return repr(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"cannot use {type(value).__name__} in a cache key: pass numbers, strings, lists, dicts "
-                    "or arrays")
+    raise TypeError(f"cannot use {type(value).__name__} in a cache key: pass numbers, strings, lists, dicts or arrays")
 
 
 def cache_key(kind: str, parts: Mapping[str, Any]) -> str:
@@ -91,9 +90,14 @@ def load_entry(kind: str, key: str) -> dict[str, Any] | None:
         stored = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # truncated, not a torch file, or holding objects weights_only refuses
         return None
-    if (not isinstance(stored, dict) or stored.get("format") != FORMAT or stored.get("kind") != kind
-            or stored.get("key") != key or stored.get("dpmi_version") != dpmi.__version__
-            or not isinstance(stored.get("payload"), dict)):
+    if (
+        not isinstance(stored, dict)
+        or stored.get("format") != FORMAT
+        or stored.get("kind") != kind
+        or stored.get("key") != key
+        or stored.get("dpmi_version") != dpmi.__version__
+        or not isinstance(stored.get("payload"), dict)
+    ):
         return None
     return stored["payload"]
 
@@ -108,8 +112,9 @@ def store_entry(kind: str, key: str, payload: dict[str, Any]) -> Path:
     path = entry_path(kind, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "kind": kind, "key": key, "dpmi_version": dpmi.__version__,
-                "payload": payload}, buffer)
+    torch.save(
+        {"format": FORMAT, "kind": kind, "key": key, "dpmi_version": dpmi.__version__, "payload": payload}, buffer
+    )
     atomic_write_bytes(path, buffer.getvalue())
     return path
 

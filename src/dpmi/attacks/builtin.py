@@ -25,8 +25,18 @@ MI_FACE_PROCESSES = ("none", "denoise", "tv")
         "process": "Process/AuxTerm: none, denoise (NL-means + unsharp mask) or tv (total variation)",
     },
 )
-def _mi_face(model: nn.Module, *, public: Any, input_shape: tuple[int, int, int] | None, device: Any,
-             max_iter: int, patience: int, threshold: float, step_size: float, process: str):
+def _mi_face(
+    model: nn.Module,
+    *,
+    public: Any,
+    input_shape: tuple[int, int, int] | None,
+    device: Any,
+    max_iter: int,
+    patience: int,
+    threshold: float,
+    step_size: float,
+    process: str,
+):
     """MI-FACE with the study's alpha 300 (paper: 5000; the metrics at 300 equal those at 200 on the softmax
     target), beta 100, lambda 0.1, gamma read as a confidence (see `MIFace.paper`)."""
     from dpmi.attacks.denoise_sharpen import DenoiseSharpen
@@ -38,12 +48,15 @@ def _mi_face(model: nn.Module, *, public: Any, input_shape: tuple[int, int, int]
     if input_shape is None:
         raise ValueError("mi-face needs the model's input shape: pass input_shape=(C, H, W)")
     return MIFace(
-        model, max_iter=max_iter, patience=patience,
+        model,
+        max_iter=max_iter,
+        patience=patience,
         threshold=threshold if threshold > 0 else None,  # 0 = rule off
         step_size=step_size,
         aux_term=TotalVariation() if process == "tv" else None,
         process=DenoiseSharpen() if process == "denoise" else None,
-        input_shape=input_shape, device=device,
+        input_shape=input_shape,
+        device=device,
     )
 
 
@@ -63,10 +76,16 @@ _SEARCH_HELP = {
 def _search_settings(options: dict[str, Any]):
     from dpmi.attacks.latent_search import SearchSettings
 
-    return SearchSettings(steps=options["steps"], lr=options["lr"], restarts=options["restarts"],
-                          candidates=options["candidates"], prior_weight=options["prior_weight"],
-                          identity_loss=options["identity_loss"], selection_shift=options["selection_shift"],
-                          seed=options["seed"])
+    return SearchSettings(
+        steps=options["steps"],
+        lr=options["lr"],
+        restarts=options["restarts"],
+        candidates=options["candidates"],
+        prior_weight=options["prior_weight"],
+        identity_loss=options["identity_loss"],
+        selection_shift=options["selection_shift"],
+        seed=options["seed"],
+    )
 
 
 @register_attack(
@@ -76,21 +95,36 @@ def _search_settings(options: dict[str, Any]):
     # 0.72 / 0.73 and 0.32 / 0.38 (25: 0.40 / 0.38 and 60: 0.37 / 0.38 at epsilon 8; w = 1: 0.40 / 0.43;
     # "ce" 0.42 / 0.33). On seed 0, "margin" with w = 0.1 beat "ce" (0.65 / 0.75 vs 0.45-0.6 / 0.45-0.5
     # non-private); 10 restarts instead of 5 did not raise acc@1 at epsilon 8 and took twice the time.
-    defaults={"components": 40, "steps": 200, "lr": 0.05, "restarts": 5, "candidates": 500, "prior_weight": 0.1,
-              "identity_loss": "margin", "selection_shift": 2, "seed": 0},
+    defaults={
+        "components": 40,
+        "steps": 200,
+        "lr": 0.05,
+        "restarts": 5,
+        "candidates": 500,
+        "prior_weight": 0.1,
+        "identity_loss": "margin",
+        "selection_shift": 2,
+        "seed": 0,
+    },
     needs_public=True,
     summary="Adam on eigenface coefficients (public faces + mirrors) under their Gaussian prior, PPA selection",
     reference="eigenfaces (Turk & Pentland 1991) as the prior in GMI's objective (Zhang et al., CVPR 2020, "
-              "Eq. 5); initial/result selection and restarts of PPA (Struppek et al., ICML 2022)",
+    "Eq. 5); initial/result selection and restarts of PPA (Struppek et al., ICML 2022)",
     help={"components": "eigenfaces kept (fitted on the public images and their mirrors)", **_SEARCH_HELP},
 )
-def _pca_prior(model: nn.Module, *, public: Any, input_shape: tuple[int, int, int] | None, device: Any,
-               components: int, **options: Any):
+def _pca_prior(
+    model: nn.Module,
+    *,
+    public: Any,
+    input_shape: tuple[int, int, int] | None,
+    device: Any,
+    components: int,
+    **options: Any,
+):
     """The eigenface-prior attack (`dpmi.attacks.pca_prior_attack.PCAPriorAttack`)."""
     from dpmi.attacks.pca_prior_attack import PCAPriorAttack
 
-    return PCAPriorAttack(model, public, components=int(components), settings=_search_settings(options),
-                          device=device)
+    return PCAPriorAttack(model, public, components=int(components), settings=_search_settings(options), device=device)
 
 
 @register_attack(
@@ -99,30 +133,62 @@ def _pca_prior(model: nn.Module, *, public: Any, input_shape: tuple[int, int, in
     # with w = 0.01 0.55 / 0.20, w = 0.1 0.50 / 0.20, "margin" with w = 0.01 0.55 / 0.30; latent_weight 1
     # 0.50 / 0.25 (GAN of 1500 steps, 38 s of CPU to train); the GAN of 3000 steps (81 s of CPU) raised
     # "margin" w = 0.01 to 0.80 / 0.70 non-private and 0.35 / 0.40 at epsilon 8.
-    defaults={"steps": 200, "lr": 0.05, "restarts": 5, "candidates": 500, "prior_weight": 0.01,
-              "identity_loss": "margin", "selection_shift": 2, "seed": 0, "latent_weight": 0.0,
-              "gan_steps": 3000, "gan_scale": 0.25, "gan_width": 32, "gan_latent_dim": 64, "gan_seed": 0},
+    defaults={
+        "steps": 200,
+        "lr": 0.05,
+        "restarts": 5,
+        "candidates": 500,
+        "prior_weight": 0.01,
+        "identity_loss": "margin",
+        "selection_shift": 2,
+        "seed": 0,
+        "latent_weight": 0.0,
+        "gan_steps": 3000,
+        "gan_scale": 0.25,
+        "gan_width": 32,
+        "gan_latent_dim": 64,
+        "gan_seed": 0,
+    },
     needs_public=True,
     summary="Adam on the latent of a small GAN trained on the public faces (cached), PPA selection",
     reference="GMI (Zhang et al., CVPR 2020): GAN prior on public faces, identity + discriminator loss; "
-              "DiffAugment (Zhao et al., NeurIPS 2020) for the few-image GAN; PPA's selection and restarts "
-              "(Struppek et al., ICML 2022)",
-    help={**_SEARCH_HELP,
-          "latent_weight": "weight of 0.5 ||z||^2 / d added to the discriminator's loss (0 = GMI's loss alone)",
-          "gan_steps": "GAN training steps (trained once per public set and settings, then cached)",
-          "gan_scale": "the generator's resolution as a fraction of the faces' H and W (upsampled after)",
-          "gan_width": "channels of the GAN's widest layer",
-          "gan_latent_dim": "size of the GAN's latent z ~ N(0, I)",
-          "gan_seed": "seeds the GAN's training"},
+    "DiffAugment (Zhao et al., NeurIPS 2020) for the few-image GAN; PPA's selection and restarts "
+    "(Struppek et al., ICML 2022)",
+    help={
+        **_SEARCH_HELP,
+        "latent_weight": "weight of 0.5 ||z||^2 / d added to the discriminator's loss (0 = GMI's loss alone)",
+        "gan_steps": "GAN training steps (trained once per public set and settings, then cached)",
+        "gan_scale": "the generator's resolution as a fraction of the faces' H and W (upsampled after)",
+        "gan_width": "channels of the GAN's widest layer",
+        "gan_latent_dim": "size of the GAN's latent z ~ N(0, I)",
+        "gan_seed": "seeds the GAN's training",
+    },
 )
-def _gmi(model: nn.Module, *, public: Any, input_shape: tuple[int, int, int] | None, device: Any,
-         latent_weight: float, gan_steps: int, gan_scale: float, gan_width: int, gan_latent_dim: int,
-         gan_seed: int, **options: Any):
+def _gmi(
+    model: nn.Module,
+    *,
+    public: Any,
+    input_shape: tuple[int, int, int] | None,
+    device: Any,
+    latent_weight: float,
+    gan_steps: int,
+    gan_scale: float,
+    gan_width: int,
+    gan_latent_dim: int,
+    gan_seed: int,
+    **options: Any,
+):
     """The GAN-prior attack (`dpmi.attacks.gmi.GMIAttack`); the GAN is trained once and cached."""
     from dpmi.attacks.gmi import GMIAttack
     from dpmi.attacks.priors.face_generator import GANSettings
 
-    gan = GANSettings(latent_dim=int(gan_latent_dim), scale=float(gan_scale), width=int(gan_width),
-                      steps=int(gan_steps), seed=int(gan_seed))
-    return GMIAttack(model, public, gan=gan, settings=_search_settings(options), latent_weight=float(latent_weight),
-                     device=device)
+    gan = GANSettings(
+        latent_dim=int(gan_latent_dim),
+        scale=float(gan_scale),
+        width=int(gan_width),
+        steps=int(gan_steps),
+        seed=int(gan_seed),
+    )
+    return GMIAttack(
+        model, public, gan=gan, settings=_search_settings(options), latent_weight=float(latent_weight), device=device
+    )

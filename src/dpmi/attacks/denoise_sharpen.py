@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.filters import unsharp_mask
 from scipy.ndimage import convolve
+from skimage.filters import unsharp_mask
 from skimage.restoration import denoise_nl_means
 
 # Immerkaer (1996), "Fast noise variance estimation": this kernel cancels smooth image structure, leaving
@@ -79,8 +79,7 @@ class DenoiseSharpen:
                 unit, h=h, patch_size=self.patch_size, patch_distance=self.patch_distance, fast_mode=True
             )
         if self.sharpen_amount > 0:
-            unit = unsharp_mask(unit, radius=self.sharpen_radius, amount=self.sharpen_amount,
-                                preserve_range=True)
+            unit = unsharp_mask(unit, radius=self.sharpen_radius, amount=self.sharpen_amount, preserve_range=True)
         return np.clip(unit, 0.0, 1.0) * (high - low) + low
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,9 +39,18 @@ class GMIAttack:
         log: called with one line when a cache entry is rebuilt.
     """
 
-    def __init__(self, model: nn.Module, public: FaceDataset, *, gan: GANSettings, settings: SearchSettings,
-                 latent_weight: float = 0.0, progress: bool = True, device: str | torch.device | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        public: FaceDataset,
+        *,
+        gan: GANSettings,
+        settings: SearchSettings,
+        latent_weight: float = 0.0,
+        progress: bool = True,
+        device: str | torch.device | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         if device is None:
             first = next(iter(model.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")

@@ -40,8 +40,8 @@ def random_flip_shift(images: torch.Tensor, max_shift: int, generator: torch.Gen
     # Translation as one gather on a border-padded copy: every row gets its own offset in one call.
     padded = F.pad(out, (max_shift,) * 4, mode="replicate")
     offsets = torch.randint(0, 2 * max_shift + 1, (count, 2), generator=generator, device=device)
-    rows = (offsets[:, 0].view(-1, 1) + torch.arange(height, device=device).view(1, -1))  # [B, H]
-    cols = (offsets[:, 1].view(-1, 1) + torch.arange(width, device=device).view(1, -1))   # [B, W]
+    rows = offsets[:, 0].view(-1, 1) + torch.arange(height, device=device).view(1, -1)  # [B, H]
+    cols = offsets[:, 1].view(-1, 1) + torch.arange(width, device=device).view(1, -1)  # [B, W]
     channels = images.shape[1]
     index_rows = rows.view(count, 1, height, 1).expand(count, channels, height, padded.shape[-1])
     out = padded.gather(2, index_rows)

@@ -95,8 +95,15 @@ class SearchSettings:
 class LatentSearch:
     """Run `SearchSettings` against `model` under `prior` (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, prior: LatentPrior, settings: SearchSettings,
-                 device: torch.device, *, candidate_batch: int = 256) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        prior: LatentPrior,
+        settings: SearchSettings,
+        device: torch.device,
+        *,
+        candidate_batch: int = 256,
+    ) -> None:
         settings.validate()
         self.model = model
         self.prior = prior
@@ -140,21 +147,27 @@ class LatentSearch:
         # Initial selection (PPA Sec. 4.2): the target's confidence on many random latents.
         with torch.no_grad():
             pool = self.prior.sample(int(s.candidates), generator)
-            outputs = torch.cat([self.model(self.prior.decode(pool[i : i + self.candidate_batch]))
-                                 for i in range(0, pool.shape[0], self.candidate_batch)])
+            outputs = torch.cat(
+                [
+                    self.model(self.prior.decode(pool[i : i + self.candidate_batch]))
+                    for i in range(0, pool.shape[0], self.candidate_batch)
+                ]
+            )
         if outputs.ndim != 2:
             raise ValueError(f"the model must output [batch, classes], got shape {tuple(outputs.shape)}")
         classes = int(outputs.shape[1])
         if int(labels.min()) < 0 or int(labels.max()) >= classes:
-            raise ValueError(f"labels must be in 0..{classes - 1} (the model has {classes} classes), got "
-                             f"{labels.min().item()}..{labels.max().item()}")
+            raise ValueError(
+                f"labels must be in 0..{classes - 1} (the model has {classes} classes), got "
+                f"{labels.min().item()}..{labels.max().item()}"
+            )
         apply_softmax = s.apply_softmax
         if apply_softmax is None:
             apply_softmax = not outputs_probabilities(outputs[: min(len(outputs), 64)])
         pool_probabilities = self._probabilities(outputs, apply_softmax)
-        chosen = initial_selection(pool_probabilities, labels, restarts)              # [K, R]
+        chosen = initial_selection(pool_probabilities, labels, restarts)  # [K, R]
         start_confidence = pool_probabilities[chosen.reshape(-1), labels.repeat_interleave(restarts)]
-        row_labels = labels.repeat_interleave(restarts)                                 # row = k * R + r
+        row_labels = labels.repeat_interleave(restarts)  # row = k * R + r
         z = pool[chosen.reshape(-1)].clone().requires_grad_(True)
 
         # Optimisation: all K*R rows in one batch, one forward/backward per step.
@@ -174,9 +187,10 @@ class LatentSearch:
             outputs = self.model(images)
             identity = self._identity_loss(outputs, row_labels, apply_softmax)
             realism = self.prior.realism_loss(z, images)
-            robust = robust_confidence(images, row_labels, lambda x: self._probabilities(self.model(x), apply_softmax),
-                                       int(s.selection_shift)).view(count, restarts)
-            best = result_selection(robust)                                             # [K]
+            robust = robust_confidence(
+                images, row_labels, lambda x: self._probabilities(self.model(x), apply_softmax), int(s.selection_shift)
+            ).view(count, restarts)
+            best = result_selection(robust)  # [K]
             rows = torch.arange(count, device=self.device) * restarts + best
             confidence = self._probabilities(outputs, apply_softmax).gather(1, row_labels.view(-1, 1)).squeeze(1)
             final_loss = identity + s.prior_weight * realism
@@ -188,8 +202,12 @@ class LatentSearch:
             identity_loss=identity[rows].cpu().numpy().astype(np.float64),
             realism_loss=realism[rows].cpu().numpy().astype(np.float64),
             robust_confidence=robust.gather(1, best.view(-1, 1)).squeeze(1).cpu().numpy().astype(np.float64),
-            start_confidence=start_confidence.view(count, restarts).gather(1, best.view(-1, 1)).squeeze(1)
-            .cpu().numpy().astype(np.float64),
+            start_confidence=start_confidence.view(count, restarts)
+            .gather(1, best.view(-1, 1))
+            .squeeze(1)
+            .cpu()
+            .numpy()
+            .astype(np.float64),
             restarts=restarts,
             steps=int(s.steps),
         )

@@ -21,6 +21,7 @@ run in eval mode (BatchNorm uses its running statistics, dropout is off).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -127,18 +128,18 @@ class MIFace:
         self.device = torch.device(device)
 
     @classmethod
-    def tutorial(cls, model: nn.Module, **overrides) -> "MIFace":
+    def tutorial(cls, model: nn.Module, **overrides) -> MIFace:
         """The AIJack tutorial's settings: 100 steps of lambda = 0.03, no early stopping (but the lowest-cost
         iterate is returned, not the last)."""
-        settings = dict(max_iter=100, patience=None, threshold=None, step_size=0.03)
+        settings: dict[str, Any] = dict(max_iter=100, patience=None, threshold=None, step_size=0.03)
         settings.update(overrides)
         return cls(model, **settings)
 
     @classmethod
-    def paper(cls, model: nn.Module, **overrides) -> "MIFace":
+    def paper(cls, model: nn.Module, **overrides) -> MIFace:
         """Fredrikson et al. (2015) settings for faces: alpha = 5000, beta = 100, lambda = 0.1 and the
         paper's gamma = 0.99 read as a confidence, i.e. stop at c <= 0.01 (see the class docstring)."""
-        settings = dict(max_iter=5000, patience=100, threshold=0.01, step_size=0.1)
+        settings: dict[str, Any] = dict(max_iter=5000, patience=100, threshold=0.01, step_size=0.1)
         settings.update(overrides)
         return cls(model, **settings)
 
@@ -268,9 +269,16 @@ class MIFace:
                 keep = ~stop
                 if not bool(keep.any()):
                     break
+                # Only the last step has no gradient, and there every row stops (the break above).
+                assert gradient is not None
                 rows, x, gradient, row_labels = rows[keep], x[keep], gradient[keep], row_labels[keep]
-                saved_best_x, row_best_cost, row_best_step = saved_best_x[keep], row_best_cost[keep], row_best_step[keep]
+                saved_best_x, row_best_cost, row_best_step = (
+                    saved_best_x[keep],
+                    row_best_cost[keep],
+                    row_best_step[keep],
+                )
 
+            assert gradient is not None  # as above: the last step never gets here
             previous_x = x
             x = torch.add(x, gradient, alpha=-self.step_size)
             if self.process is not None and (step + 1) % self.process_every == 0:

@@ -34,8 +34,15 @@ class PCAPriorAttack:
         device: where the attack runs (default: the model's device).
     """
 
-    def __init__(self, model: nn.Module, public: FaceDataset, *, components: int, settings: SearchSettings,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        public: FaceDataset,
+        *,
+        components: int,
+        settings: SearchSettings,
+        device: str | torch.device | None = None,
+    ) -> None:
         if device is None:
             first = next(iter(model.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")

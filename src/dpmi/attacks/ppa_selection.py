@@ -33,8 +33,9 @@ def initial_selection(candidate_probabilities: torch.Tensor, labels: torch.Tenso
     return per_label.topk(restarts, dim=1).indices
 
 
-def robust_confidence(images: torch.Tensor, labels: torch.Tensor, probabilities_of: ConfidenceOf,
-                      max_shift: int) -> torch.Tensor:
+def robust_confidence(
+    images: torch.Tensor, labels: torch.Tensor, probabilities_of: ConfidenceOf, max_shift: int
+) -> torch.Tensor:
     """Mean target probability of `labels[b]` over the selection transforms of `images[b]` ([B]): the image,
     its mirror, and shifts by `max_shift` pixels each way (one forward pass per transform, whole batch)."""
     total = torch.zeros(images.shape[0], device=images.device)

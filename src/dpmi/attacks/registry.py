@@ -90,8 +90,7 @@ def register_attack(
     def decorate(factory: AttackFactory) -> AttackFactory:
         if name in _REGISTRY:
             raise ValueError(f"an attack named {name!r} is already registered")
-        _REGISTRY[name] = AttackSpec(name, factory, dict(defaults), needs_public, summary, reference,
-                                     dict(help or {}))
+        _REGISTRY[name] = AttackSpec(name, factory, dict(defaults), needs_public, summary, reference, dict(help or {}))
         return factory
 
     return decorate
@@ -119,10 +118,12 @@ def resolve_options(name: str, options: Mapping[str, Any] | None = None) -> dict
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
         owners = {key: [other for other in _REGISTRY if key in _REGISTRY[other].defaults] for key in unknown}
-        detail = "; ".join(f"{key!r}" + (f" belongs to {', '.join(owners[key])}" if owners[key] else "")
-                           for key in unknown)
-        raise ValueError(f"attack {name!r} takes no option {detail}; its options are "
-                         f"{', '.join(spec.defaults) or '(none)'}")
+        detail = "; ".join(
+            f"{key!r}" + (f" belongs to {', '.join(owners[key])}" if owners[key] else "") for key in unknown
+        )
+        raise ValueError(
+            f"attack {name!r} takes no option {detail}; its options are {', '.join(spec.defaults) or '(none)'}"
+        )
     return {**spec.defaults, **options}
 
 
@@ -151,11 +152,14 @@ def make_attack(
     spec = attack_spec(name)
     resolved = resolve_options(name, options)
     if spec.needs_public and public is None:
-        raise ValueError(f"attack {name!r} learns a face prior from public identities: pass public=<FaceDataset of "
-                         "identities the target never saw>")
+        raise ValueError(
+            f"attack {name!r} learns a face prior from public identities: pass public=<FaceDataset of "
+            "identities the target never saw>"
+        )
     if input_shape is None and public is not None:
-        input_shape = (public.channels, *public.image_shape) if hasattr(public, "channels") else (
-            1, *public.image_shape)
+        input_shape = (
+            (public.channels, *public.image_shape) if hasattr(public, "channels") else (1, *public.image_shape)
+        )
     return spec.factory(model, public=public, input_shape=input_shape, device=device, **resolved)
 
 

@@ -94,8 +94,10 @@ class AuditRecord:
     seconds: dict[str, float]
 
     def epsilon_lower_bounds(self) -> dict[str, float | None]:
-        return {"black_box": None if self.black_box is None else self.black_box.epsilon_lower_bound,
-                "white_box": None if self.white_box is None else self.white_box.epsilon_lower_bound}
+        return {
+            "black_box": None if self.black_box is None else self.black_box.epsilon_lower_bound,
+            "white_box": None if self.white_box is None else self.white_box.epsilon_lower_bound,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: epsilon (absent when non-private), epsilon_lower_bound, auc, tpr_at_fpr,
@@ -117,19 +119,30 @@ class AuditRecord:
         if bb is not None:
             c, s = bb.bound.counts, bb.bound.selection_counts
             counts["black_box"] = {
-                "candidates": bb.candidates, "members": bb.members, "shadows": bb.shadows,
-                "threshold": c.threshold, "confidence": bb.bound.confidence,
-                "scored": _counts_dict(c), "selection": _counts_dict(s),
+                "candidates": bb.candidates,
+                "members": bb.members,
+                "shadows": bb.shadows,
+                "threshold": c.threshold,
+                "confidence": bb.bound.confidence,
+                "scored": _counts_dict(c),
+                "selection": _counts_dict(s),
             }
-            out["black_box"] = {"offline_epsilon_lower_bound": bb.offline_epsilon_lower_bound,
-                                "auc_offline": bb.auc_offline, "tpr_at_fpr_offline": dict(bb.tpr_at_fpr_offline)}
+            out["black_box"] = {
+                "offline_epsilon_lower_bound": bb.offline_epsilon_lower_bound,
+                "auc_offline": bb.auc_offline,
+                "tpr_at_fpr_offline": dict(bb.tpr_at_fpr_offline),
+            }
         if self.white_box is not None:
             wb = self.white_box
             counts["white_box"] = {**wb.counts(), "confidence": wb.confidence}
             out["white_box"] = {"planned_mu": wb.planned_mu, "empirical_mu": wb.empirical_mu}
         if self.identity is not None:
-            out["identity"] = {"method": self.identity.method, "subsampled_group": _finite(self.identity.subsampled_group),
-                               "dwork_roth": _finite(self.identity.dwork_roth), "records": self.identity.records}
+            out["identity"] = {
+                "method": self.identity.method,
+                "subsampled_group": _finite(self.identity.subsampled_group),
+                "dwork_roth": _finite(self.identity.dwork_roth),
+                "records": self.identity.records,
+            }
             out["identity_epsilon"] = _finite(self.identity.epsilon)
         out["counts"] = counts
         out["seconds"] = dict(self.seconds)
@@ -141,19 +154,26 @@ def _finite(value: float) -> float | None:
 
 
 def _counts_dict(c: ThresholdCounts) -> dict[str, int]:
-    return {"true_positives": c.true_positives, "false_positives": c.false_positives,
-            "true_negatives": c.true_negatives, "false_negatives": c.false_negatives}
+    return {
+        "true_positives": c.true_positives,
+        "false_positives": c.false_positives,
+        "true_negatives": c.true_negatives,
+        "false_negatives": c.false_negatives,
+    }
 
 
-def check_audit_settings(shadows: int, canaries: int, fpr_targets: Sequence[float], input_shape: Sequence[int],
-                         private: bool) -> None:
+def check_audit_settings(
+    shadows: int, canaries: int, fpr_targets: Sequence[float], input_shape: Sequence[int], private: bool
+) -> None:
     """ValueError naming the first bad setting (the CLI checks these before anything is trained or written)."""
     if not (isinstance(shadows, int) and shadows >= 2):
         raise ValueError(f"shadows must be an integer >= 2 (LiRA fits a Gaussian per candidate), got {shadows!r}")
     limit = max_canaries(tuple(input_shape))
     if private and not (isinstance(canaries, int) and 0 <= canaries <= limit and canaries != 1):
-        raise ValueError(f"canaries must be 0 (no white-box audit) or an integer in 2..{limit} (one per input "
-                         f"dimension at most), got {canaries!r}")
+        raise ValueError(
+            f"canaries must be 0 (no white-box audit) or an integer in 2..{limit} (one per input "
+            f"dimension at most), got {canaries!r}"
+        )
     if not fpr_targets:
         raise ValueError("give at least one FPR target")
     for fpr in fpr_targets:
@@ -219,17 +239,24 @@ def audit_level(
         q = recipe.batch_size / n
         t_steps = dpsgd_steps(recipe.epochs, q)
         if (sample_rate is not None and not math.isclose(sample_rate, q, rel_tol=1e-9)) or (
-                steps is not None and steps != t_steps):
-            raise ValueError(f"the recipe trains {t_steps} steps at rate {q:.6g} on {n} images, but the level says "
-                             f"{steps} steps at rate {sample_rate}: give the level's training set and batch size")
+            steps is not None and steps != t_steps
+        ):
+            raise ValueError(
+                f"the recipe trains {t_steps} steps at rate {q:.6g} on {n} images, but the level says "
+                f"{steps} steps at rate {sample_rate}: give the level's training set and batch size"
+            )
         sigma = recipe.noise_multiplier
         if sigma is None:
-            sigma = float(get_noise_multiplier(recipe.target_epsilon, recipe.delta, q, t_steps,
-                                               accountant=recipe.accountant))
+            assert recipe.target_epsilon is not None  # a private recipe sets noise_multiplier or target_epsilon
+            sigma = float(
+                get_noise_multiplier(recipe.target_epsilon, recipe.delta, q, t_steps, accountant=recipe.accountant)
+            )
         recipe = replace(recipe, noise_multiplier=float(sigma), target_epsilon=None)
         if sigma > 0:
-            epsilon = {name: float(compute_epsilon(sigma, q, t_steps, recipe.delta, accountant=name))
-                       for name in ("rdp", "pld")}
+            epsilon = {
+                name: float(compute_epsilon(sigma, q, t_steps, recipe.delta, accountant=name))
+                for name in ("rdp", "pld")
+            }
         else:
             epsilon = {"rdp": math.inf, "pld": math.inf}
 
@@ -239,30 +266,80 @@ def audit_level(
     bb = None
     if black_box:
         start = time.perf_counter()
-        bb = _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_classes, shadows,
-                        audit_seeds, fpr_targets, target, fixed_variance, confidence)
+        bb = _black_box(
+            x_members,
+            y_members,
+            x_heldout,
+            y_heldout,
+            recipe,
+            model,
+            num_classes,
+            shadows,
+            audit_seeds,
+            fpr_targets,
+            target,
+            fixed_variance,
+            confidence,
+        )
         seconds["black_box"] = time.perf_counter() - start
 
     wb = None
     if recipe.private and sigma and canaries:
+        assert q is not None and t_steps is not None  # set together with sigma for a private recipe
         start = time.perf_counter()
-        wb = one_run_audit(x_members, y_members, num_classes=num_classes, noise_multiplier=float(sigma),
-                           sample_rate=float(q), steps=int(t_steps), canaries=canaries, model=model, lr=recipe.lr,
-                           momentum=recipe.momentum, max_grad_norm=recipe.max_grad_norm, delta=recipe.delta,
-                           seed=audit_seeds[2] % (2**31), confidence=confidence)
+        wb = one_run_audit(
+            x_members,
+            y_members,
+            num_classes=num_classes,
+            noise_multiplier=float(sigma),
+            sample_rate=float(q),
+            steps=int(t_steps),
+            canaries=canaries,
+            model=model,
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            max_grad_norm=recipe.max_grad_norm,
+            delta=recipe.delta,
+            seed=audit_seeds[2] % (2**31),
+            confidence=confidence,
+        )
         seconds["white_box"] = time.perf_counter() - start
 
     identity = None
     if recipe.private and sigma:
+        assert q is not None and t_steps is not None  # as above
         start = time.perf_counter()
         identity = identity_epsilon(float(sigma), float(q), int(t_steps), recipe.delta, records)
         seconds["identity"] = time.perf_counter() - start
-    return AuditRecord(None if sigma is None else float(sigma), q, t_steps, float(recipe.delta), epsilon, bb, wb,
-                       identity, records, seconds)
+    return AuditRecord(
+        None if sigma is None else float(sigma),
+        q,
+        t_steps,
+        float(recipe.delta),
+        epsilon,
+        bb,
+        wb,
+        identity,
+        records,
+        seconds,
+    )
 
 
-def _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_classes, shadows, audit_seeds,
-               fpr_targets, target, fixed_variance, confidence) -> BlackBoxResult:
+def _black_box(
+    x_members,
+    y_members,
+    x_heldout,
+    y_heldout,
+    recipe,
+    model,
+    num_classes,
+    shadows,
+    audit_seeds,
+    fpr_targets,
+    target,
+    fixed_variance,
+    confidence,
+) -> BlackBoxResult:
     n, held = int(x_members.shape[0]), int(x_heldout.shape[0])
     x_pool = torch.cat([x_members, x_heldout])
     y_pool = torch.cat([y_members, y_heldout])
@@ -274,8 +351,9 @@ def _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_cl
     np.put_along_axis(shadow_in, subsets, True, axis=1)
     if target is None:  # the target trains with the shadows, as model 0 of the stack (seed: the recipe's)
         all_subsets = np.concatenate([np.arange(n)[None], subsets])
-        stacked = train_together(model, x_pool, y_pool, all_subsets, [recipe.seed, *shadow_seeds], recipe,
-                                 num_classes=num_classes)
+        stacked = train_together(
+            model, x_pool, y_pool, all_subsets, [recipe.seed, *shadow_seeds], recipe, num_classes=num_classes
+        )
         logits = stacked.logits(x_pool)
         target_logits, shadow_logits = logits[0], logits[1:]
     else:
@@ -290,17 +368,30 @@ def _black_box(x_members, y_members, x_heldout, y_heldout, recipe, model, num_cl
     scored = ~shadow_in.all(axis=0)
     if scored.sum() < 4 or is_member[scored].all() or not is_member[scored].any():
         raise ValueError(f"with {shadows} shadows too few candidates were left out of some shadow: add shadows")
-    target_phi, shadow_phi, shadow_in, is_member = (target_phi[scored], shadow_phi[:, scored], shadow_in[:, scored],
-                                                    is_member[scored])
+    target_phi, shadow_phi, shadow_in, is_member = (
+        target_phi[scored],
+        shadow_phi[:, scored],
+        shadow_in[:, scored],
+        is_member[scored],
+    )
     scores = lira_scores(target_phi, shadow_phi, shadow_in, fixed_variance=fixed_variance)
     roc_on, roc_off = roc_curve(scores.online, is_member), roc_curve(scores.offline, is_member)
     split_seed = int(audit_seeds[3] % (2**31))
     bound = split_threshold_bound(scores.online, is_member, recipe.delta, split_seed, confidence)
     bound_off = split_threshold_bound(scores.offline, is_member, recipe.delta, split_seed, confidence)
     return BlackBoxResult(
-        bound.epsilon, bound_off.epsilon, roc_on.auc, roc_off.auc,
-        {f"{f:g}": tpr_at_fpr(roc_on, f) for f in fpr_targets}, {f"{f:g}": tpr_at_fpr(roc_off, f) for f in fpr_targets},
-        bound, int(scored.sum()), int(is_member.sum()), shadows, roc_on, roc_off,
+        bound.epsilon,
+        bound_off.epsilon,
+        roc_on.auc,
+        roc_off.auc,
+        {f"{f:g}": tpr_at_fpr(roc_on, f) for f in fpr_targets},
+        {f"{f:g}": tpr_at_fpr(roc_off, f) for f in fpr_targets},
+        bound,
+        int(scored.sum()),
+        int(is_member.sum()),
+        shadows,
+        roc_on,
+        roc_off,
     )
 
 

@@ -74,8 +74,11 @@ def counts_at(scores: np.ndarray, members: np.ndarray, threshold: float) -> Thre
     guess = np.asarray(scores) >= threshold
     members = np.asarray(members, dtype=bool)
     return ThresholdCounts(
-        float(threshold), int(np.sum(guess & members)), int(np.sum(guess & ~members)),
-        int(np.sum(~guess & ~members)), int(np.sum(~guess & members)),
+        float(threshold),
+        int(np.sum(guess & members)),
+        int(np.sum(guess & ~members)),
+        int(np.sum(~guess & ~members)),
+        int(np.sum(~guess & members)),
     )
 
 

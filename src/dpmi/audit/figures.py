@@ -24,8 +24,12 @@ def roc_figure_png(curves: dict[str, RocCurve], title: str = "") -> bytes:
     for label, curve in curves.items():
         low = 0.5 / max(curve.negatives, curve.positives)
         floor = min(floor, low)
-        ax.plot(np.maximum(curve.fpr, low), np.maximum(curve.tpr, low), drawstyle="steps-post",
-                label=f"{label} (AUC {curve.auc:.3f})")
+        ax.plot(
+            np.maximum(curve.fpr, low),
+            np.maximum(curve.tpr, low),
+            drawstyle="steps-post",
+            label=f"{label} (AUC {curve.auc:.3f})",
+        )
     grid = np.logspace(np.log10(floor), 0, 50)
     ax.plot(grid, grid, color="grey", linestyle=":", label="chance")
     ax.set_xscale("log")

@@ -44,20 +44,25 @@ def group_sample_rate(sample_rate: float, records: int) -> float:
     return -math.expm1(records * math.log1p(-sample_rate)) if sample_rate < 1.0 else 1.0
 
 
-def subsampled_group_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float, records: int,
-                             accountant: str = "pld") -> float:
+def subsampled_group_epsilon(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, records: int, accountant: str = "pld"
+) -> float:
     """Epsilon at `delta` for a person with `records` (k >= 1) images in a DP-SGD training set trained for
     `steps` steps at Poisson rate `sample_rate` with noise multiplier `noise_multiplier` > 0 (see the module
     docstring for why the group is a subsampled Gaussian at rate q_k and noise sigma / k). k = 1 gives the
     record-level epsilon."""
     if not noise_multiplier > 0:
         raise ValueError(f"noise_multiplier must be > 0 for a finite epsilon, got {noise_multiplier}")
-    return float(compute_epsilon(noise_multiplier / records, group_sample_rate(sample_rate, records), steps, delta,
-                                 accountant=accountant))
+    return float(
+        compute_epsilon(
+            noise_multiplier / records, group_sample_rate(sample_rate, records), steps, delta, accountant=accountant
+        )
+    )
 
 
-def dwork_roth_group_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                             records: int) -> float:
+def dwork_roth_group_epsilon(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, records: int
+) -> float:
     """k eps(delta') with the largest delta' (bisection on log delta') meeting k e^{(k-1) eps(delta')} delta' <= delta
     (Dwork & Roth 2014, Thm. 2.2), eps by the RDP accountant; inf when no delta' >= 1e-300 meets it."""
     k = int(records)
@@ -100,8 +105,9 @@ class IdentityEpsilon:
     delta: float
 
 
-def identity_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float, records: int,
-                     accountant: str = "pld") -> IdentityEpsilon:
+def identity_epsilon(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, records: int, accountant: str = "pld"
+) -> IdentityEpsilon:
     """The identity-level epsilon of a person with `records` images (see the module docstring)."""
     group = subsampled_group_epsilon(noise_multiplier, sample_rate, steps, delta, records, accountant)
     generic = dwork_roth_group_epsilon(noise_multiplier, sample_rate, steps, delta, records)

@@ -58,8 +58,9 @@ def _fit(values: np.ndarray, mask: np.ndarray, fixed_variance: bool) -> tuple[np
     return mean, np.maximum(np.sqrt(var), STD_FLOOR)
 
 
-def lira_scores(target_phi: np.ndarray, shadow_phi: np.ndarray, shadow_in: np.ndarray,
-                fixed_variance: bool = False) -> LiraScores:
+def lira_scores(
+    target_phi: np.ndarray, shadow_phi: np.ndarray, shadow_in: np.ndarray, fixed_variance: bool = False
+) -> LiraScores:
     """Online and offline LiRA scores of the target's phi [N] given the shadows' phi [K, N] and membership
     [K, N] (True: candidate n was in shadow k's training set). Every candidate needs >= 1 OUT shadow; the
     online score of a candidate with no IN shadow falls back to its offline score."""
@@ -67,8 +68,9 @@ def lira_scores(target_phi: np.ndarray, shadow_phi: np.ndarray, shadow_in: np.nd
     shadow_phi = np.asarray(shadow_phi, dtype=np.float64)
     shadow_in = np.asarray(shadow_in, dtype=bool)
     if shadow_phi.shape != shadow_in.shape or shadow_phi.shape[1:] != target_phi.shape:
-        raise ValueError(f"shapes differ: target {target_phi.shape}, shadows {shadow_phi.shape}, "
-                         f"membership {shadow_in.shape}")
+        raise ValueError(
+            f"shapes differ: target {target_phi.shape}, shadows {shadow_phi.shape}, membership {shadow_in.shape}"
+        )
     if np.any((~shadow_in).sum(axis=0) == 0):
         raise ValueError("every candidate needs at least one shadow model trained without it: add shadows")
     mu_in, std_in = _fit(shadow_phi, shadow_in, fixed_variance)

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -101,9 +102,16 @@ class OneRunResult:
     included_mask: np.ndarray = field(repr=False)
 
     def counts(self) -> dict[str, int]:
-        return {"canaries": self.canaries, "included": self.included, "guesses": self.guesses,
-                "correct": self.correct, "guessed_in": self.guessed_in, "guessed_in_correct": self.guessed_in_correct,
-                "guessed_out": self.guessed_out, "guessed_out_correct": self.guessed_out_correct}
+        return {
+            "canaries": self.canaries,
+            "included": self.included,
+            "guesses": self.guesses,
+            "correct": self.correct,
+            "guessed_in": self.guessed_in,
+            "guessed_in_correct": self.guessed_in_correct,
+            "guessed_out": self.guessed_out,
+            "guessed_out_correct": self.guessed_out_correct,
+        }
 
 
 def planned_mu(noise_multiplier: float, sample_rate: float, steps: int) -> float:
@@ -130,14 +138,21 @@ def _outcome(scores: np.ndarray, included: np.ndarray, guesses: int) -> tuple[in
     return k_in, int(included[top].sum()), k_out, int((~included[bottom]).sum())
 
 
-def plan_guesses(canaries: int, noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                 confidence: float = 0.95, simulations: int = 12) -> int:
+def plan_guesses(
+    canaries: int,
+    noise_multiplier: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    confidence: float = 0.95,
+    simulations: int = 12,
+) -> int:
     """The number of guesses r that maximises the lower quartile of eps_lb over simulated honest runs (fixed
     seed 0, so a function of the configuration only: choosing it does not look at the audited run). The
     quartile, not the median, because few guesses have a high median but a wide spread (one run is one draw)."""
     rng = np.random.default_rng(0)
     grid = [g for g in GUESS_GRID if g <= canaries] or [canaries]
-    results = {g: [] for g in grid}
+    results: dict[int, list[float]] = {g: [] for g in grid}
     for _ in range(simulations):
         included = rng.random(canaries) < 0.5
         sampled = (rng.random((canaries, steps)) < sample_rate) & included[:, None]
@@ -183,14 +198,17 @@ def one_run_audit(
     """
     from dpmi.privacy.dpsgd import make_private
 
-    input_shape = tuple(int(s) for s in x_train.shape[1:])
+    input_shape = cast(tuple[int, int, int], tuple(int(s) for s in x_train.shape[1:]))  # x_train is [N, C, H, W]
     features = max_canaries(input_shape)
     if model != "softmax":
-        raise ValueError(f"the white-box one-run audit needs the 'softmax' model (a fixed canary direction per "
-                         f"gradient), got {model!r}")
+        raise ValueError(
+            f"the white-box one-run audit needs the 'softmax' model (a fixed canary direction per "
+            f"gradient), got {model!r}"
+        )
     if not (isinstance(canaries, int) and 2 <= canaries <= features):
-        raise ValueError(f"canaries must be an integer in 2..{features} (one per input dimension at most), "
-                         f"got {canaries!r}")
+        raise ValueError(
+            f"canaries must be an integer in 2..{features} (one per input dimension at most), got {canaries!r}"
+        )
     if not (noise_multiplier > 0 and math.isfinite(noise_multiplier)):
         raise ValueError(f"the one-run audit needs a private level: noise_multiplier > 0, got {noise_multiplier}")
     if guesses is None:
@@ -225,9 +243,17 @@ def one_run_audit(
     assert len(linear) == 1
     fc = linear[0]
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-    private = make_private(net, optimizer, (x_all, y_all, canary_id), noise_multiplier=noise_multiplier,
-                           max_grad_norm=max_grad_norm, sample_rate=sample_rate, steps=steps, delta=delta,
-                           seed=seed)
+    private = make_private(
+        net,
+        optimizer,
+        (x_all, y_all, canary_id),
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=max_grad_norm,
+        sample_rate=sample_rate,
+        steps=steps,
+        delta=delta,
+        seed=seed,
+    )
     projections = np.zeros((canaries, steps))
     xs_t = xs.t().contiguous()  # [F, m]
     unit = 1.0 / math.sqrt(CANARY_NORM**2 + 1.0)
@@ -237,7 +263,9 @@ def one_run_audit(
         # The released noisy sum G_t = .grad * q N, projected on every u_i = (R d_i x_i^T, d_i) / sqrt(R^2 + 1).
         with torch.no_grad():
             total = private.expected_batch_size
-            gw, gb = fc.weight.grad * total, fc.bias.grad * total
+            weight_grad, bias_grad = fc.weight.grad, fc.bias.grad
+            assert weight_grad is not None and bias_grad is not None  # the optimizer steps after backward
+            gw, gb = weight_grad * total, bias_grad * total
             proj = (ds * (gw @ xs_t).t()).sum(dim=1) * CANARY_NORM + ds @ gb  # d_i^T G_W x_i, no [m, F] temporary
             projections[:, step[0]] = (proj * unit / max_grad_norm).double().numpy()
         step[0] += 1
@@ -264,7 +292,22 @@ def one_run_audit(
     pooled = math.sqrt(0.5 * (np.var(sums[included]) + np.var(sums[~included]))) if 0 < inc.size < canaries else 1.0
     empirical = float((sums[included].mean() - sums[~included].mean()) / pooled) if 0 < inc.size < canaries else 0.0
     return OneRunResult(
-        float(epsilon), canaries, int(inc.size), guesses, correct, k_in, right_in, k_out, right_out,
-        float(noise_multiplier), float(sample_rate), int(steps), planned_mu(noise_multiplier, sample_rate, steps),
-        empirical, float(delta), float(confidence), scores, included,
+        float(epsilon),
+        canaries,
+        int(inc.size),
+        guesses,
+        correct,
+        k_in,
+        right_in,
+        k_out,
+        right_out,
+        float(noise_multiplier),
+        float(sample_rate),
+        int(steps),
+        planned_mu(noise_multiplier, sample_rate, steps),
+        empirical,
+        float(delta),
+        float(confidence),
+        scores,
+        included,
     )

@@ -30,8 +30,10 @@ def recipe_from_sidecar(metadata: dict[str, Any], path: str | Path) -> TrainConf
     the exact recipe, so an audit without it would measure some other training)."""
     config = metadata.get("train_config")
     if not isinstance(config, dict) or "epochs" not in config or "batch_size" not in config:
-        raise ValueError(f"{path}: its sidecar lacks the training recipe (train_config) that shadow models must "
-                         "repeat; retrain it with `dpmi train` to audit it")
+        raise ValueError(
+            f"{path}: its sidecar lacks the training recipe (train_config) that shadow models must "
+            "repeat; retrain it with `dpmi train` to audit it"
+        )
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     try:
         return TrainConfig(**{k: v for k, v in config.items() if k in known})
@@ -51,10 +53,19 @@ def load_saved_target(path: str | Path, data: Any = None, device: str = "cpu") -
     private = identities.get("private")
     split = metadata.get("split") or {}
     if not private or "train_per_class" not in split:
-        raise ValueError(f"{path}: its sidecar lacks the identities or the split the model was trained on; "
-                         "retrain it with `dpmi train` to audit it")
+        raise ValueError(
+            f"{path}: its sidecar lacks the identities or the split the model was trained on; "
+            "retrain it with `dpmi train` to audit it"
+        )
     faces = data if isinstance(data, FaceDataset) else load_att_faces(resolve_data_root(data))
     members, heldout = select_identities(faces, [int(i) for i in private]).split(
-        train_per_class=int(split["train_per_class"]), seed=int(split.get("split_seed", 0)))
-    return SavedTarget(model, str(metadata["model"]), dataclasses.replace(recipe, secure_mode=False, device=device),
-                       members, heldout, metadata)
+        train_per_class=int(split["train_per_class"]), seed=int(split.get("split_seed", 0))
+    )
+    return SavedTarget(
+        model,
+        str(metadata["model"]),
+        dataclasses.replace(recipe, secure_mode=False, device=device),
+        members,
+        heldout,
+        metadata,
+    )

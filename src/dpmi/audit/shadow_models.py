@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 import torch
@@ -127,8 +128,13 @@ def _input_shape_of(model: nn.Module) -> tuple[int, ...]:
     return (first.in_features,)
 
 
-def _forward(layers: Sequence[nn.Module], params: Sequence[torch.Tensor], x: torch.Tensor,
-             outputs: list[torch.Tensor] | None = None, inputs: list[torch.Tensor] | None = None) -> torch.Tensor:
+def _forward(
+    layers: Sequence[nn.Module],
+    params: Sequence[torch.Tensor],
+    x: torch.Tensor,
+    outputs: list[torch.Tensor] | None = None,
+    inputs: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Batched forward of a Flatten/Linear/ReLU chain: x [K, B, features] -> logits [K, B, classes].
 
     With `outputs`/`inputs` lists, each Linear's output is made a leaf that requires grad (so one autograd
@@ -177,8 +183,10 @@ def train_together(
     """
     subsets_np = np.asarray(subsets, dtype=np.int64)
     if subsets_np.ndim != 2 or subsets_np.shape[0] != len(seeds) or subsets_np.shape[0] < 1:
-        raise ValueError(f"subsets must be K index arrays of one length with K = len(seeds) >= 1, got shape "
-                         f"{subsets_np.shape} and {len(seeds)} seeds")
+        raise ValueError(
+            f"subsets must be K index arrays of one length with K = len(seeds) >= 1, got shape "
+            f"{subsets_np.shape} and {len(seeds)} seeds"
+        )
     pool = int(x.shape[0])
     if subsets_np.min() < 0 or subsets_np.max() >= pool:
         raise ValueError(f"subset indices must be in 0..{pool - 1} (the pool size)")
@@ -186,7 +194,7 @@ def train_together(
         raise ValueError("shadow models reproduce seeded training; train them with secure_mode=False")
     n = int(subsets_np.shape[1])
     config.validate(n)
-    input_shape = tuple(int(s) for s in x.shape[1:])
+    input_shape = cast(tuple[int, int, int], tuple(int(s) for s in x.shape[1:]))  # x is [P, C, H, W]
     device = torch.device(config.device)
     x, y = x.to(device), y.to(device)
     models = [build_model(model_name, num_classes=num_classes, input_shape=input_shape, seed=int(s)) for s in seeds]
@@ -204,21 +212,34 @@ def train_together(
     return stacked
 
 
-def _sgd_momentum_(params: list[torch.Tensor], grads: list[torch.Tensor], buffers: list[torch.Tensor | None],
-                   lr: float, momentum: float) -> None:
+def _sgd_momentum_(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    buffers: list[torch.Tensor | None],
+    lr: float,
+    momentum: float,
+) -> None:
     """torch.optim.SGD's update (dampening 0, no Nesterov, no weight decay), applied to the stacked tensors."""
     for i, (p, g) in enumerate(zip(params, grads)):
         if momentum != 0:
-            if buffers[i] is None:
-                buffers[i] = g.detach().clone()
+            buffer = buffers[i]
+            if buffer is None:
+                buffer = g.detach().clone()
+                buffers[i] = buffer
             else:
-                buffers[i].mul_(momentum).add_(g)
-            g = buffers[i]
+                buffer.mul_(momentum).add_(g)
+            g = buffer
         p.add_(g, alpha=-lr)
 
 
-def _train_plain(stacked: StackedModels, layers: list[nn.Module], x_flat: torch.Tensor, y: torch.Tensor,
-                 members: torch.Tensor, config: TrainConfig) -> None:
+def _train_plain(
+    stacked: StackedModels,
+    layers: list[nn.Module],
+    x_flat: torch.Tensor,
+    y: torch.Tensor,
+    members: torch.Tensor,
+    config: TrainConfig,
+) -> None:
     """Plain SGD in the pool's span. Every gradient of the first Linear is sum_i d_i x_i^T over pool images,
     so (momentum being linear) W1(t) = W1(0) + A(t) X with coefficients A [K, out, P] over the P pool images X.
     Its outputs on a batch are then W1(0) x_i (computed once per model) + A G[:, i] with the Gram matrix
@@ -260,7 +281,8 @@ def _train_plain(stacked: StackedModels, layers: list[nn.Module], x_flat: torch.
                 for q in params:
                     q.requires_grad_(False)
                 g_coeff = torch.zeros_like(coeff).scatter_add_(
-                    2, index.unsqueeze(1).expand(-1, out_features, -1), d1.transpose(1, 2))
+                    2, index.unsqueeze(1).expand(-1, out_features, -1), d1.transpose(1, 2)
+                )
                 _sgd_momentum_(state, [g_coeff, d1.sum(dim=1), *grads], buffers, config.lr, config.momentum)
     with torch.no_grad():
         stacked.params[0] = w1_start + torch.matmul(coeff, x_flat)
@@ -268,8 +290,14 @@ def _train_plain(stacked: StackedModels, layers: list[nn.Module], x_flat: torch.
         stacked.params[2:] = others
 
 
-def _train_private(stacked: StackedModels, layers: list[nn.Module], x_flat: torch.Tensor, y: torch.Tensor,
-                   members: torch.Tensor, config: TrainConfig) -> None:
+def _train_private(
+    stacked: StackedModels,
+    layers: list[nn.Module],
+    x_flat: torch.Tensor,
+    y: torch.Tensor,
+    members: torch.Tensor,
+    config: TrainConfig,
+) -> None:
     from dpmi.privacy.accounting import dpsgd_steps, get_noise_multiplier
 
     k_models, n = members.shape
@@ -277,8 +305,10 @@ def _train_private(stacked: StackedModels, layers: list[nn.Module], x_flat: torc
     steps = dpsgd_steps(config.epochs, sample_rate)
     sigma = config.noise_multiplier
     if sigma is None:
-        sigma = float(get_noise_multiplier(config.target_epsilon, config.delta, sample_rate, steps,
-                                           accountant=config.accountant))
+        assert config.target_epsilon is not None  # a private config sets noise_multiplier or target_epsilon
+        sigma = float(
+            get_noise_multiplier(config.target_epsilon, config.delta, sample_rate, steps, accountant=config.accountant)
+        )
     stacked.noise_multiplier, stacked.sample_rate, stacked.steps = float(sigma), float(sample_rate), int(steps)
     samplers, generators = [], []
     for seed in stacked.seeds:
@@ -318,8 +348,16 @@ def _train_private(stacked: StackedModels, layers: list[nn.Module], x_flat: torc
             _sgd_momentum_(stacked.params, grads, buffers, config.lr, config.momentum)  # grads refilled next step
 
 
-def _add_clipped_sums_(layers: list[nn.Module], params: list[torch.Tensor], xb: torch.Tensor, yb: torch.Tensor,
-                       mask: torch.Tensor, clip: float, scale: float, out: list[torch.Tensor]) -> None:
+def _add_clipped_sums_(
+    layers: list[nn.Module],
+    params: list[torch.Tensor],
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    mask: torch.Tensor,
+    clip: float,
+    scale: float,
+    out: list[torch.Tensor],
+) -> None:
     """out += scale * sum_i c_i g_i per model (masked examples contribute nothing), c_i = min(1, C/||g_i||)."""
     k_models, width = mask.shape
     outputs: list[torch.Tensor] = []
@@ -341,15 +379,31 @@ def _add_clipped_sums_(layers: list[nn.Module], params: list[torch.Tensor], xb: 
         out[2 * layer_index + 1].add_(wd.sum(dim=1))
 
 
-def _train_sequentially(model_name: str, models: list[nn.Module], x: torch.Tensor, y: torch.Tensor,
-                        subsets: np.ndarray, seeds: Sequence[int], config: TrainConfig, num_classes: int,
-                        input_shape: tuple[int, ...]) -> StackedModels:
+def _train_sequentially(
+    model_name: str,
+    models: list[nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    subsets: np.ndarray,
+    seeds: Sequence[int],
+    config: TrainConfig,
+    num_classes: int,
+    input_shape: tuple[int, int, int],
+) -> StackedModels:
     history = None
     for model, subset, seed in zip(models, subsets, seeds):
         index = torch.from_numpy(subset).to(x.device)
         history = train(model, x[index], y[index], replace(config, seed=int(seed)))
     params = [torch.stack([p.detach() for p in ps]) for ps in zip(*(m.parameters() for m in models))]
     assert history is not None
-    return StackedModels(model_name, num_classes, tuple(input_shape), params, [int(s) for s in seeds],
-                         history.noise_multiplier, history.sample_rate, history.steps if config.private else None,
-                         batched=False)
+    return StackedModels(
+        model_name,
+        num_classes,
+        input_shape,
+        params,
+        [int(s) for s in seeds],
+        history.noise_multiplier,
+        history.sample_rate,
+        history.steps if config.private else None,
+        batched=False,
+    )

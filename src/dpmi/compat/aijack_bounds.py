@@ -61,12 +61,15 @@ def zhu_wang_poisson_rdp(alpha: int, base_rdp: Callable[[float], float], q: floa
     log_1mq = math.log1p(-q)
     first = (alpha - 1) * log_1mq + math.log(alpha * q - q + 1)
     log_binom = special.gammaln(alpha + 1) - special.gammaln(ls + 1) - special.gammaln(alpha - ls + 1)
-    rest = log_binom + ls * math.log(q) + (alpha - ls) * log_1mq + (ls - 1) * np.array([base_rdp(l) for l in ls])
+    rest = (
+        log_binom + ls * math.log(q) + (alpha - ls) * log_1mq + (ls - 1) * np.array([base_rdp(order) for order in ls])
+    )
     return float(special.logsumexp(np.concatenate([[first], rest]))) / (alpha - 1)
 
 
-def subsampled_rdp(order: float, noise_type: str, noise_params: Mapping[str, float], q: float,
-                   bound_type: str) -> float:
+def subsampled_rdp(
+    order: float, noise_type: str, noise_params: Mapping[str, float], q: float, bound_type: str
+) -> float:
     """One step's RDP at `order` > 1 under AIJack's `bound_type` for Poisson rate q in [0, 1]."""
     if q == 0.0:
         return 0.0
@@ -75,16 +78,19 @@ def subsampled_rdp(order: float, noise_type: str, noise_params: Mapping[str, flo
         return base(order)
     if bound_type == "rdp_upperbound_closedformula":
         if noise_type != "Gaussian":
-            raise ValueError("bound_type='rdp_upperbound_closedformula' is for noise_type='Gaussian' only; "
-                             "use bound_type='rdp_tight_upperbound' for Laplace noise")
+            raise ValueError(
+                "bound_type='rdp_upperbound_closedformula' is for noise_type='Gaussian' only; "
+                "use bound_type='rdp_tight_upperbound' for Laplace noise"
+            )
         return float(compute_rdp(float(noise_params["sigma"]), q, [order])[0])
     if bound_type == "rdp_tight_upperbound":
         return zhu_wang_poisson_rdp(max(2, math.ceil(order)), base, q)
     raise ValueError(f"bound_type must be one of {BOUND_TYPES}, got {bound_type!r}")
 
 
-def ternary_search(f: Callable[[float], float], left: float, right: float, precision: float,
-                   max_iterations: int) -> float:
+def ternary_search(
+    f: Callable[[float], float], left: float, right: float, precision: float, max_iterations: int
+) -> float:
     """Minimiser of a unimodal f on the interval between left and right (either may be the larger), to `precision`."""
     for _ in range(max_iterations):
         if abs(right - left) < precision:
@@ -172,8 +178,9 @@ def composed_rdp(order: float, steps: Sequence[StepInfo], noise_type: str, bound
     return float(sum(n * subsampled_rdp(order, noise_type, p, q, bound_type) for p, q, n in steps if n))
 
 
-def aijack_epsilon(steps: Sequence[StepInfo], delta: float, noise_type: str, bound_type: str,
-                   search: OrderSearch) -> tuple[float, float]:
+def aijack_epsilon(
+    steps: Sequence[StepInfo], delta: float, noise_type: str, bound_type: str, search: OrderSearch
+) -> tuple[float, float]:
     """(epsilon, order): Thm 21 conversion minimised by `search`, exactly as AIJack's get_epsilon evaluates it."""
 
     def epsilon_at(order: float) -> float:
@@ -185,8 +192,9 @@ def aijack_epsilon(steps: Sequence[StepInfo], delta: float, noise_type: str, bou
     return epsilon_at(order), order
 
 
-def aijack_delta(steps: Sequence[StepInfo], epsilon: float, noise_type: str, bound_type: str,
-                 search: OrderSearch) -> tuple[float, float]:
+def aijack_delta(
+    steps: Sequence[StepInfo], epsilon: float, noise_type: str, bound_type: str, search: OrderSearch
+) -> tuple[float, float]:
     """(delta, order): Thm 21 solved for delta, log delta = (a-1)(rdp - eps + log(1-1/a)) - log a, minimised
     by `search`.
 

@@ -57,7 +57,8 @@ def attach_dp_optimizer(
             self._dp_params = [p for group in self.param_groups for p in group["params"] if p.requires_grad]
             self.accum_grads = [torch.zeros_like(p) for p in self._dp_params]
             self._noise_generator = (
-                None if noise_seed is None or not self._dp_params
+                None
+                if noise_seed is None or not self._dp_params
                 else make_generator(noise_seed, self._dp_params[0].device)
             )
 
@@ -76,7 +77,7 @@ def attach_dp_optimizer(
                 if g is not None:
                     acc.add_(g * factor)
 
-        def step(self, closure: Callable[[], float] | None = None) -> None:  # type: ignore[override]
+        def step(self, closure: Callable[[], float] | None = None) -> None:
             if closure is not None:
                 with torch.enable_grad():
                     closure()
@@ -149,8 +150,11 @@ class DPSGDManager:
 
     def privatize(
         self, noise_multiplier: float
-    ) -> tuple[type[torch.optim.Optimizer], Callable[[torch.optim.Optimizer], Iterator[tuple[torch.Tensor, torch.Tensor]]],
-               Callable[[Dataset], Iterator[tuple[torch.Tensor, ...]]]]:
+    ) -> tuple[
+        type[torch.optim.Optimizer],
+        Callable[[torch.optim.Optimizer], Iterator[tuple[torch.Tensor, torch.Tensor]]],
+        Callable[[Dataset], Iterator[tuple[torch.Tensor, ...]]],
+    ]:
         """(dp_optimizer_cls, lot_loader, batch_loader) for noise multiplier sigma > 0."""
         if not (noise_multiplier > 0 and math.isfinite(noise_multiplier)):
             raise ValueError(f"noise_multiplier must be a finite number > 0, got {noise_multiplier}")
@@ -158,8 +162,14 @@ class DPSGDManager:
         rate = self.lot_size / n
         sampler_seed, noise_seed = derive_seeds(self.seed, 2) if self.seed is not None else (None, None)
         dp_optimizer_cls = attach_dp_optimizer(
-            self.optimizer_cls, self.accountant, self.l2_norm_clip, noise_multiplier,
-            self.lot_size, self.batch_size, n, noise_seed,
+            self.optimizer_cls,
+            self.accountant,
+            self.l2_norm_clip,
+            noise_multiplier,
+            self.lot_size,
+            self.batch_size,
+            n,
+            noise_seed,
         )
         sampler = PoissonSampler(n, rate, seed=sampler_seed) if sampler_seed is not None else None
         dataset, iterations, batch_size = self.dataset, self.iterations, self.batch_size

@@ -37,10 +37,19 @@ class GeneralMomentAccountant:
     "python" or "cpp", accepted for compatibility; both run the same numpy code.
     """
 
-    def __init__(self, name: str = "SGM", search: str = "ternary", order_min: float = 2, order_max: float = 64,
-                 precision: float = 0.5, orders: Sequence[float] = (), noise_type: str = "Gaussian",
-                 bound_type: str = "rdp_upperbound_closedformula", max_iterations: int = 10000,
-                 backend: str = "cpp") -> None:
+    def __init__(
+        self,
+        name: str = "SGM",
+        search: str = "ternary",
+        order_min: float = 2,
+        order_max: float = 64,
+        precision: float = 0.5,
+        orders: Sequence[float] = (),
+        noise_type: str = "Gaussian",
+        bound_type: str = "rdp_upperbound_closedformula",
+        max_iterations: int = 10000,
+        backend: str = "cpp",
+    ) -> None:
         if noise_type not in NOISE_TYPES:
             raise ValueError(f"noise_type must be one of {NOISE_TYPES}, got {noise_type!r}")
         if bound_type not in BOUND_TYPES:
@@ -48,14 +57,22 @@ class GeneralMomentAccountant:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if not (min(order_min, order_max) >= 0 and max(order_min, order_max) > 1):
-            raise ValueError(f"order_min and order_max must be >= 0 with one of them > 1 (orders <= 1 have no "
-                             f"bound and are skipped), got {order_min} and {order_max}")
+            raise ValueError(
+                f"order_min and order_max must be >= 0 with one of them > 1 (orders <= 1 have no "
+                f"bound and are skipped), got {order_min} and {order_max}"
+            )
         self.name = name
         self.noise_type = noise_type
         self.bound_type = bound_type
         self.backend = backend
-        self.order_search = OrderSearch(search, float(order_min), float(order_max), tuple(float(o) for o in orders),
-                                        float(precision), int(max_iterations))
+        self.order_search = OrderSearch(
+            search,
+            float(order_min),
+            float(order_max),
+            tuple(float(o) for o in orders),
+            float(precision),
+            int(max_iterations),
+        )
         # (params as a sorted tuple, sampling_rate) -> accumulated num_steps; insertion order is kept.
         self._steps: dict[tuple[tuple[tuple[str, float], ...], float], float] = {}
 
@@ -78,8 +95,9 @@ class GeneralMomentAccountant:
             raise ValueError(f"num_steps must be a finite number >= 0, got {num_steps!r}")
         needed = "sigma" if self.noise_type == "Gaussian" else "b"
         if needed not in noise_params or not float(noise_params[needed]) > 0:
-            raise ValueError(f"noise_params must hold {needed!r} > 0 for noise_type={self.noise_type!r}, "
-                             f"got {dict(noise_params)!r}")
+            raise ValueError(
+                f"noise_params must hold {needed!r} > 0 for noise_type={self.noise_type!r}, got {dict(noise_params)!r}"
+            )
         key = (tuple(sorted((k, float(v)) for k, v in noise_params.items())), rate)
         self._steps[key] = self._steps.get(key, 0.0) + steps
 
@@ -97,9 +115,17 @@ class GeneralMomentAccountant:
             return 0.0
         return aijack_delta(self.steps_info, epsilon, self.noise_type, self.bound_type, self.order_search)[0]
 
-    def get_noise_multiplier(self, noise_multiplier_key: str, target_epsilon: float, target_delta: float,
-                             sampling_rate: float, num_iterations: float, noise_multiplier_min: float = 0,
-                             noise_multiplier_max: float = 10, noise_multiplier_precision: float = 0.01) -> float:
+    def get_noise_multiplier(
+        self,
+        noise_multiplier_key: str,
+        target_epsilon: float,
+        target_delta: float,
+        sampling_rate: float,
+        num_iterations: float,
+        noise_multiplier_min: float = 0,
+        noise_multiplier_max: float = 10,
+        noise_multiplier_precision: float = 0.01,
+    ) -> float:
         """Smallest noise parameter (to `noise_multiplier_precision`) whose epsilon over `num_iterations` epochs
         (int(num_iterations / sampling_rate) steps, as AIJack) is <= target_epsilon at target_delta."""
         target_epsilon = check_epsilon(target_epsilon, "target_epsilon")
@@ -110,12 +136,19 @@ class GeneralMomentAccountant:
             phase: list[StepInfo] = [({noise_multiplier_key: noise}, float(sampling_rate), steps)]
             return aijack_epsilon(phase, target_delta, self.noise_type, self.bound_type, self.order_search)[0]
 
-        return bisect_noise_multiplier(epsilon_of, target_epsilon, float(noise_multiplier_min),
-                                       2.0 * float(noise_multiplier_max), float(noise_multiplier_precision))
+        return bisect_noise_multiplier(
+            epsilon_of,
+            target_epsilon,
+            float(noise_multiplier_min),
+            2.0 * float(noise_multiplier_max),
+            float(noise_multiplier_precision),
+        )
 
     def __repr__(self) -> str:
-        return (f"GeneralMomentAccountant(name={self.name!r}, noise_type={self.noise_type!r}, "
-                f"bound_type={self.bound_type!r}, search={self.order_search!r}, steps={self.steps_info!r})")
+        return (
+            f"GeneralMomentAccountant(name={self.name!r}, noise_type={self.noise_type!r}, "
+            f"bound_type={self.bound_type!r}, search={self.order_search!r}, steps={self.steps_info!r})"
+        )
 
 
 __all__: list[str] = ["GeneralMomentAccountant"]

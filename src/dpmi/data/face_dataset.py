@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported lazily at run time (the data layer loads without it)
+    import torch
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,9 @@ class FaceDataset:
 
     def __post_init__(self) -> None:
         if self.images.ndim not in (3, 4) or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 [N, H, W] or [N, H, W, C], got {self.images.dtype} "
-                             f"{self.images.shape}")
+            raise ValueError(
+                f"images must be uint8 [N, H, W] or [N, H, W, C], got {self.images.dtype} {self.images.shape}"
+            )
         n = self.images.shape[0]
         if self.labels.shape != (n,) or self.image_ids.shape != (n,):
             raise ValueError(
@@ -47,13 +52,13 @@ class FaceDataset:
         if self.num_classes == 0:
             object.__setattr__(self, "num_classes", int(self.labels.max()) + 1 if n else 0)
         if n and not (0 <= int(self.labels.min()) and int(self.labels.max()) < self.num_classes):
-            raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got {int(self.labels.min())}.."
-                             f"{int(self.labels.max())}")
+            raise ValueError(
+                f"labels must be in 0..{self.num_classes - 1}, got {int(self.labels.min())}..{int(self.labels.max())}"
+            )
         if self.names is not None:
             object.__setattr__(self, "names", tuple(str(name) for name in self.names))
             if len(self.names) != self.num_classes:
-                raise ValueError(f"names must hold one name per identity ({self.num_classes}), got "
-                                 f"{len(self.names)}")
+                raise ValueError(f"names must hold one name per identity ({self.num_classes}), got {len(self.names)}")
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -83,8 +88,7 @@ class FaceDataset:
 
     def subset(self, index: np.ndarray) -> FaceDataset:
         """The images at `index` (an integer or boolean array), in that order; identities and names kept."""
-        return FaceDataset(self.images[index], self.labels[index], self.image_ids[index], self.num_classes,
-                           self.names)
+        return FaceDataset(self.images[index], self.labels[index], self.image_ids[index], self.num_classes, self.names)
 
     def split(
         self, train_per_class: int = 7, seed: int = 0, *, train_fraction: float | None = None
@@ -93,11 +97,12 @@ class FaceDataset:
 
         See `split_indices` (the rows chosen); the same seed gives the same split.
         """
-        train_rows, test_rows = split_indices(self.labels, self.num_classes, train_per_class, seed,
-                                              train_fraction=train_fraction, names=self.names)
+        train_rows, test_rows = split_indices(
+            self.labels, self.num_classes, train_per_class, seed, train_fraction=train_fraction, names=self.names
+        )
         return self.subset(train_rows), self.subset(test_rows)
 
-    def to_tensors(self, device: str | None = None):
+    def to_tensors(self, device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Float images [N, C, H, W] in [-1, 1] and int64 labels [N], as torch tensors.
 
         Same values as the tutorial's `ToTensor()` then `Normalize((0.5,), (0.5,))`: x / 255 * 2 - 1.
@@ -125,7 +130,6 @@ class FaceDataset:
 def normalize_images(images: np.ndarray) -> np.ndarray:
     """uint8 grey levels -> float32 in [-1, 1] (ToTensor + Normalize(0.5, 0.5))."""
     return (images.astype(np.float32) / 255.0 - 0.5) / 0.5
-
 
 
 def split_indices(

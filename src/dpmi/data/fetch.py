@@ -146,8 +146,11 @@ def install_att_faces(
         _download(url or DEFAULT_URL, archive, timeout_s, progress)
         unpacked = Path(scratch) / "att_faces"
         _extract_faces(archive, unpacked)
-        count = _check_copy(unpacked, f"the archive at {url or DEFAULT_URL} is not the published AT&T faces: "
-                                      "nothing was installed; pass --url a good mirror")
+        count = _check_copy(
+            unpacked,
+            f"the archive at {url or DEFAULT_URL} is not the published AT&T faces: "
+            "nothing was installed; pass --url a good mirror",
+        )
         _replace_dir(unpacked, target)
     return FetchOutcome(target, installed=True, images=count)
 

@@ -62,14 +62,16 @@ class FolderSummary:
             f"identities: {len(self.names)} ({', '.join(self.names[:8])}{', ...' if len(self.names) > 8 else ''})",
             f"images: {self.num_images}; per identity min {counts.min()}, median {float(np.median(counts)):g}, "
             f"max {counts.max()}",
-            f"sizes (width x height): {sizes}" + ("" if len(self.sizes) == 1 else
-                                                 "; mixed sizes: give an image size to resize them"),
+            f"sizes (width x height): {sizes}"
+            + ("" if len(self.sizes) == 1 else "; mixed sizes: give an image size to resize them"),
             f"channels: {self.channels_text}",
             f"fingerprint (SHA-256 of paths and contents): {self.fingerprint}",
         ]
         if small:
-            out.append(f"warning: {len(small)} identities have fewer than 2 images and cannot be split into train "
-                       f"and test: {', '.join(small[:5])}{', ...' if len(small) > 5 else ''}")
+            out.append(
+                f"warning: {len(small)} identities have fewer than 2 images and cannot be split into train "
+                f"and test: {', '.join(small[:5])}{', ...' if len(small) > 5 else ''}"
+            )
         return out
 
 

@@ -86,10 +86,15 @@ def split_identities(
     private_ids, public_ids = tuple(int(i) for i in private), tuple(int(i) for i in public)
     overlap = sorted(set(private_ids) & set(public_ids))
     if overlap:
-        raise ValueError(f"private and public identities overlap in {overlap}: an attacker's prior must never see "
-                         "a private person; give disjoint lists")
+        raise ValueError(
+            f"private and public identities overlap in {overlap}: an attacker's prior must never see "
+            "a private person; give disjoint lists"
+        )
     if not private_ids or not public_ids:
-        raise ValueError(f"both sides need at least one identity (private {list(private_ids)}, public "
-                         f"{list(public_ids)}); choose a split that leaves people on each side")
-    return IdentitySplit(select_identities(dataset, private_ids), select_identities(dataset, public_ids),
-                         private_ids, public_ids)
+        raise ValueError(
+            f"both sides need at least one identity (private {list(private_ids)}, public "
+            f"{list(public_ids)}); choose a split that leaves people on each side"
+        )
+    return IdentitySplit(
+        select_identities(dataset, private_ids), select_identities(dataset, public_ids), private_ids, public_ids
+    )

@@ -136,10 +136,13 @@ def index_image_folder(root: str | os.PathLike[str]) -> ImageFolderIndex:
     """
     directory = Path(root).expanduser()
     if not directory.is_dir():
-        raise FileNotFoundError(f"no image folder at {directory}: give a directory holding one sub-folder of "
-                                "images per identity (root/<identity>/<image>)")
-    identities = sorted((p for p in directory.iterdir() if p.is_dir() and _visible(p)), key=lambda p: natural_key(
-        p.name))
+        raise FileNotFoundError(
+            f"no image folder at {directory}: give a directory holding one sub-folder of "
+            "images per identity (root/<identity>/<image>)"
+        )
+    identities = sorted(
+        (p for p in directory.iterdir() if p.is_dir() and _visible(p)), key=lambda p: natural_key(p.name)
+    )
     if len(identities) < 2:
         raise ValueError(
             f"{directory} holds {len(identities)} identity folder{'' if len(identities) == 1 else 's'}; a face "
@@ -152,8 +155,10 @@ def index_image_folder(root: str | os.PathLike[str]) -> ImageFolderIndex:
         entries = sorted((p for p in folder.iterdir() if _visible(p)), key=lambda p: natural_key(p.name))
         nested = [p for p in entries if p.is_dir()]
         if nested:
-            raise ValueError(f"{nested[0]} is a folder inside identity folder {folder}: identity folders must hold "
-                             "images only (one level: root/<identity>/<image>)")
+            raise ValueError(
+                f"{nested[0]} is a folder inside identity folder {folder}: identity folders must hold "
+                "images only (one level: root/<identity>/<image>)"
+            )
         if not entries:
             raise ValueError(f"identity folder {folder} holds no images: add images or remove the folder")
         paths.extend(entries)
@@ -206,11 +211,14 @@ def read_image(
                 img8 = img8.resize((image_shape[1], image_shape[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(img8, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"{path} cannot be read as an image ({exc}); it may be truncated or corrupt: replace or "
-                         "remove it") from exc
+        raise ValueError(
+            f"{path} cannot be read as an image ({exc}); it may be truncated or corrupt: replace or remove it"
+        ) from exc
     if pixels.shape[:2] != tuple(image_shape):
-        raise ValueError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels, expected {image_shape[1]}x"
-                         f"{image_shape[0]} (width x height); resize all images by giving an image size")
+        raise ValueError(
+            f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels, expected {image_shape[1]}x"
+            f"{image_shape[0]} (width x height); resize all images by giving an image size"
+        )
     return pixels
 
 
@@ -225,8 +233,9 @@ def load_index(
     images = np.empty((len(index), *shape) + ((channels,) if channels > 1 else ()), dtype=np.uint8)
     for row, path in enumerate(index.paths):
         images[row] = read_image(path, shape, channels, image_size is not None, check)
-    return FaceDataset(images, index.labels.copy(), index.image_ids.copy(), num_classes=index.num_classes,
-                       names=index.names)
+    return FaceDataset(
+        images, index.labels.copy(), index.image_ids.copy(), num_classes=index.num_classes, names=index.names
+    )
 
 
 def load_image_folder(

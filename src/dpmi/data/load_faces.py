@@ -44,8 +44,10 @@ def load_faces(
         format = "att" if not directory.is_dir() or looks_like_att_faces(directory) else "folder"
     if format == "att":
         if image_size is not None or grayscale is not None:
-            raise ValueError("the AT&T faces load as they are (112x92 greyscale): drop the image size and "
-                             "grayscale options, or use the folder format")
+            raise ValueError(
+                "the AT&T faces load as they are (112x92 greyscale): drop the image size and "
+                "grayscale options, or use the folder format"
+            )
         return load_att_faces(directory)
     return load_image_folder(directory, image_size=image_size, grayscale=grayscale)
 
@@ -90,5 +92,9 @@ def load_identity_split(
     if public_root is None:
         return split_identities(faces)
     public = load_public_faces(public_root, like=faces)
-    return IdentitySplit(private=faces, public=public, private_ids=tuple(range(faces.num_classes)),
-                         public_ids=tuple(range(public.num_classes)))
+    return IdentitySplit(
+        private=faces,
+        public=public,
+        private_ids=tuple(range(faces.num_classes)),
+        public_ids=tuple(range(public.num_classes)),
+    )

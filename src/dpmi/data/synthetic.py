@@ -48,8 +48,11 @@ def make_synthetic_faces(
     labels = np.repeat(np.arange(num_identities, dtype=np.int64), per_identity)
     image_ids = np.tile(np.arange(1, per_identity + 1, dtype=np.int64), num_identities)
     for identity in range(num_identities):
-        blobs = rng.uniform([0.15 * height, 0.15 * width, 1.5, -90.0], [0.85 * height, 0.85 * width, 0.25 * min(
-            height, width), 90.0], size=(5, 4))
+        blobs = rng.uniform(
+            [0.15 * height, 0.15 * width, 1.5, -90.0],
+            [0.85 * height, 0.85 * width, 0.25 * min(height, width), 90.0],
+            size=(5, 4),
+        )
         tint = rng.uniform(0.6, 1.0, size=channels)
         for image in range(per_identity):
             dy, dx = rng.integers(-1, 2, size=2)

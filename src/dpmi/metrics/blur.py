@@ -17,5 +17,6 @@ def blur_faces(dataset: FaceDataset, sigma: float) -> FaceDataset:
         raise ValueError(f"sigma must be >= 0 pixels, got {sigma}")
     sigmas = (0.0, sigma, sigma) + ((0.0,) if dataset.images.ndim == 4 else ())
     blurred = gaussian_filter(dataset.images.astype(np.float64), sigma=sigmas, mode="nearest")
-    return FaceDataset(np.clip(np.rint(blurred), 0, 255).astype(np.uint8), dataset.labels, dataset.image_ids,
-                       dataset.num_classes)
+    return FaceDataset(
+        np.clip(np.rint(blurred), 0, 255).astype(np.uint8), dataset.labels, dataset.image_ids, dataset.num_classes
+    )

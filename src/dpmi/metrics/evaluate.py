@@ -20,12 +20,23 @@ from dpmi.metrics.nearest_mean import target_rank
 
 # The fixed summary keys, in report order (attack diagnostics add "attack_<name>" keys beside them).
 SUMMARY_KEYS = (
-    "num_labels", "chance_top1", "chance_top5",
-    "eval_acc1", "eval_acc5", "judge2_acc1", "judge2_acc5",
-    "nearest_mean_top1", "nearest_mean_top5",
-    "knn_dist", "frechet_distance",
-    "evaluator_test_acc", "judge2_test_acc",
-    "psnr_mean_face", "ssim_mean_face", "psnr_best_private", "ssim_best_private",
+    "num_labels",
+    "chance_top1",
+    "chance_top5",
+    "eval_acc1",
+    "eval_acc5",
+    "judge2_acc1",
+    "judge2_acc5",
+    "nearest_mean_top1",
+    "nearest_mean_top5",
+    "knn_dist",
+    "frechet_distance",
+    "evaluator_test_acc",
+    "judge2_test_acc",
+    "psnr_mean_face",
+    "ssim_mean_face",
+    "psnr_best_private",
+    "ssim_best_private",
     "attack_confidence",
 )
 
@@ -41,9 +52,9 @@ SUMMARY_DESCRIPTIONS: dict[str, str] = {
     "nearest_mean_top1": "the identity's mean private face is the most correlated with the reconstruction",
     "nearest_mean_top5": "the identity's mean private face is among the 5 most correlated",
     "knn_dist": "squared distance, in the evaluation classifier's features, to the nearest private image of the "
-                "identity (lower = closer)",
+    "identity (lower = closer)",
     "frechet_distance": "Frechet distance between Gaussians fitted to the reconstructions' and the private images' "
-                        "evaluation-classifier features (FID stand-in; lower = closer; biased upward for few images)",
+    "evaluation-classifier features (FID stand-in; lower = closer; biased upward for few images)",
     "evaluator_test_acc": "evaluation classifier's accuracy on held-out real private faces",
     "judge2_test_acc": "second judge's accuracy on held-out real private faces",
     "psnr_mean_face": "PSNR (dB) against the identity's mean private face, after matching brightness and contrast",
@@ -54,10 +65,22 @@ SUMMARY_DESCRIPTIONS: dict[str, str] = {
 }
 
 PER_LABEL_KEYS = (
-    "label", "confidence",
-    "eval_pred", "eval_top1", "eval_top5", "judge2_pred", "judge2_top1", "judge2_top5",
-    "nearest_mean_rank", "nearest_mean_top1", "nearest_mean_top5", "knn_dist",
-    "psnr_mean_face", "ssim_mean_face", "psnr_best_private", "ssim_best_private",
+    "label",
+    "confidence",
+    "eval_pred",
+    "eval_top1",
+    "eval_top5",
+    "judge2_pred",
+    "judge2_top1",
+    "judge2_top5",
+    "nearest_mean_rank",
+    "nearest_mean_top1",
+    "nearest_mean_top5",
+    "knn_dist",
+    "psnr_mean_face",
+    "ssim_mean_face",
+    "psnr_best_private",
+    "ssim_best_private",
 )
 
 
@@ -103,8 +126,9 @@ def dataset_layout(images: torch.Tensor) -> np.ndarray:
     return x[:, 0].numpy() if x.shape[1] == 1 else x.permute(0, 2, 3, 1).numpy()
 
 
-def identification(images: torch.Tensor, labels: np.ndarray, private_train: FaceDataset,
-                   judges: Any = None) -> dict[str, np.ndarray]:
+def identification(
+    images: torch.Tensor, labels: np.ndarray, private_train: FaceDataset, judges: Any = None
+) -> dict[str, np.ndarray]:
     """Per-row verdicts of every judge (the identification part of `evaluate_inversion`): the per_label
     arrays eval_*, judge2_*, nearest_mean_*, knn_dist, plus "features" (the evaluator's embedding of the
     images, [K, D], absent without an evaluator)."""
@@ -127,19 +151,24 @@ def identification(images: torch.Tensor, labels: np.ndarray, private_train: Face
         distances = torch.cdist(features.double(), private_features.double()).pow(2)
         own = private_labels[None, :] == torch.as_tensor(labels, device=distances.device)[:, None]
         knn = distances.masked_fill(~own, float("inf")).min(dim=1).values.cpu().numpy()
-        out.update(eval_pred=top5[:, 0].astype(np.int64),
-                   eval_top1=(top5[:, 0] == labels).astype(np.float64),
-                   eval_top5=(top5 == labels[:, None]).any(axis=1).astype(np.float64),
-                   knn_dist=knn, features=features.cpu().numpy(),
-                   private_features=private_features.cpu().numpy())
+        out.update(
+            eval_pred=top5[:, 0].astype(np.int64),
+            eval_top1=(top5[:, 0] == labels).astype(np.float64),
+            eval_top5=(top5 == labels[:, None]).any(axis=1).astype(np.float64),
+            knn_dist=knn,
+            features=features.cpu().numpy(),
+            private_features=private_features.cpu().numpy(),
+        )
     else:
         out.update(eval_pred=np.full(count, -1, dtype=np.int64), eval_top1=nan, eval_top5=nan, knn_dist=nan)
     if second is not None:
         scores = second.scores(images)
         order = np.argsort(-scores, axis=1, kind="stable")[:, : min(5, scores.shape[1])]
-        out.update(judge2_pred=order[:, 0].astype(np.int64),
-                   judge2_top1=(order[:, 0] == labels).astype(np.float64),
-                   judge2_top5=(order == labels[:, None]).any(axis=1).astype(np.float64))
+        out.update(
+            judge2_pred=order[:, 0].astype(np.int64),
+            judge2_top1=(order[:, 0] == labels).astype(np.float64),
+            judge2_top5=(order == labels[:, None]).any(axis=1).astype(np.float64),
+        )
     else:
         out.update(judge2_pred=np.full(count, -1, dtype=np.int64), judge2_top1=nan, judge2_top5=nan)
     return out
@@ -172,14 +201,18 @@ def evaluate_inversion(result: Any, private_train: FaceDataset, judges: Any = No
     if images.ndim != 4 or images.shape[0] != count:
         raise ValueError(f"result.images must be [K, C, H, W] with K = {count} labels, got {tuple(images.shape)}")
     if tuple(images.shape[1:]) != tuple(private_train.input_shape):
-        raise ValueError(f"reconstructions are {tuple(images.shape[1:])} (C, H, W) but the private faces are "
-                         f"{tuple(private_train.input_shape)}: score them against the faces the target saw")
+        raise ValueError(
+            f"reconstructions are {tuple(images.shape[1:])} (C, H, W) but the private faces are "
+            f"{tuple(private_train.input_shape)}: score them against the faces the target saw"
+        )
     num_classes = private_train.num_classes
     if count == 0:
         raise ValueError("result has no reconstructions to score")
     if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"result.labels must be in 0..{num_classes - 1} (the private identities), got "
-                         f"{labels.min()}..{labels.max()}")
+        raise ValueError(
+            f"result.labels must be in 0..{num_classes - 1} (the private identities), got "
+            f"{labels.min()}..{labels.max()}"
+        )
     present = np.bincount(private_train.labels, minlength=num_classes) > 0
     if not present[labels].all():
         missing = sorted(set(labels[~present[labels]].tolist()))
@@ -188,8 +221,10 @@ def evaluate_inversion(result: Any, private_train: FaceDataset, judges: Any = No
     verdicts = identification(images, labels, private_train, judges)
     features = verdicts.pop("features", None)
     private_features = verdicts.pop("private_features", None)
-    per_label: dict[str, np.ndarray] = {"label": labels,
-                                        "confidence": np.asarray(result.confidence, dtype=np.float64).reshape(-1)}
+    per_label: dict[str, np.ndarray] = {
+        "label": labels,
+        "confidence": np.asarray(result.confidence, dtype=np.float64).reshape(-1),
+    }
     per_label.update(verdicts)
 
     planes = dataset_layout(images)
@@ -202,11 +237,15 @@ def evaluate_inversion(result: Any, private_train: FaceDataset, judges: Any = No
         members = private_train.images[private_train.labels == label]
         psnr_best[row] = max(psnr(plane, member) for member in members)
         ssim_best[row] = max(ssim(plane, member) for member in members)
-    per_label.update(psnr_mean_face=psnr_mean, ssim_mean_face=ssim_mean,
-                     psnr_best_private=psnr_best, ssim_best_private=ssim_best)
+    per_label.update(
+        psnr_mean_face=psnr_mean, ssim_mean_face=ssim_mean, psnr_best_private=psnr_best, ssim_best_private=ssim_best
+    )
 
     evaluator, second = _as_judges(judges)
-    frechet = frechet_distance(features, private_features) if features is not None else float("nan")
+    # `identification` sets "features" and "private_features" together (both absent without an evaluator).
+    frechet = float("nan")
+    if features is not None and private_features is not None:
+        frechet = frechet_distance(features, private_features)
     summary = {
         "num_labels": float(count),
         "chance_top1": 1.0 / num_classes,

@@ -65,18 +65,32 @@ class EvaluatorNet(nn.Module):
         dropout: probability of dropping an embedding unit while training, in [0, 1).
     """
 
-    def __init__(self, num_classes: int, input_shape: tuple[int, int, int], width: int = 16,
-                 embedding_dim: int = 128, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        input_shape: tuple[int, int, int],
+        width: int = 16,
+        embedding_dim: int = 128,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         channels, height, width_px = (int(s) for s in input_shape)
         if num_classes < 2 or channels < 1 or min(height, width_px) < MIN_SIDE:
-            raise ValueError(f"need num_classes >= 2 and images of >= 1 channel and >= {MIN_SIDE} pixels a side; "
-                             f"got {num_classes} classes, input shape {tuple(input_shape)}")
+            raise ValueError(
+                f"need num_classes >= 2 and images of >= 1 channel and >= {MIN_SIDE} pixels a side; "
+                f"got {num_classes} classes, input shape {tuple(input_shape)}"
+            )
         if width < 4 or embedding_dim < 1 or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"width must be >= 4, embedding_dim >= 1, dropout in "
-                             f"[0, 1); got {width}, {embedding_dim}, {dropout}")
-        self.config = {"num_classes": int(num_classes), "input_shape": [channels, height, width_px], "width": width,
-                           "embedding_dim": embedding_dim, "dropout": dropout}
+            raise ValueError(
+                f"width must be >= 4, embedding_dim >= 1, dropout in [0, 1); got {width}, {embedding_dim}, {dropout}"
+            )
+        self.config = {
+            "num_classes": int(num_classes),
+            "input_shape": [channels, height, width_px],
+            "width": width,
+            "embedding_dim": embedding_dim,
+            "dropout": dropout,
+        }
 
         # BatchNorm, not the targets' GroupNorm: the judge is trained without DP, so mixing the examples of a
         # batch is harmless, and on 20 identities x 7 images it generalises far better (measured, seeds 0-2:
@@ -86,16 +100,21 @@ class EvaluatorNet(nn.Module):
 
         trunk = nn.Sequential(
             nn.AvgPool2d(2),
-            *block(channels, width), nn.MaxPool2d(2),
-            *block(width, 2 * width), nn.MaxPool2d(2),
+            *block(channels, width),
+            nn.MaxPool2d(2),
+            *block(width, 2 * width),
+            nn.MaxPool2d(2),
             *block(2 * width, 4 * width),
         )
         with torch.no_grad():
             _, _, rows, cols = trunk(torch.zeros(1, channels, height, width_px)).shape
         grid = pool_grid(rows, cols)
         self.features = nn.Sequential(
-            trunk, nn.AdaptiveAvgPool2d(grid), nn.Flatten(),
-            nn.Linear(4 * width * grid[0] * grid[1], embedding_dim), nn.ReLU(),
+            trunk,
+            nn.AdaptiveAvgPool2d(grid),
+            nn.Flatten(),
+            nn.Linear(4 * width * grid[0] * grid[1], embedding_dim),
+            nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(embedding_dim, num_classes))
 
@@ -149,8 +168,7 @@ class Evaluator:
         """Predicted identity of every image, int64 [N]."""
         return self.logits(images).argmax(dim=1).cpu().numpy()
 
-    def topk_hits(self, images: torch.Tensor | np.ndarray, labels: np.ndarray | torch.Tensor,
-                  k: int = 1) -> np.ndarray:
+    def topk_hits(self, images: torch.Tensor | np.ndarray, labels: np.ndarray | torch.Tensor, k: int = 1) -> np.ndarray:
         """Per image, True when `labels` is among the evaluator's k most likely identities."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -166,15 +184,21 @@ class Evaluator:
 
     def state_dict(self) -> dict:
         """Everything needed to rebuild it: network config and weights, and the accuracies."""
-        return {"config": dict(self.net.config), "weights": self.net.state_dict(),
-                "train_accuracy": self.train_accuracy, "test_accuracy": self.test_accuracy}
+        return {
+            "config": dict(self.net.config),
+            "weights": self.net.state_dict(),
+            "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy,
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> Evaluator:
         """Rebuild from `state_dict()`; ValueError for a state written by an older dpmi (no input shape)."""
         if "input_shape" not in state.get("config", {}):
-            raise ValueError("this evaluator was saved by an older dpmi (no input shape in its config): delete the "
-                             "file and train it again (dpmi.metrics.load_or_train_judges)")
+            raise ValueError(
+                "this evaluator was saved by an older dpmi (no input shape in its config): delete the "
+                "file and train it again (dpmi.metrics.load_or_train_judges)"
+            )
         net = EvaluatorNet(**state["config"])
         net.load_state_dict(state["weights"])
         net.to(device).eval()
@@ -200,8 +224,9 @@ class Evaluator:
         return cls.from_state_dict(torch.load(path, map_location="cpu", weights_only=True), device)
 
 
-def augment_similarity(x: torch.Tensor, max_shift: int, max_scale: float, max_rotation: float,
-                       generator: torch.Generator) -> torch.Tensor:
+def augment_similarity(
+    x: torch.Tensor, max_shift: int, max_scale: float, max_rotation: float, generator: torch.Generator
+) -> torch.Tensor:
     """Augmentation for training the evaluator: per image, a random similarity transform (scale by
     1 + U(-max_scale, max_scale), rotate by U(-max_rotation, max_rotation) degrees, shift by an integer
     in -max_shift..max_shift pixels each way; bilinear, edges repeated) and a horizontal flip with
@@ -284,17 +309,23 @@ class EvaluatorRecipe:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if not self.lr > 0 or self.weight_decay < 0 or self.max_shift < 0:
-            raise ValueError(f"need lr > 0, weight_decay >= 0, max_shift >= 0; got {self.lr}, {self.weight_decay}, "
-                             f"{self.max_shift}")
+            raise ValueError(
+                f"need lr > 0, weight_decay >= 0, max_shift >= 0; got {self.lr}, {self.weight_decay}, {self.max_shift}"
+            )
         if not 0 <= self.blur_probability <= 1 or self.max_blur_sigma < 0:
-            raise ValueError(f"need 0 <= blur_probability <= 1 and max_blur_sigma >= 0; got {self.blur_probability}, "
-                             f"{self.max_blur_sigma}")
+            raise ValueError(
+                f"need 0 <= blur_probability <= 1 and max_blur_sigma >= 0; got {self.blur_probability}, "
+                f"{self.max_blur_sigma}"
+            )
         if not 0 <= self.max_scale < 1 or self.max_rotation < 0:
-            raise ValueError(f"need 0 <= max_scale < 1 and max_rotation >= 0; got {self.max_scale}, "
-                             f"{self.max_rotation}")
+            raise ValueError(
+                f"need 0 <= max_scale < 1 and max_rotation >= 0; got {self.max_scale}, {self.max_rotation}"
+            )
         if self.width < 4 or self.embedding_dim < 1 or not 0 <= self.dropout < 1:
-            raise ValueError(f"width must be >= 4, embedding_dim >= 1, dropout in "
-                             f"[0, 1); got {self.width}, {self.embedding_dim}, {self.dropout}")
+            raise ValueError(
+                f"width must be >= 4, embedding_dim >= 1, dropout in "
+                f"[0, 1); got {self.width}, {self.embedding_dim}, {self.dropout}"
+            )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -327,8 +358,10 @@ def train_evaluator(
     """
     unknown = sorted(set(recipe) - set(EvaluatorRecipe.__dataclass_fields__))
     if unknown:
-        raise ValueError(f"train_evaluator takes no option {unknown}; recipe options are "
-                         f"{', '.join(EvaluatorRecipe.__dataclass_fields__)}")
+        raise ValueError(
+            f"train_evaluator takes no option {unknown}; recipe options are "
+            f"{', '.join(EvaluatorRecipe.__dataclass_fields__)}"
+        )
     settings = EvaluatorRecipe(**recipe)
     settings.check()
     if len(train) == 0:
@@ -345,12 +378,23 @@ def train_evaluator(
         torch.set_num_threads(previous_threads)
 
 
-def _train(train: FaceDataset, seed: int, test: FaceDataset | None, recipe: EvaluatorRecipe,
-           device: torch.device, progress: Callable[[int, int], None] | None) -> Evaluator:
+def _train(
+    train: FaceDataset,
+    seed: int,
+    test: FaceDataset | None,
+    recipe: EvaluatorRecipe,
+    device: torch.device,
+    progress: Callable[[int, int], None] | None,
+) -> Evaluator:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = EvaluatorNet(train.num_classes, train.input_shape, width=recipe.width,
-                           embedding_dim=recipe.embedding_dim, dropout=recipe.dropout).to(device)
+        net = EvaluatorNet(
+            train.num_classes,
+            train.input_shape,
+            width=recipe.width,
+            embedding_dim=recipe.embedding_dim,
+            dropout=recipe.dropout,
+        ).to(device)
     x, y = train.to_tensors(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
@@ -364,8 +408,7 @@ def _train(train: FaceDataset, seed: int, test: FaceDataset | None, recipe: Eval
             order = torch.randperm(len(x), generator=generator, device=device)
             for start in range(0, len(x), recipe.batch_size):
                 index = order[start : start + recipe.batch_size]
-                batch = augment_similarity(x[index], recipe.max_shift, recipe.max_scale, recipe.max_rotation,
-                                           generator)
+                batch = augment_similarity(x[index], recipe.max_shift, recipe.max_scale, recipe.max_rotation, generator)
                 batch = random_blur(batch, recipe.max_blur_sigma, recipe.blur_probability, generator)
                 loss = F.cross_entropy(net(batch), y[index])
                 optimizer.zero_grad(set_to_none=True)

@@ -49,14 +49,14 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
-def frechet_distance_gaussians(mean_1: np.ndarray, cov_1: np.ndarray, mean_2: np.ndarray,
-                               cov_2: np.ndarray) -> float:
+def frechet_distance_gaussians(mean_1: np.ndarray, cov_1: np.ndarray, mean_2: np.ndarray, cov_2: np.ndarray) -> float:
     """Squared Frechet (2-Wasserstein) distance between N(mean_1, cov_1) and N(mean_2, cov_2), >= 0."""
     mean_1, mean_2 = np.asarray(mean_1, np.float64), np.asarray(mean_2, np.float64)
     cov_1, cov_2 = np.asarray(cov_1, np.float64), np.asarray(cov_2, np.float64)
     if mean_1.shape != mean_2.shape or cov_1.shape != cov_2.shape or cov_1.shape != (len(mean_1),) * 2:
-        raise ValueError(f"shapes do not match: means {mean_1.shape}, {mean_2.shape}; covariances "
-                         f"{cov_1.shape}, {cov_2.shape}")
+        raise ValueError(
+            f"shapes do not match: means {mean_1.shape}, {mean_2.shape}; covariances {cov_1.shape}, {cov_2.shape}"
+        )
     root_1 = _psd_sqrt(cov_1)
     inner = root_1 @ cov_2 @ root_1
     cross = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0.0, None)).sum()
@@ -64,8 +64,9 @@ def frechet_distance_gaussians(mean_1: np.ndarray, cov_1: np.ndarray, mean_2: np
     return max(value, 0.0)  # round-off can leave -1e-12 for identical Gaussians
 
 
-def frechet_distance(features_1: np.ndarray | torch.Tensor, features_2: np.ndarray | torch.Tensor,
-                     shrinkage: float = 0.0) -> float:
+def frechet_distance(
+    features_1: np.ndarray | torch.Tensor, features_2: np.ndarray | torch.Tensor, shrinkage: float = 0.0
+) -> float:
     """Frechet distance of Gaussians fitted to two feature sets [n_1, D] and [n_2, D] (see the module
     docstring for its small-sample bias). 0 for identical sets; larger = the sets differ more."""
     mean_1, cov_1 = gaussian_fit(features_1, shrinkage)

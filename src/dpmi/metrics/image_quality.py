@@ -28,8 +28,7 @@ def psnr(reconstruction: np.ndarray, reference: np.ndarray) -> float:
     `reference` (grey levels 0..255, [H, W] or [H, W, C]). Higher is closer; +inf for a perfect match."""
     matched = match_to_reference(reconstruction, reference)
     with np.errstate(divide="ignore"):
-        return float(peak_signal_noise_ratio(np.asarray(reference, dtype=np.float64), matched,
-                                             data_range=GREY_RANGE))
+        return float(peak_signal_noise_ratio(np.asarray(reference, dtype=np.float64), matched, data_range=GREY_RANGE))
 
 
 def ssim(reconstruction: np.ndarray, reference: np.ndarray) -> float:

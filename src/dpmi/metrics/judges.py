@@ -81,25 +81,36 @@ class Judges:
 
     def accuracies(self) -> dict[str, float]:
         """Train/held-out top-1 accuracy of each judge, in 0..1 (what the study records)."""
-        return {"train_accuracy": float(self.evaluator.train_accuracy),
-                "test_accuracy": float(self.evaluator.test_accuracy),
-                "judge2_test_accuracy": float(self.second.test_accuracy)}
+        return {
+            "train_accuracy": float(self.evaluator.train_accuracy),
+            "test_accuracy": float(self.evaluator.test_accuracy),
+            "judge2_test_accuracy": float(self.second.test_accuracy),
+        }
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors, numbers, strings and dicts only (a `dpmi.cache` payload; loads with weights_only)."""
         evaluator = self.evaluator.state_dict()
         evaluator["weights"] = {k: v.detach().cpu() for k, v in evaluator["weights"].items()}
-        return {"version": JUDGES_VERSION, "evaluator": evaluator, "second": self.second.state_dict(),
-                "calibration": {case: {k: float(v) for k, v in row.items()} for case, row in self.calibration.items()},
-                "seed": int(self.seed)}
+        return {
+            "version": JUDGES_VERSION,
+            "evaluator": evaluator,
+            "second": self.second.state_dict(),
+            "calibration": {case: {k: float(v) for k, v in row.items()} for case, row in self.calibration.items()},
+            "seed": int(self.seed),
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], device: str | torch.device = "cpu") -> Judges:
         if not isinstance(state, dict) or state.get("version") != JUDGES_VERSION:
-            raise ValueError("these judges were saved by another dpmi version: delete the file; "
-                             "load_or_train_judges rebuilds them")
-        return cls(Evaluator.from_state_dict(state["evaluator"], device), LBPJudge.from_state_dict(state["second"]),
-                   {case: dict(row) for case, row in state.get("calibration", {}).items()}, int(state["seed"]))
+            raise ValueError(
+                "these judges were saved by another dpmi version: delete the file; load_or_train_judges rebuilds them"
+            )
+        return cls(
+            Evaluator.from_state_dict(state["evaluator"], device),
+            LBPJudge.from_state_dict(state["second"]),
+            {case: dict(row) for case, row in state.get("calibration", {}).items()},
+            int(state["seed"]),
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write `state_dict()` to `path` atomically."""
@@ -119,18 +130,25 @@ class Judges:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # truncated or not a torch file
-            raise ValueError(f"{path} is not a readable judges file ({type(error).__name__}): delete it; "
-                             "load_or_train_judges rebuilds it") from error
+            raise ValueError(
+                f"{path} is not a readable judges file ({type(error).__name__}): delete it; "
+                "load_or_train_judges rebuilds it"
+            ) from error
         return cls.from_state_dict(state, device)
 
 
-def judges_cache_parts(train: FaceDataset, test: FaceDataset | None, seed: int,
-                       recipe: EvaluatorRecipe) -> dict[str, Any]:
+def judges_cache_parts(
+    train: FaceDataset, test: FaceDataset | None, seed: int, recipe: EvaluatorRecipe
+) -> dict[str, Any]:
     """What the judges depend on (the cache key): the private images and labels, the recipe, the seed, and
     the version of the judges' code."""
     parts: dict[str, Any] = {
-        "train_images": train.images, "train_labels": train.labels, "num_classes": int(train.num_classes),
-        "seed": int(seed), "recipe": recipe.as_dict(), "version": JUDGES_VERSION,
+        "train_images": train.images,
+        "train_labels": train.labels,
+        "num_classes": int(train.num_classes),
+        "seed": int(seed),
+        "recipe": recipe.as_dict(),
+        "version": JUDGES_VERSION,
     }
     if test is not None:
         parts.update(test_images=test.images, test_labels=test.labels)
@@ -159,8 +177,10 @@ def load_or_train_evaluator(
 
     def build() -> dict[str, Any]:
         if log is not None:
-            log(f"training the evaluation classifier on {len(train)} private images of {train.num_classes} "
-                "identities (once; cached for later runs) ...")
+            log(
+                f"training the evaluation classifier on {len(train)} private images of {train.num_classes} "
+                "identities (once; cached for later runs) ..."
+            )
         evaluator = train_evaluator(train, seed, test=test, device=device, progress=progress, **settings.as_dict())
         state = evaluator.state_dict()
         state["weights"] = {k: v.detach().cpu() for k, v in state["weights"].items()}
@@ -210,8 +230,9 @@ def load_or_train_judges(
     return Judges.from_state_dict(payload, device)
 
 
-def calibration_cases(train: FaceDataset, test: FaceDataset, seed: int = 0) -> dict[str, tuple[torch.Tensor,
-                                                                                                     np.ndarray]]:
+def calibration_cases(
+    train: FaceDataset, test: FaceDataset, seed: int = 0
+) -> dict[str, tuple[torch.Tensor, np.ndarray]]:
     """Images whose right answer a person knows, each as (images [K, C, H, W] in [-1, 1], labels [K]):
 
     - held_out_faces: the private test images (a person recognises them: every judge should too);
@@ -230,8 +251,12 @@ def calibration_cases(train: FaceDataset, test: FaceDataset, seed: int = 0) -> d
         cases[f"blurred_sigma{sigma:g}"] = (x_blur, y_test.numpy())
     present = np.flatnonzero(np.bincount(train.labels, minlength=train.num_classes) > 0)
     means = train.class_means()[present]
-    mean_faces = FaceDataset(np.clip(np.rint(means), 0, 255).astype(np.uint8), present.astype(np.int64),
-                             np.zeros(len(present), dtype=np.int64), train.num_classes)
+    mean_faces = FaceDataset(
+        np.clip(np.rint(means), 0, 255).astype(np.uint8),
+        present.astype(np.int64),
+        np.zeros(len(present), dtype=np.int64),
+        train.num_classes,
+    )
     cases["mean_faces"] = (mean_faces.to_tensors()[0], present.astype(np.int64))
     cases["wrong_label"] = (x_test, ((y_test.numpy() + 1) % train.num_classes).astype(np.int64))
     generator = torch.Generator().manual_seed(seed + CALIBRATION_SEED_OFFSET)
@@ -240,8 +265,9 @@ def calibration_cases(train: FaceDataset, test: FaceDataset, seed: int = 0) -> d
     return cases
 
 
-def calibrate_judges(judges: Judges, train: FaceDataset, test: FaceDataset, seed: int = 0) -> dict[str, dict[str,
-                                                                                                             float]]:
+def calibrate_judges(
+    judges: Judges, train: FaceDataset, test: FaceDataset, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Every judge on every `calibration_cases` case.
 
     Returns:
@@ -257,7 +283,8 @@ def calibrate_judges(judges: Judges, train: FaceDataset, test: FaceDataset, seed
         verdicts = identification(images, labels, train, judges)
         out[case] = {
             "n": float(len(labels)),
-            "eval_acc1": float(verdicts["eval_top1"].mean()), "eval_acc5": float(verdicts["eval_top5"].mean()),
+            "eval_acc1": float(verdicts["eval_top1"].mean()),
+            "eval_acc5": float(verdicts["eval_top5"].mean()),
             "judge2_acc1": float(verdicts["judge2_top1"].mean()),
             "judge2_acc5": float(verdicts["judge2_top5"].mean()),
             "nearest_mean_top1": float(verdicts["nearest_mean_top1"].mean()),

@@ -22,6 +22,7 @@ which a person still recognises, and under-counted smooth reconstructions from a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -119,8 +120,10 @@ class LBPJudge:
         the nearest training image of each identity (higher = more like that person; -inf if none)."""
         shape = tuple(np.shape(images)[-2:])
         if shape != tuple(self.image_shape):
-            raise ValueError(f"images are {shape[0]}x{shape[1]} but the LBP judge was fitted on "
-                             f"{self.image_shape[0]}x{self.image_shape[1]} faces")
+            raise ValueError(
+                f"images are {shape[0]}x{shape[1]} but the LBP judge was fitted on "
+                f"{self.image_shape[0]}x{self.image_shape[1]} faces"
+            )
         distances = chi_square_distances(lbp_histograms(images), self.histograms)
         nearest = np.full((len(distances), self.num_classes), np.inf)
         for label in range(self.num_classes):
@@ -133,22 +136,29 @@ class LBPJudge:
         """Identity of every image's nearest training image, int64 [K]."""
         return self.scores(images).argmax(axis=1).astype(np.int64)
 
-    def topk_hits(self, images: torch.Tensor | np.ndarray, labels: np.ndarray | torch.Tensor,
-                  k: int = 1) -> np.ndarray:
+    def topk_hits(self, images: torch.Tensor | np.ndarray, labels: np.ndarray | torch.Tensor, k: int = 1) -> np.ndarray:
         """Per image, True when `labels` is among the k nearest identities (ties broken by label order)."""
         return topk_from_scores(self.scores(images), labels, k)
 
     def state_dict(self) -> dict:
         """Tensors and numbers only (a `dpmi.cache` payload)."""
-        return {"histograms": torch.from_numpy(np.asarray(self.histograms, dtype=np.float32)),
-                "labels": torch.from_numpy(np.asarray(self.labels, dtype=np.int64)),
-                "num_classes": int(self.num_classes), "image_shape": [int(s) for s in self.image_shape],
-                "test_accuracy": float(self.test_accuracy)}
+        return {
+            "histograms": torch.from_numpy(np.asarray(self.histograms, dtype=np.float32)),
+            "labels": torch.from_numpy(np.asarray(self.labels, dtype=np.int64)),
+            "num_classes": int(self.num_classes),
+            "image_shape": [int(s) for s in self.image_shape],
+            "test_accuracy": float(self.test_accuracy),
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict) -> LBPJudge:
-        return cls(state["histograms"].numpy(), state["labels"].numpy(), int(state["num_classes"]),
-                   tuple(int(s) for s in state["image_shape"]), float(state["test_accuracy"]))
+        return cls(
+            state["histograms"].numpy(),
+            state["labels"].numpy(),
+            int(state["num_classes"]),
+            cast(tuple[int, int], tuple(int(s) for s in state["image_shape"])),  # (H, W), as `state_dict` wrote it
+            float(state["test_accuracy"]),
+        )
 
 
 def topk_from_scores(scores: np.ndarray, labels: np.ndarray | torch.Tensor, k: int) -> np.ndarray:
@@ -161,8 +171,9 @@ def topk_from_scores(scores: np.ndarray, labels: np.ndarray | torch.Tensor, k: i
     return (top == labels[:, None]).any(axis=1)
 
 
-def fit_lbp_judge(train: FaceDataset, test: FaceDataset | None = None,
-                  gallery_blur: tuple[float, ...] = GALLERY_BLUR_SIGMAS) -> LBPJudge:
+def fit_lbp_judge(
+    train: FaceDataset, test: FaceDataset | None = None, gallery_blur: tuple[float, ...] = GALLERY_BLUR_SIGMAS
+) -> LBPJudge:
     """Describe the gallery: the private training images and, for each sigma in `gallery_blur` (pixels), a
     blurred copy of each (no randomness: nothing to seed). Scores `test` if given."""
     from dpmi.metrics.blur import blur_faces

@@ -13,8 +13,9 @@ import torch
 from dpmi.metrics.standardize import correlation_matrix
 
 
-def target_rank(reconstructions: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
-                class_means: np.ndarray) -> np.ndarray:
+def target_rank(
+    reconstructions: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, class_means: np.ndarray
+) -> np.ndarray:
     """Rank of each reconstruction's target among all identities, 1 = the most correlated mean face.
 
     Args:
@@ -36,8 +37,9 @@ def target_rank(reconstructions: np.ndarray | torch.Tensor, labels: np.ndarray |
     return (correlations >= own[:, None]).sum(axis=1).astype(np.int64)
 
 
-def nearest_mean_topk(reconstructions: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
-                      class_means: np.ndarray, k: int = 1) -> np.ndarray:
+def nearest_mean_topk(
+    reconstructions: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, class_means: np.ndarray, k: int = 1
+) -> np.ndarray:
     """Per row, True when the target is among the k identities whose mean face correlates best (k >= 1)."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")

@@ -85,9 +85,11 @@ class ChanceVerdict:
 
     def describe(self) -> str:
         """e.g. '3/40 = 7.5 % (95 % CI 1.6-20.4 %), near chance (2.5 %; one-sided binomial p = 0.08)'."""
-        return (f"{self.hits}/{self.n} = {100 * self.rate:.1f} % (95 % CI {100 * self.low:.1f}-"
-                f"{100 * self.high:.1f} %), {self.words} ({100 * self.chance:.1f} %; one-sided binomial "
-                f"p = {self.p_value:.2g})")
+        return (
+            f"{self.hits}/{self.n} = {100 * self.rate:.1f} % (95 % CI {100 * self.low:.1f}-"
+            f"{100 * self.high:.1f} %), {self.words} ({100 * self.chance:.1f} %; one-sided binomial "
+            f"p = {self.p_value:.2g})"
+        )
 
 
 def chance_verdict(hits: int, n: int, chance: float, alpha: float = DEFAULT_ALPHA) -> ChanceVerdict:

@@ -6,5 +6,16 @@ from dpmi.models.small_cnn import SmallCNN
 from dpmi.models.softmax_regression import SoftmaxRegression
 from dpmi.models.user_models import check_dp_trainable, load_user_model, resolve_model
 
-__all__ = ["MLP", "MODELS", "SmallCNN", "SoftmaxRegression", "available_models", "build_model", "check_dp_trainable",
-           "load_user_model", "model_summary", "register_model", "resolve_model"]
+__all__ = [
+    "MLP",
+    "MODELS",
+    "SmallCNN",
+    "SoftmaxRegression",
+    "available_models",
+    "build_model",
+    "check_dp_trainable",
+    "load_user_model",
+    "model_summary",
+    "register_model",
+    "resolve_model",
+]

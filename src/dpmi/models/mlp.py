@@ -17,9 +17,7 @@ class MLP(nn.Module):
         features = 1
         for size in input_shape:
             features *= size
-        self.net = nn.Sequential(
-            nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
-        )
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -45,10 +45,16 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], metadata: dict[st
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
     weights = buffer.getvalue()
     atomic_write_bytes(path, weights)
-    atomic_write_json(sidecar, {
-        **metadata, "format": FORMAT, "format_version": FORMAT_VERSION,
-        "weights_file": path.name, "weights_sha256": hashlib.sha256(weights).hexdigest(),
-    })
+    atomic_write_json(
+        sidecar,
+        {
+            **metadata,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "weights_file": path.name,
+            "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        },
+    )
     return sidecar
 
 

@@ -70,8 +70,14 @@ def build_model(
 ) -> nn.Module:
     """A fresh model `name` (one of `available_models()`: "softmax", "mlp", "cnn", ...) that outputs logits.
 
-    With a seed, the initial weights depend only on it (the global torch RNG is left untouched).
+    With a seed, the initial weights depend only on it (the global torch RNG is left untouched). A user
+    factory "pkg.module:factory" is built by `dpmi.models.user_models.build_user_model`, so everything that
+    builds models by name (the study's cells, shadow models, audits) takes `--model pkg.module:factory` too.
     """
+    from dpmi.models.user_models import build_user_model, is_factory_spec
+
+    if is_factory_spec(name):
+        return build_user_model(name, num_classes, input_shape, seed)
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(sorted(_REGISTRY))}")
     if seed is not None and seed < 0:

@@ -41,13 +41,16 @@ def load_factory(spec: str) -> Callable[..., Any]:
     """
     module_name, _, attribute = spec.partition(FACTORY_SEPARATOR)
     if not module_name or not attribute or FACTORY_SEPARATOR in attribute:
-        raise ValueError(f"model {spec!r} is not of the form pkg.module:factory (a module path, one colon, a "
-                         "callable's name)")
+        raise ValueError(
+            f"model {spec!r} is not of the form pkg.module:factory (a module path, one colon, a callable's name)"
+        )
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or anything the module raises while importing
-        raise ValueError(f"model {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc}); "
-                         "check the module path and that its package is installed or on PYTHONPATH") from exc
+        raise ValueError(
+            f"model {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc}); "
+            "check the module path and that its package is installed or on PYTHONPATH"
+        ) from exc
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise ValueError(f"model {spec!r}: module {module_name!r} has no attribute {attribute!r}")
@@ -74,8 +77,10 @@ def check_logits(model: nn.Module, num_classes: int, input_shape: Sequence[int],
         with torch.no_grad():
             output = model(_dummy_batch(input_shape, device))
     except Exception as exc:
-        raise ValueError(f"{origin} fails on a batch of images of shape (n, {', '.join(map(str, input_shape))}) "
-                         f"({type(exc).__name__}: {exc}); it must accept [n, C, H, W] images of this data") from exc
+        raise ValueError(
+            f"{origin} fails on a batch of images of shape (n, {', '.join(map(str, input_shape))}) "
+            f"({type(exc).__name__}: {exc}); it must accept [n, C, H, W] images of this data"
+        ) from exc
     finally:
         model.train(was_training)
     if not isinstance(output, torch.Tensor):
@@ -87,9 +92,7 @@ def check_logits(model: nn.Module, num_classes: int, input_shape: Sequence[int],
         )
 
 
-def build_user_model(
-    spec: str, num_classes: int, input_shape: Sequence[int], seed: int | None = 0
-) -> nn.Module:
+def build_user_model(spec: str, num_classes: int, input_shape: Sequence[int], seed: int | None = 0) -> nn.Module:
     """Call the factory `spec` with `num_classes` and `input_shape` and check what it returns.
 
     With a seed, the initial weights depend only on it (the global torch RNG is left untouched).
@@ -106,8 +109,10 @@ def build_user_model(
         try:
             model = factory(num_classes=int(num_classes), input_shape=shape)
         except TypeError as exc:
-            raise ValueError(f"model {spec!r}: the factory must accept the keyword arguments num_classes (int) and "
-                             f"input_shape ((C, H, W)); calling it failed: {exc}") from exc
+            raise ValueError(
+                f"model {spec!r}: the factory must accept the keyword arguments num_classes (int) and "
+                f"input_shape ((C, H, W)); calling it failed: {exc}"
+            ) from exc
         except Exception as exc:
             raise ValueError(f"model {spec!r}: the factory raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, nn.Module):
@@ -153,8 +158,10 @@ def _resolve(spec: str, num_classes: int, input_shape: Sequence[int], seed: int 
             raise ValueError(f"{exc}; or your own as pkg.module:factory") from exc
         raise
     except RuntimeError as exc:  # e.g. a pooling layer larger than what is left of a small image
-        raise ValueError(f"model {spec!r} cannot be built for images of shape {shape} (C, H, W): "
-                         f"{' '.join(str(exc).split())}; choose another model or larger images") from exc
+        raise ValueError(
+            f"model {spec!r} cannot be built for images of shape {shape} (C, H, W): "
+            f"{' '.join(str(exc).split())}; choose another model or larger images"
+        ) from exc
     check_logits(model, int(num_classes), shape, f"model {spec!r}")
     return model
 
@@ -220,10 +227,13 @@ def check_dp_trainable(model: nn.Module, input_shape: Sequence[int], origin: str
     try:
         logits = trial(_dummy_batch(input_shape, device))
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-            raise ValueError(f"{origin} must return logits [n, classes] for DP-SGD, got "
-                             f"{getattr(logits, 'shape', type(logits).__name__)}")
-        losses = nn.functional.cross_entropy(logits, torch.zeros(2, dtype=torch.long, device=logits.device),
-                                             reduction="none")
+            raise ValueError(
+                f"{origin} must return logits [n, classes] for DP-SGD, got "
+                f"{getattr(logits, 'shape', type(logits).__name__)}"
+            )
+        losses = nn.functional.cross_entropy(
+            logits, torch.zeros(2, dtype=torch.long, device=logits.device), reduction="none"
+        )
         capture.clipped_gradient_sum(losses, max_grad_norm=1.0)
     except ValueError as exc:
         raise ValueError(f"{origin} cannot be trained with DP-SGD: {exc}") from exc
@@ -278,9 +288,11 @@ def load_user_model(
             check_logits(model, num_classes, input_shape, f"TorchScript model {file}")
         return model.eval()
     if factory is None or num_classes is None or input_shape is None:
-        raise ValueError(f"{file} is not a TorchScript file, so it is read as weights (a state_dict): give the "
-                         "factory that builds the model (--model pkg.module:factory), the number of identities and "
-                         "the input shape")
+        raise ValueError(
+            f"{file} is not a TorchScript file, so it is read as weights (a state_dict): give the "
+            "factory that builds the model (--model pkg.module:factory), the number of identities and "
+            "the input shape"
+        )
     model = build_user_model(factory, num_classes, input_shape, seed=None)
     try:
         state = torch.load(io.BytesIO(file.read_bytes()), map_location="cpu", weights_only=True)
@@ -291,6 +303,7 @@ def load_user_model(
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise ValueError(f"the weights in {file} do not fit the model built by {factory!r}: "
-                         f"{' '.join(str(exc).split())}") from exc
+        raise ValueError(
+            f"the weights in {file} do not fit the model built by {factory!r}: {' '.join(str(exc).split())}"
+        ) from exc
     return model.to(device).eval()

@@ -52,8 +52,10 @@ def attack_grid(
 
     count = len(identities)
     if len(reconstructions) != count or (mean_faces is not None and len(mean_faces) != count):
-        raise ValueError(f"need one reconstruction (and mean face) per identity: {count} identities, "
-                         f"{len(reconstructions)} reconstructions")
+        raise ValueError(
+            f"need one reconstruction (and mean face) per identity: {count} identities, "
+            f"{len(reconstructions)} reconstructions"
+        )
     if correct is not None and len(correct) != count:
         raise ValueError(f"correct must have one verdict per identity ({count}), got {len(correct)}")
     rows = [("real mean face", mean_faces)] if mean_faces is not None else []
@@ -78,8 +80,10 @@ def attack_grid(
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     if correct is not None:
         hits = int(np.sum(correct))
-        legend = (f"frame: green = the nearest-mean-face test names this identity, red = it names another "
-                  f"({hits} of {count} green)")
+        legend = (
+            f"frame: green = the nearest-mean-face test names this identity, red = it names another "
+            f"({hits} of {count} green)"
+        )
     else:
         legend = "no scores computed: frames carry no verdict"
     lines = textwrap.wrap(title, int(fig_width * 13)) + textwrap.wrap(legend, int(fig_width * 13))

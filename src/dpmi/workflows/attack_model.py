@@ -29,12 +29,20 @@ import numpy as np
 from dpmi.data import FaceDataset
 
 GRID_COLUMNS = 10  # identities drawn in reconstructions.png (the first ones attacked)
-PERSONAL_DATA = ("these files hold reconstructions of private faces (personal data); they are created readable "
-                 "by their owner only (0600): share them only as you would the training images")
+PERSONAL_DATA = (
+    "these files hold reconstructions of private faces (personal data); they are created readable "
+    "by their owner only (0600): share them only as you would the training images"
+)
 
 # Identification rates, read against guessing with the stated test of `dpmi.metrics.chance_verdict`.
-IDENTIFICATION_RATES = {"nearest_mean_top1": "chance_top1", "eval_acc1": "chance_top1", "judge2_acc1": "chance_top1",
-                        "nearest_mean_top5": "chance_top5", "eval_acc5": "chance_top5", "judge2_acc5": "chance_top5"}
+IDENTIFICATION_RATES = {
+    "nearest_mean_top1": "chance_top1",
+    "eval_acc1": "chance_top1",
+    "judge2_acc1": "chance_top1",
+    "nearest_mean_top5": "chance_top5",
+    "eval_acc5": "chance_top5",
+    "judge2_acc5": "chance_top5",
+}
 OTHER_RATES = {"evaluator_test_acc", "judge2_test_acc", "attack_confidence"}
 
 
@@ -102,17 +110,24 @@ class AttackReport:
         from dpmi.metrics import SUMMARY_DESCRIPTIONS
         from dpmi.study.store import json_safe
 
-        return json_safe({
-            "model": str(self.model_path), "attack": self.attack, "options": self.options,
-            "identities": self.identities, "labels": self.labels,
-            "confidence": self.confidence.tolist(), "mean_confidence": float(np.mean(self.confidence)),
-            "diagnostics": self.diagnostics, "scores": self.scores,
-            "score_descriptions": {k: SUMMARY_DESCRIPTIONS[k] for k in self.scores if k in SUMMARY_DESCRIPTIONS},
-            "per_identity": self.per_identity,
-            "out_dir": None if self.out_dir is None else str(self.out_dir),
-            "files": {name: str(path) for name, path in self.files.items()},
-            "personal_data": PERSONAL_DATA if self.files else None,
-        })
+        return json_safe(
+            {
+                "model": str(self.model_path),
+                "attack": self.attack,
+                "options": self.options,
+                "identities": self.identities,
+                "labels": self.labels,
+                "confidence": self.confidence.tolist(),
+                "mean_confidence": float(np.mean(self.confidence)),
+                "diagnostics": self.diagnostics,
+                "scores": self.scores,
+                "score_descriptions": {k: SUMMARY_DESCRIPTIONS[k] for k in self.scores if k in SUMMARY_DESCRIPTIONS},
+                "per_identity": self.per_identity,
+                "out_dir": None if self.out_dir is None else str(self.out_dir),
+                "files": {name: str(path) for name, path in self.files.items()},
+                "personal_data": PERSONAL_DATA if self.files else None,
+            }
+        )
 
 
 def default_attack_dir(model_path: str | os.PathLike[str], attack: str) -> Path:
@@ -175,20 +190,25 @@ def attack_saved_model(
     _check_identities(chosen, private_ids, public_ids)
     labels = [private_ids.index(i) for i in chosen]
     if spec.needs_public and not public_ids:
-        raise ValueError(f"attack {attack!r} learns a face prior from public identities, and {path} records none "
-                         "(it was trained on every identity): retrain it with `dpmi train`, which keeps half of "
-                         "the identities public")
+        raise ValueError(
+            f"attack {attack!r} learns a face prior from public identities, and {path} records none "
+            "(it was trained on every identity): retrain it with `dpmi train`, which keeps half of "
+            "the identities public"
+        )
 
     out_dir = (Path(out) if out is not None else default_attack_dir(path, attack)) if save else None
     created = prepare_output_dir(out_dir, what="output directory") if out_dir is not None else []
     try:
-        private_train, private_test, public, mean_faces = _faces(metadata, data, need=metrics or spec.needs_public,
-                                                                 note=note)
-        target = make_attack(attack, model, public=public, input_shape=_shape(metadata["input_shape"]),
-                             device=device, **resolved)
+        private_train, private_test, public, mean_faces = _faces(
+            metadata, data, need=metrics or spec.needs_public, note=note
+        )
+        target = make_attack(
+            attack, model, public=public, input_shape=_shape(metadata["input_shape"]), device=device, **resolved
+        )
         total = next((int(resolved[k]) + 2 for k in ("max_iter", "iterations", "steps") if k in resolved), None)
-        with forward_progress(model, total=total, desc=f"{attack} on {len(labels)} identities", unit="query",
-                              enabled=progress):
+        with forward_progress(
+            model, total=total, desc=f"{attack} on {len(labels)} identities", unit="query", enabled=progress
+        ):
             result = target.invert(labels)
         scores: dict[str, float] = {}
         per_identity: dict[str, list[Any]] = {}
@@ -203,8 +223,19 @@ def attack_saved_model(
         images = result.images.detach().to("cpu").float().numpy()
         confidence = np.asarray(result.confidence, dtype=np.float64)  # the AttackResult contract
         diagnostics = {k: float(v) for k, v in result.summary().items()}
-        report = AttackReport(Path(path), attack, dict(resolved), chosen, labels, images, confidence, diagnostics,
-                              scores, per_identity, out_dir)
+        report = AttackReport(
+            Path(path),
+            attack,
+            dict(resolved),
+            chosen,
+            labels,
+            images,
+            confidence,
+            diagnostics,
+            scores,
+            per_identity,
+            out_dir,
+        )
         if out_dir is None:
             return report
         files = _write(report, out_dir, metadata, mean_faces)
@@ -226,12 +257,16 @@ def _check_identities(chosen: list[int], private_ids: list[int], public_ids: lis
         raise ValueError(f"identities repeat: {chosen}")
     public = [i for i in chosen if i in public_ids]
     if public:
-        raise ValueError(f"identities {public[:5]} are public (the attacker's faces), not ones the model was trained "
-                         f"on: attack its private identities, {identity_ranges(private_ids)}")
+        raise ValueError(
+            f"identities {public[:5]} are public (the attacker's faces), not ones the model was trained "
+            f"on: attack its private identities, {identity_ranges(private_ids)}"
+        )
     unknown = [i for i in chosen if i not in private_ids]
     if unknown:
-        raise ValueError(f"identities {unknown[:5]} are not among the model's private identities "
-                         f"{identity_ranges(private_ids)} (identities are numbered from 0)")
+        raise ValueError(
+            f"identities {unknown[:5]} are not among the model's private identities "
+            f"{identity_ranges(private_ids)} (identities are numbered from 0)"
+        )
 
 
 def identity_ranges(ids: Sequence[int]) -> str:
@@ -264,8 +299,7 @@ def _faces(metadata: dict[str, Any], data: Any, *, need: bool, note: Callable[[s
     return train, faces.private_heldout, faces.public, train.class_means() / 127.5 - 1.0
 
 
-def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Callable[[str], None],
-            progress: bool):
+def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Callable[[str], None], progress: bool):
     """Both judges of `dpmi.metrics` for the private identities (from the artefact cache when built before)."""
     from dpmi.metrics import load_or_train_judges
 
@@ -280,15 +314,17 @@ def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Cal
         bar.update(done - bar.n)
 
     try:
-        return load_or_train_judges(train, test=test, seed=0, device=device, log=note,
-                                    progress=advance if progress else None)
+        return load_or_train_judges(
+            train, test=test, seed=0, device=device, log=note, progress=advance if progress else None
+        )
     finally:
         if bar is not None:
             bar.close()
 
 
-def _write(report: AttackReport, out_dir: Path, metadata: dict[str, Any], mean_faces: np.ndarray | None
-           ) -> dict[str, Path]:
+def _write(
+    report: AttackReport, out_dir: Path, metadata: dict[str, Any], mean_faces: np.ndarray | None
+) -> dict[str, Path]:
     from dpmi.atomic_files import atomic_save_npy, atomic_write_bytes, atomic_write_json
     from dpmi.workflows.attack_figure import attack_grid
 
@@ -297,16 +333,21 @@ def _write(report: AttackReport, out_dir: Path, metadata: dict[str, Any], mean_f
     shown = slice(0, GRID_COLUMNS)
     hits = report.per_identity.get("nearest_mean_top1")
     figure = attack_grid(
-        report.images[shown], report.identities[shown],
+        report.images[shown],
+        report.identities[shown],
         mean_faces=None if mean_faces is None else _layout_like(mean_faces[report.labels[shown]], report.images),
         correct=None if hits is None else np.asarray(hits[shown]) > 0.5,
         title=f"{report.attack} against {report.model_path.name} ({metadata.get('model')}), "
-              f"{len(report.identities)} identities attacked"
-              + (f", first {GRID_COLUMNS} shown" if len(report.identities) > GRID_COLUMNS else ""),
+        f"{len(report.identities)} identities attacked"
+        + (f", first {GRID_COLUMNS} shown" if len(report.identities) > GRID_COLUMNS else ""),
     )
     atomic_write_bytes(files["reconstructions.png"], figure)
-    record = {**report.to_dict(), "files": {k: str(v) for k, v in files.items()}, "sidecar": metadata,
-              "personal_data": PERSONAL_DATA}
+    record = {
+        **report.to_dict(),
+        "files": {k: str(v) for k, v in files.items()},
+        "sidecar": metadata,
+        "personal_data": PERSONAL_DATA,
+    }
     from dpmi.study.store import json_safe
 
     atomic_write_json(files["attack.json"], json_safe(record))

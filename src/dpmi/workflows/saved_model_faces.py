@@ -72,11 +72,14 @@ def load_saved_model_faces(
     digest = recorded.get("images_sha256")
     if digest and fingerprint_array(faces.images) != digest:
         where = f"at {root}" if root is not None else "passed"
-        raise ValueError(f"the faces {where} are not the ones the model was trained on (their SHA-256 differs; "
-                         f"trained on {recorded.get('root') or 'faces passed in memory'}): pass those with --data")
+        raise ValueError(
+            f"the faces {where} are not the ones the model was trained on (their SHA-256 differs; "
+            f"trained on {recorded.get('root') or 'faces passed in memory'}): pass those with --data"
+        )
     private_ids, public_ids = sidecar_identities(metadata)
     split = metadata.get("split") or {}
     train, heldout = select_identities(faces, private_ids).split(
-        train_per_class=int(split.get("train_per_class", 7)), seed=int(split.get("split_seed", 0)))
+        train_per_class=int(split.get("train_per_class", 7)), seed=int(split.get("split_seed", 0))
+    )
     public = select_identities(faces, public_ids) if public_ids else None
     return SavedModelFaces(train, heldout, public, private_ids, public_ids, root)

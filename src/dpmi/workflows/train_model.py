@@ -69,16 +69,30 @@ class TrainedModel:
 
     @property
     def mode(self) -> str:
-        """"secure" (noise from the OS's cryptographic source, not reproducible) or "seeded" (reproducible)."""
+        """ "secure" (noise from the OS's cryptographic source, not reproducible) or "seeded" (reproducible)."""
         return str(self.metadata.get("mode", "seeded"))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (what `dpmi train --json` prints)."""
-        keys = ("model", "mode", "num_classes", "input_shape", "identities", "split", "data", "noise_multiplier",
-                "sample_rate", "steps", "delta", "epsilon", "accounting_errors", "final_loss", "test_accuracy",
-                "train_accuracy")
-        return {"path": str(self.path), "sidecar": str(self.sidecar),
-                **{key: self.metadata.get(key) for key in keys}}
+        keys = (
+            "model",
+            "mode",
+            "num_classes",
+            "input_shape",
+            "identities",
+            "split",
+            "data",
+            "noise_multiplier",
+            "sample_rate",
+            "steps",
+            "delta",
+            "epsilon",
+            "accounting_errors",
+            "final_loss",
+            "test_accuracy",
+            "train_accuracy",
+        )
+        return {"path": str(self.path), "sidecar": str(self.sidecar), **{key: self.metadata.get(key) for key in keys}}
 
 
 def train_model(
@@ -139,21 +153,32 @@ def train_model(
     sidecar_path(out)  # refuses a .json name
     check_device(config.device)
     if not (is_factory_spec(model) or model in available_models()):  # checked before the data is read
-        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(available_models())}, or your own "
-                         "as pkg.module:factory")
+        raise ValueError(
+            f"unknown model {model!r}: choose one of {', '.join(available_models())}, or your own as pkg.module:factory"
+        )
     # The weights' directory must take files before minutes of training go into them.
     created = prepare_output_dir(out.parent, what=f"the directory of {out}")
     try:
-        return _train_and_save(out, data, model, config, train_per_class, split_seed, private_identities,
-                               public_identities, progress, note)
+        return _train_and_save(
+            out, data, model, config, train_per_class, split_seed, private_identities, public_identities, progress, note
+        )
     except BaseException:
         remove_empty_dirs(created)
         raise
 
 
-def _train_and_save(out: Path, data: Any, model: str, config: Any, train_per_class: int, split_seed: int,
-                    private_identities: Sequence[int] | None, public_identities: Sequence[int] | None,
-                    progress: bool, note: Callable[[str], None]) -> TrainedModel:
+def _train_and_save(
+    out: Path,
+    data: Any,
+    model: str,
+    config: Any,
+    train_per_class: int,
+    split_seed: int,
+    private_identities: Sequence[int] | None,
+    public_identities: Sequence[int] | None,
+    progress: bool,
+    note: Callable[[str], None],
+) -> TrainedModel:
     import dpmi
     from dpmi.cache import fingerprint_array
     from dpmi.data import load_faces, resolve_data_root, split_identities
@@ -192,7 +217,8 @@ def _train_and_save(out: Path, data: Any, model: str, config: Any, train_per_cla
     metadata: dict[str, Any] = {
         "dpmi_version": dpmi.__version__,
         "model": model,
-        "mode": "secure" if getattr(history, "secure_mode", False) or getattr(config, "secure_mode", False)
+        "mode": "secure"
+        if getattr(history, "secure_mode", False) or getattr(config, "secure_mode", False)
         else "seeded",
         "num_classes": len(identities.private_ids),
         "input_shape": [int(s) for s in train_set.input_shape],
@@ -240,8 +266,9 @@ def _account(history: Any, delta: float, note: Callable[[str], None]) -> tuple[d
     errors: dict[str, str] = {}
     for name in ACCOUNTANTS:  # every one of them: RDP is an upper bound, PLD tight
         try:
-            value = float(compute_epsilon(history.noise_multiplier, history.sample_rate, history.steps, delta,
-                                          accountant=name))
+            value = float(
+                compute_epsilon(history.noise_multiplier, history.sample_rate, history.steps, delta, accountant=name)
+            )
             epsilon[name] = value if math.isfinite(value) else None
             if not math.isfinite(value):
                 errors[name] = "epsilon is infinite at this noise level"

@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -78,8 +79,8 @@ class GANSettings:
 
 def working_size(image_shape: tuple[int, int], settings: GANSettings) -> tuple[int, int]:
     """The generator's output size: `scale` x (H, W), rounded up to a multiple of 2^upsamplings."""
-    unit = 2 ** settings.upsamplings
-    return tuple(unit * max(1, math.ceil(side * settings.scale / unit)) for side in image_shape)  # type: ignore[return-value]
+    unit = 2**settings.upsamplings
+    return tuple(unit * max(1, math.ceil(side * settings.scale / unit)) for side in image_shape)
 
 
 class PixelNorm(nn.Module):
@@ -94,15 +95,19 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int, channels: int, size: tuple[int, int], width: int, upsamplings: int):
         super().__init__()
-        unit = 2 ** upsamplings
+        unit = 2**upsamplings
         self.base = (size[0] // unit, size[1] // unit)
-        widths = [max(4, width // 2 ** i) for i in range(upsamplings + 1)]
+        widths = [max(4, width // 2**i) for i in range(upsamplings + 1)]
         self.widths = widths
         self.project = nn.Linear(latent_dim, widths[0] * self.base[0] * self.base[1])
         layers: list[nn.Module] = []
         for i in range(upsamplings):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"),
-                       nn.Conv2d(widths[i], widths[i + 1], 3, padding=1), PixelNorm(), nn.LeakyReLU(0.2)]
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(widths[i], widths[i + 1], 3, padding=1),
+                PixelNorm(),
+                nn.LeakyReLU(0.2),
+            ]
         layers += [nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 
@@ -125,7 +130,7 @@ class Discriminator(nn.Module):
             layers += [sn(nn.Conv2d(previous, w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             previous = w
         self.body = nn.Sequential(*layers)
-        unit = 2 ** downsamplings
+        unit = 2**downsamplings
         self.head = sn(nn.Linear(previous * (size[0] // unit) * (size[1] // unit), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,9 +145,17 @@ class FaceGAN:
     (GMI's prior loss, Eq. 4, with our GAN's loss), plus `latent_weight` * 0.5 ||z||^2 / d when > 0.
     """
 
-    def __init__(self, generator: Generator, discriminator: Discriminator, input_shape: tuple[int, int, int],
-                 size: tuple[int, int], latent_dim: int, *, latent_weight: float = 0.0,
-                 train_seconds: float = float("nan")) -> None:
+    def __init__(
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        input_shape: tuple[int, int, int],
+        size: tuple[int, int],
+        latent_dim: int,
+        *,
+        latent_weight: float = 0.0,
+        train_seconds: float = float("nan"),
+    ) -> None:
         self.generator = generator.eval()
         self.discriminator = discriminator.eval()
         for p in [*generator.parameters(), *discriminator.parameters()]:
@@ -161,7 +174,7 @@ class FaceGAN:
     def device(self) -> torch.device:
         return next(self.generator.parameters()).device
 
-    def to(self, device: str | torch.device) -> "FaceGAN":
+    def to(self, device: str | torch.device) -> FaceGAN:
         self.generator.to(device)
         self.discriminator.to(device)
         return self
@@ -181,7 +194,9 @@ class FaceGAN:
         return loss
 
 
-def _networks(input_shape: tuple[int, int, int], settings: GANSettings) -> tuple[Generator, Discriminator, tuple[int, int]]:
+def _networks(
+    input_shape: tuple[int, int, int], settings: GANSettings
+) -> tuple[Generator, Discriminator, tuple[int, int]]:
     size = working_size(input_shape[1:], settings)
     generator = Generator(settings.latent_dim, input_shape[0], size, settings.width, settings.upsamplings)
     discriminator = Discriminator(input_shape[0], size, settings.width, settings.upsamplings)
@@ -194,8 +209,9 @@ def public_images_at(public: FaceDataset, size: tuple[int, int]) -> torch.Tensor
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def train_face_gan(public: FaceDataset, settings: GANSettings, *, progress: bool = True,
-                   num_threads: int | None = 1) -> dict:
+def train_face_gan(
+    public: FaceDataset, settings: GANSettings, *, progress: bool = True, num_threads: int | None = 1
+) -> dict:
     """Train the GAN on the public images (flips and shifts as DiffAugment); returns the cache payload
     (state dicts, settings, shapes, seconds). Deterministic on the CPU for a given seed.
 
@@ -216,10 +232,10 @@ def train_face_gan(public: FaceDataset, settings: GANSettings, *, progress: bool
 
 
 def _train_face_gan(public: FaceDataset, settings: GANSettings, progress: bool) -> dict:
-    input_shape = tuple(int(s) for s in public.input_shape)
+    input_shape = public.input_shape
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        generator, discriminator, size = _networks(input_shape, settings)  # type: ignore[arg-type]
+        generator, discriminator, size = _networks(input_shape, settings)
     real = public_images_at(public, size)
     rng = torch.Generator().manual_seed(settings.seed)
     opt_g = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=(0.5, 0.999))
@@ -259,23 +275,42 @@ def _train_face_gan(public: FaceDataset, settings: GANSettings, progress: bool) 
 
 def face_gan_key_parts(public: FaceDataset, settings: GANSettings) -> dict:
     """What the cached prior depends on: the public images and labels (by fingerprint), settings, seed."""
-    return {"prior": "gan", "prior_format": PRIOR_FORMAT, "public_images": fingerprint_array(public.images),
-            "public_labels": fingerprint_array(public.labels), "settings": asdict(settings)}
+    return {
+        "prior": "gan",
+        "prior_format": PRIOR_FORMAT,
+        "public_images": fingerprint_array(public.images),
+        "public_labels": fingerprint_array(public.labels),
+        "settings": asdict(settings),
+    }
 
 
 def face_gan_from_payload(payload: dict, *, latent_weight: float = 0.0) -> FaceGAN:
     """Rebuild the networks from a cache payload; ValueError when it does not fit them."""
     settings = GANSettings(**payload["settings"])
-    input_shape = tuple(int(s) for s in payload["input_shape"])
-    generator, discriminator, size = _networks(input_shape, settings)  # type: ignore[arg-type]
+    # (C, H, W): the payload was written by `train_face_gan` from a FaceDataset's input_shape.
+    input_shape = cast(tuple[int, int, int], tuple(int(s) for s in payload["input_shape"]))
+    generator, discriminator, size = _networks(input_shape, settings)
     generator.load_state_dict(payload["generator"])
     discriminator.load_state_dict(payload["discriminator"])
-    return FaceGAN(generator, discriminator, input_shape, size, settings.latent_dim,  # type: ignore[arg-type]
-                   latent_weight=latent_weight, train_seconds=float(payload.get("train_seconds", float("nan"))))
+    return FaceGAN(
+        generator,
+        discriminator,
+        input_shape,
+        size,
+        settings.latent_dim,
+        latent_weight=latent_weight,
+        train_seconds=float(payload.get("train_seconds", float("nan"))),
+    )
 
 
-def load_face_gan(public: FaceDataset, settings: GANSettings | None = None, *, progress: bool = True,
-                  latent_weight: float = 0.0, log: Callable[[str], None] | None = None) -> tuple[FaceGAN, bool]:
+def load_face_gan(
+    public: FaceDataset,
+    settings: GANSettings | None = None,
+    *,
+    progress: bool = True,
+    latent_weight: float = 0.0,
+    log: Callable[[str], None] | None = None,
+) -> tuple[FaceGAN, bool]:
     """The GAN prior for `public` and `settings`: from the cache when a valid entry exists, else trained
     (with a progress bar) and stored. Returns (prior, cache_hit). A cached entry that does not rebuild the
     networks is retrained and overwritten."""

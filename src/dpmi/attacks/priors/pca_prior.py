@@ -36,7 +36,7 @@ class PCAPrior:
     def latent_dim(self) -> int:
         return int(self.basis.shape[0])
 
-    def to(self, device: str | torch.device) -> "PCAPrior":
+    def to(self, device: str | torch.device) -> PCAPrior:
         return PCAPrior(self.mean.to(device), self.basis.to(device), self.scale.to(device), self.input_shape)
 
     def sample(self, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -85,4 +85,4 @@ def fit_pca_prior(public: FaceDataset, components: int, *, flips: bool = True) -
     signs = basis.gather(1, basis.abs().argmax(dim=1, keepdim=True)).sign()
     basis = basis * signs
     scale = singular[:components] / (count - 1) ** 0.5
-    return PCAPrior(mean.float(), basis.float(), scale.float(), tuple(int(s) for s in x.shape[1:]))
+    return PCAPrior(mean.float(), basis.float(), scale.float(), public.input_shape)

@@ -19,23 +19,31 @@ SIGMA_RTOL = 1e-4
 _SIGMA_MAX = 1e6
 
 
-def compute_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                    accountant: str = "rdp", **options: Any) -> float:
+def compute_epsilon(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str = "rdp", **options: Any
+) -> float:
     """Epsilon (nats) of `steps` Poisson-subsampled Gaussian steps at delta in (0, 1), by a registered accountant
     ("rdp", "pld", ...) built with `options` (e.g. value_discretization_interval=1e-3 for "pld")."""
     return _epsilon_and_note(noise_multiplier, sample_rate, steps, delta, accountant, options)[0]
 
 
-def _epsilon_and_note(noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str,
-                      options: Mapping[str, Any]) -> tuple[float, str]:
+def _epsilon_and_note(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str, options: Mapping[str, Any]
+) -> tuple[float, str]:
     acc = make_accountant(accountant, **options)
     acc.step(noise_multiplier, sample_rate, steps)
     epsilon = acc.get_epsilon(delta)
     return epsilon, str(getattr(acc, "note", "") or "")
 
 
-def bisect_noise_multiplier(epsilon_of: Callable[[float], float], target_epsilon: float, low: float, high: float,
-                            tolerance: float, relative: bool = False) -> float:
+def bisect_noise_multiplier(
+    epsilon_of: Callable[[float], float],
+    target_epsilon: float,
+    low: float,
+    high: float,
+    tolerance: float,
+    relative: bool = False,
+) -> float:
     """Smallest noise level with epsilon_of(noise) <= target_epsilon, to `tolerance` (absolute, or relative to the
     answer when `relative`). epsilon_of must decrease in the noise. `high` is doubled until it meets the target;
     `low` must be a level that misses it (0 is allowed and never evaluated). The returned level always meets it."""
@@ -52,8 +60,15 @@ def bisect_noise_multiplier(epsilon_of: Callable[[float], float], target_epsilon
     return high
 
 
-def get_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                         accountant: str = "rdp", rtol: float = SIGMA_RTOL, **options: Any) -> float:
+def get_noise_multiplier(
+    target_epsilon: float,
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    accountant: str = "rdp",
+    rtol: float = SIGMA_RTOL,
+    **options: Any,
+) -> float:
     """Smallest noise multiplier whose epsilon over `steps` steps at rate `sample_rate` is <= target_epsilon.
 
     target_epsilon in (0, inf), delta in (0, 1), sample_rate in (0, 1], steps >= 1. Bisection to relative tolerance
@@ -147,9 +162,14 @@ def sampling_from_batches(batch_size: int, dataset_size: int, epochs: float) -> 
     return q, dpsgd_steps(epochs, q)
 
 
-def epsilon_table(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                  accountants: str | Sequence[str] = "all",
-                  options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, EpsilonResult]:
+def epsilon_table(
+    noise_multiplier: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    accountants: str | Sequence[str] = "all",
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, EpsilonResult]:
     """{accountant: EpsilonResult} for `dpmi epsilon`; accountants "all" or names; `options` maps a name to the
     keyword options its accountant is built with (e.g. {"pld": {"value_discretization_interval": 1e-3}})."""
     sigma = check_noise_multiplier(noise_multiplier)
@@ -175,9 +195,15 @@ def epsilon_table(noise_multiplier: float, sample_rate: float, steps: int, delta
     return out
 
 
-def sigma_table(target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                accountants: str | Sequence[str] = "all", rtol: float = SIGMA_RTOL,
-                options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, SigmaResult]:
+def sigma_table(
+    target_epsilon: float,
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    accountants: str | Sequence[str] = "all",
+    rtol: float = SIGMA_RTOL,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, SigmaResult]:
     """{accountant: SigmaResult} for `dpmi sigma`: the smallest noise multiplier per accountant meeting the target;
     `options` as in `epsilon_table`."""
     out: dict[str, SigmaResult] = {}
@@ -185,6 +211,7 @@ def sigma_table(target_epsilon: float, delta: float, sample_rate: float, steps: 
         kwargs = dict((options or {}).get(name, {}))
         sigma = get_noise_multiplier(target_epsilon, delta, sample_rate, steps, name, rtol, **kwargs)
         eps, note = _epsilon_and_note(sigma, sample_rate, steps, delta, name, kwargs)
-        out[name] = SigmaResult(name, sigma, eps, float(target_epsilon), float(delta), float(sample_rate),
-                                int(steps), rtol, note)
+        out[name] = SigmaResult(
+            name, sigma, eps, float(target_epsilon), float(delta), float(sample_rate), int(steps), rtol, note
+        )
     return out

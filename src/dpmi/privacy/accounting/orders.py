@@ -7,8 +7,21 @@ import numpy as np
 # Opacus's default grid (1.1..10.9 step 0.1, then 12..63) so results agree with it on the same orders, plus a sparse
 # tail up to 1024 for very private regimes (large sigma, few steps) where the optimum sits above 63.
 OPACUS_ORDERS: tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] + [float(a) for a in range(12, 64)])
-LARGE_ORDERS: tuple[float, ...] = (64.0, 80.0, 96.0, 128.0, 160.0, 192.0, 256.0, 320.0, 384.0, 512.0, 640.0, 768.0,
-                                   1024.0)
+LARGE_ORDERS: tuple[float, ...] = (
+    64.0,
+    80.0,
+    96.0,
+    128.0,
+    160.0,
+    192.0,
+    256.0,
+    320.0,
+    384.0,
+    512.0,
+    640.0,
+    768.0,
+    1024.0,
+)
 DEFAULT_ORDERS: np.ndarray = np.array(OPACUS_ORDERS + LARGE_ORDERS, dtype=np.float64)
 DEFAULT_ORDERS.setflags(write=False)
 

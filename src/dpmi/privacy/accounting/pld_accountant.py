@@ -56,8 +56,13 @@ class PLDAccountant:
     saying the grid was coarsened.
     """
 
-    def __init__(self, value_discretization_interval: float = DEFAULT_INTERVAL, tail_mass: float = 1e-15,
-                 max_atoms: int = MAX_SUPPORT, coarsen: bool = True) -> None:
+    def __init__(
+        self,
+        value_discretization_interval: float = DEFAULT_INTERVAL,
+        tail_mass: float = 1e-15,
+        max_atoms: int = MAX_SUPPORT,
+        coarsen: bool = True,
+    ) -> None:
         interval = check_interval(value_discretization_interval)
         if not (0.0 < tail_mass <= 1e-6):
             raise ValueError(f"tail_mass must be in (0, 1e-6], got {tail_mass}")
@@ -81,22 +86,32 @@ class PLDAccountant:
         """Empty, or a sentence saying the grid was coarsened to fit in memory (after a query)."""
         if self.interval_used == self.value_discretization_interval:
             return ""
-        return (f"PLD grid coarsened from {self.value_discretization_interval:g} to {self.interval_used:.3g} nats: "
-                f"the finer grid needs more than {self.max_atoms} atoms ({self.max_atoms * 8 >> 20} MiB each); "
-                "epsilon is still an upper bound, only less tight")
+        return (
+            f"PLD grid coarsened from {self.value_discretization_interval:g} to {self.interval_used:.3g} nats: "
+            f"the finer grid needs more than {self.max_atoms} atoms ({self.max_atoms * 8 >> 20} MiB each); "
+            "epsilon is still an upper bound, only less tight"
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """{"name": "pld", "history": [[sigma, q, steps], ...], and the grid options}: plain numbers only."""
-        return {"name": "pld", "history": history_state(self.history),
-                "value_discretization_interval": self.value_discretization_interval, "tail_mass": self.tail_mass,
-                "max_atoms": self.max_atoms, "coarsen": self.coarsen}
+        return {
+            "name": "pld",
+            "history": history_state(self.history),
+            "value_discretization_interval": self.value_discretization_interval,
+            "tail_mass": self.tail_mass,
+            "max_atoms": self.max_atoms,
+            "coarsen": self.coarsen,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the history and grid options saved by `state_dict()`."""
         state = check_state_name(state, "pld")
-        fresh = PLDAccountant(state.get("value_discretization_interval", DEFAULT_INTERVAL),
-                              state.get("tail_mass", 1e-15), int(state.get("max_atoms", MAX_SUPPORT)),
-                              bool(state.get("coarsen", True)))
+        fresh = PLDAccountant(
+            state.get("value_discretization_interval", DEFAULT_INTERVAL),
+            state.get("tail_mass", 1e-15),
+            int(state.get("max_atoms", MAX_SUPPORT)),
+            bool(state.get("coarsen", True)),
+        )
         fresh.history = history_from_state(state.get("history", []))
         self.__dict__.update(fresh.__dict__)
 
@@ -104,8 +119,9 @@ class PLDAccountant:
         key = (sigma, q, side, interval)
         if key not in self._step_cache:
             # Per-step tails far below the composition's, so their pessimistic moves cost nothing visible.
-            self._step_cache[key] = sampled_gaussian_pld(sigma, q, interval, side, tail_mass=1e-20,
-                                                         max_atoms=self.max_atoms)
+            self._step_cache[key] = sampled_gaussian_pld(
+                sigma, q, interval, side, tail_mass=1e-20, max_atoms=self.max_atoms
+            )
         return self._step_cache[key]
 
     def _probe_width(self) -> float:
@@ -117,11 +133,18 @@ class PLDAccountant:
                 if e.num_steps == 0:
                     continue
                 try:
-                    probe = sampled_gaussian_pld(e.noise_multiplier, e.sample_rate, self.value_discretization_interval,
-                                                 side, tail_mass=1e-20, max_atoms=_PROBE_ATOMS)
+                    probe = sampled_gaussian_pld(
+                        e.noise_multiplier,
+                        e.sample_rate,
+                        self.value_discretization_interval,
+                        side,
+                        tail_mass=1e-20,
+                        max_atoms=_PROBE_ATOMS,
+                    )
                 except SupportTooLargeError as err:
-                    probe = sampled_gaussian_pld(e.noise_multiplier, e.sample_rate,
-                                                 interval_for(err.width, _PROBE_ATOMS), side, tail_mass=1e-20)
+                    probe = sampled_gaussian_pld(
+                        e.noise_multiplier, e.sample_rate, interval_for(err.width, _PROBE_ATOMS), side, tail_mass=1e-20
+                    )
                 widest = max(widest, probe.pmf.size * probe.interval)
                 total += composed_width(probe, e.num_steps, self.tail_mass)
             widest = max(widest, total)
@@ -138,17 +161,28 @@ class PLDAccountant:
             needed = interval_for(width, self.max_atoms)
             raise SupportTooLargeError(
                 f"the composed PLD spans about {width:.3g} nats: more than {self.max_atoms} atoms at interval "
-                f"{requested:g}; give a value_discretization_interval of at least {needed:.3g}", needed, width)
+                f"{requested:g}; give a value_discretization_interval of at least {needed:.3g}",
+                needed,
+                width,
+            )
         return max(requested, interval_for(width, COARSENED_ATOMS))
 
     def _compose_at(self, interval: float) -> dict[str, GridPLD | None]:
         result: dict[str, GridPLD | None] = {}
         for side in NEIGHBOURING_SIDES:
-            phases = [self_compose(self._single_step(e.noise_multiplier, e.sample_rate, side, interval),
-                                   e.num_steps, self.tail_mass, self.max_atoms)
-                      for e in self.history if e.num_steps > 0]
-            result[side] = reduce(lambda a, b: compose(a, b, self.tail_mass, self.max_atoms), phases) \
-                if phases else None
+            phases = [
+                self_compose(
+                    self._single_step(e.noise_multiplier, e.sample_rate, side, interval),
+                    e.num_steps,
+                    self.tail_mass,
+                    self.max_atoms,
+                )
+                for e in self.history
+                if e.num_steps > 0
+            ]
+            result[side] = (
+                reduce(lambda a, b: compose(a, b, self.tail_mass, self.max_atoms), phases) if phases else None
+            )
         return result
 
     def composed_pld(self) -> dict[str, GridPLD | None]:
@@ -166,7 +200,9 @@ class PLDAccountant:
                 if not self.coarsen:
                     raise SupportTooLargeError(
                         f"{err}: give a value_discretization_interval of at least {err.needed_interval:.3g}",
-                        err.needed_interval, err.width) from None
+                        err.needed_interval,
+                        err.width,
+                    ) from None
                 self._step_cache = {k: v for k, v in self._step_cache.items() if k[3] != interval}
                 interval = max(interval_for(err.width, COARSENED_ATOMS), interval * _MIN_COARSENING)
         else:  # pragma: no cover - each pass coarsens by >= 25 %, so 64 passes span a factor of 1e6
@@ -188,5 +224,7 @@ class PLDAccountant:
         return max((delta_for_epsilon(p, epsilon) for p in plds), default=0.0)
 
     def __repr__(self) -> str:
-        return (f"PLDAccountant(value_discretization_interval={self.value_discretization_interval}, "
-                f"history={self.history!r})")
+        return (
+            f"PLDAccountant(value_discretization_interval={self.value_discretization_interval}, "
+            f"history={self.history!r})"
+        )

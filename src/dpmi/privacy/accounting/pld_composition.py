@@ -13,7 +13,13 @@ from .pld_grid_budget import MAX_SUPPORT, SupportTooLargeError, check_support
 from .pld_sampled_gaussian import GridPLD
 
 __all__ = [
-    "MAX_SUPPORT", "SupportTooLargeError", "compose", "composed_width", "delta_for_epsilon", "epsilon_for_delta", "self_compose",
+    "MAX_SUPPORT",
+    "SupportTooLargeError",
+    "compose",
+    "composed_width",
+    "delta_for_epsilon",
+    "epsilon_for_delta",
+    "self_compose",
 ]
 _CHERNOFF_T = np.geomspace(1e-3, 1e7, 241)
 _CHERNOFF_BLOCKS = 2048
@@ -87,7 +93,7 @@ def compose(a: GridPLD, b: GridPLD, tail_mass: float = 1e-15, max_atoms: int = M
     rcum = np.cumsum(pmf[::-1])
     last = pmf.size - 1 - int(np.searchsorted(rcum, tail_mass / 2, side="right"))
     first = min(first, last)
-    kept = pmf[first: last + 1].copy()
+    kept = pmf[first : last + 1].copy()
     kept[0] += cum[first - 1] if first > 0 else 0.0
     upper_cut = float(rcum[pmf.size - 2 - last]) if last < pmf.size - 1 else 0.0
     infinity = 1.0 - (1.0 - a.infinity_mass) * (1.0 - b.infinity_mass) + upper_cut

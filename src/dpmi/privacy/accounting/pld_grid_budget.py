@@ -37,7 +37,10 @@ def check_support(atoms: int, interval: float, what: str, max_atoms: int = MAX_S
         needed = interval_for(width, max_atoms)
         raise SupportTooLargeError(
             f"{what} needs {atoms} grid atoms (> {max_atoms}) at interval {interval:g} nats; an interval of "
-            f"{needed:.3g} nats or more fits", needed, width)
+            f"{needed:.3g} nats or more fits",
+            needed,
+            width,
+        )
 
 
 def atoms_between(loss_lo: float, loss_hi: float, interval: float) -> int:

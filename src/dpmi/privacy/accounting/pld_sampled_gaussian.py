@@ -58,8 +58,14 @@ def _tail_width(tail_mass: float) -> float:
     return float(-special.ndtri(tail_mass))
 
 
-def sampled_gaussian_pld(noise_multiplier: float, sample_rate: float, interval: float, side: str,
-                         tail_mass: float = 1e-20, max_atoms: int = MAX_SUPPORT) -> GridPLD:
+def sampled_gaussian_pld(
+    noise_multiplier: float,
+    sample_rate: float,
+    interval: float,
+    side: str,
+    tail_mass: float = 1e-20,
+    max_atoms: int = MAX_SUPPORT,
+) -> GridPLD:
     """Pessimistic grid PLD of one step. noise_multiplier in (0, inf), sample_rate in (0, 1], interval > 0 (nats),
     side "remove" or "add", tail_mass: P-mass in each tail that is moved pessimistically instead of binned.
     Raises SupportTooLargeError, before allocating, when the grid would need more than `max_atoms` atoms."""
@@ -145,5 +151,5 @@ def sampled_gaussian_pld(noise_multiplier: float, sample_rate: float, interval: 
     else:
         pmf[-1] += high_tail
     nz = np.nonzero(pmf > 0)[0]
-    pmf = pmf[nz[0]: nz[-1] + 1] if nz.size else np.zeros(1)
+    pmf = pmf[nz[0] : nz[-1] + 1] if nz.size else np.zeros(1)
     return GridPLD(interval, k0 + (int(nz[0]) if nz.size else 0), pmf, infinity_mass)

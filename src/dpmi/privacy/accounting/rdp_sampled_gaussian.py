@@ -129,7 +129,7 @@ def _log_a_fractional(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
     n = 64
     while pending.size and n <= _MAX_FRACTIONAL_TERMS:
         if pending.size * n > _MAX_TERMS_PER_BLOCK:  # finish a block of rows first, the rest on the next pass
-            block, rest = pending[: max(1, _MAX_TERMS_PER_BLOCK // n)], pending[max(1, _MAX_TERMS_PER_BLOCK // n):]
+            block, rest = pending[: max(1, _MAX_TERMS_PER_BLOCK // n)], pending[max(1, _MAX_TERMS_PER_BLOCK // n) :]
         else:
             block, rest = pending, pending[:0]
         pending = block

@@ -26,12 +26,19 @@ FORMAT = "dpmi-dpsgd-checkpoint"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(path: str | os.PathLike[str], private: PrivateTraining,
-                    extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike[str], private: PrivateTraining, extra: dict[str, Any] | None = None
+) -> None:
     """Write `private`'s model, optimizer and DP-SGD state (and `extra`: plain numbers, strings, lists, tensors)
     to `path` atomically."""
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": private.model.state_dict(),
-               "optimizer": private.optimizer.state_dict(), "private": private.state_dict(), "extra": extra or {}}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": private.model.state_dict(),
+        "optimizer": private.optimizer.state_dict(),
+        "private": private.state_dict(),
+        "extra": extra or {},
+    }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -49,8 +56,9 @@ def load_checkpoint(path: str | os.PathLike[str], private: PrivateTraining) -> d
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a dpmi DP-SGD checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format {payload.get('format_version')}, this dpmi reads "
-                         f"{FORMAT_VERSION}")
+        raise ValueError(
+            f"{path} has checkpoint format {payload.get('format_version')}, this dpmi reads {FORMAT_VERSION}"
+        )
     private.load_state_dict(payload["private"])  # checks the settings first, before touching the weights
     private.model.load_state_dict(payload["model"])
     private.optimizer.load_state_dict(payload["optimizer"])

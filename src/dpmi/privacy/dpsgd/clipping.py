@@ -30,8 +30,13 @@ def clip_factors(norms: torch.Tensor, max_grad_norm: float) -> torch.Tensor:
 
 # Every public batch-norm layer torch has (the lazy ones do not derive from the others).
 BATCH_NORM_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
-    nn.LazyBatchNorm1d, nn.LazyBatchNorm2d, nn.LazyBatchNorm3d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LazyBatchNorm1d,
+    nn.LazyBatchNorm2d,
+    nn.LazyBatchNorm3d,
 )
 
 
@@ -79,9 +84,7 @@ class GradientCapture:
         self.parameters: list[nn.Parameter] = [p for m in self.layers for _, p in trainable_parameters(m)]
         self._records: dict[nn.Module, list[tuple[tuple[Any, ...], dict[str, Any], Any]]] = {}
         self._paused = False
-        self._handles = [
-            m.register_forward_hook(self._record, with_kwargs=True) for m in self.layers
-        ]
+        self._handles = [m.register_forward_hook(self._record, with_kwargs=True) for m in self.layers]
         # Each forward pass of the whole model starts a fresh record: only the LAST forward before
         # `clipped_gradient_sum` counts (an evaluation or a naive check in between does no harm).
         self._handles.append(model.register_forward_pre_hook(self._start_forward))

@@ -78,7 +78,7 @@ class DatasetBatches:
         if prefetch_factor < 1:
             raise ValueError(f"prefetch_factor must be >= 1, got {prefetch_factor}")
         self.dataset = dataset
-        self.num_examples = len(dataset)  # type: ignore[arg-type]
+        self.num_examples = len(dataset)
         if self.num_examples < 1:
             raise ValueError("the dataset is empty: DP-SGD needs at least one example")
         self.num_workers = int(num_workers)
@@ -144,6 +144,4 @@ class DatasetBatches:
                 empty_step()
                 continue
             parts = batch if isinstance(batch, (list, tuple)) else (batch,)
-            yield tuple(
-                p.to(device, non_blocking=self.pin_memory) if isinstance(p, torch.Tensor) else p for p in parts
-            )
+            yield tuple(p.to(device, non_blocking=self.pin_memory) if isinstance(p, torch.Tensor) else p for p in parts)

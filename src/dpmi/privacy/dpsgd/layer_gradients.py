@@ -139,7 +139,10 @@ def linear_gradients(module: nn.Linear, a: torch.Tensor, d: torch.Tensor) -> Lay
     has_bias = module.bias is not None and module.bias.requires_grad
     if positions * positions < module.in_features * module.out_features:
         return SequenceGhostGradients(
-            a3, d3, has_weight, has_bias,
+            a3,
+            d3,
+            has_weight,
+            has_bias,
             lambda w: torch.einsum("n,nto,nti->oi", w, d3, a3),
         )
     per_example = []
@@ -180,9 +183,17 @@ def conv_per_example_grads(
         folded_input = a[start : start + k].reshape(1, k * a.shape[1], *a.shape[2:])
         folded_grad = d[start : start + k].reshape(1, k * d.shape[1], *d.shape[2:])
         _, gw, gb = torch.ops.aten.convolution_backward(
-            folded_grad, folded_input, folded_weight[: k * shape[0]], [k * shape[0]] if bias else None,
-            module.stride, module.padding, module.dilation, False, [0] * len(module.stride),
-            k * module.groups, (False, weight, bias),
+            folded_grad,
+            folded_input,
+            folded_weight[: k * shape[0]],
+            [k * shape[0]] if bias else None,
+            module.stride,
+            module.padding,
+            module.dilation,
+            False,
+            [0] * len(module.stride),
+            k * module.groups,
+            (False, weight, bias),
         )
         if grad_weight is not None:
             grad_weight[start : start + k] = gw.reshape(k, *shape)
@@ -203,10 +214,15 @@ def conv_gradients(module: ConvLayer, a: torch.Tensor, d: torch.Tensor) -> Layer
     if isinstance(module, nn.Conv2d) and module.groups == 1 and module.weight.numel() > positions * positions:
         padding = module.padding
         assert not isinstance(padding, str)  # "same"/"valid" padding goes to torch.func (see _conv_rule)
-        a_unf = F.unfold(a, module.kernel_size, dilation=module.dilation, padding=padding, stride=module.stride)  # [n, in*kh*kw, L]
+        a_unf = F.unfold(
+            a, module.kernel_size, dilation=module.dilation, padding=padding, stride=module.stride
+        )  # [n, in*kh*kw, L]
         shape = module.weight.shape
         return SequenceGhostGradients(
-            a_unf.transpose(1, 2), d_flat.transpose(1, 2), has_weight, has_bias,
+            a_unf.transpose(1, 2),
+            d_flat.transpose(1, 2),
+            has_weight,
+            has_bias,
             lambda w: torch.einsum("n,nol,nkl->ok", w, d_flat, a_unf).reshape(shape),
         )
     return MaterialisedGradients(conv_per_example_grads(module, a, d, has_weight, has_bias))
@@ -363,12 +379,16 @@ def _conv_rule(module: ConvLayer, a: torch.Tensor, d: torch.Tensor, out: torch.T
 
 
 @register_grad_rule(nn.GroupNorm)
-def _group_norm_rule(module: nn.GroupNorm, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None) -> LayerGradients:
+def _group_norm_rule(
+    module: nn.GroupNorm, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None
+) -> LayerGradients:
     return group_norm_gradients(module, a, d, out)
 
 
 @register_grad_rule(nn.LayerNorm)
-def _layer_norm_rule(module: nn.LayerNorm, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None) -> LayerGradients:
+def _layer_norm_rule(
+    module: nn.LayerNorm, a: torch.Tensor, d: torch.Tensor, out: torch.Tensor | None
+) -> LayerGradients:
     return layer_norm_gradients(module, a, d)
 
 

@@ -23,9 +23,7 @@ def make_generator(seed: int, device: torch.device | str) -> torch.Generator:
     return generator
 
 
-def add_gaussian_noise_(
-    grads: list[torch.Tensor], std: float, generator: torch.Generator | None
-) -> list[torch.Tensor]:
+def add_gaussian_noise_(grads: list[torch.Tensor], std: float, generator: torch.Generator | None) -> list[torch.Tensor]:
     """In place: grads[k] += N(0, std^2) per coordinate. std = noise_multiplier * max_grad_norm >= 0."""
     if std == 0:
         return grads

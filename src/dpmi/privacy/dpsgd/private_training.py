@@ -16,7 +16,8 @@ accountant.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,7 +27,11 @@ from dpmi.privacy.accounting.steps import dpsgd_steps
 from dpmi.privacy.dpsgd.clipping import ClippedGradients, GradientCapture
 from dpmi.privacy.dpsgd.dataset_batches import DatasetBatches, is_map_dataset
 from dpmi.privacy.dpsgd.noise import (
-    SecureGaussianNoise, SecureUniformSource, derive_seeds, fill_gaussian_noise_, make_generator,
+    SecureGaussianNoise,
+    SecureUniformSource,
+    derive_seeds,
+    fill_gaussian_noise_,
+    make_generator,
 )
 from dpmi.privacy.dpsgd.poisson_sampling import PoissonSampler
 
@@ -97,8 +102,13 @@ class PrivateTraining:
         if num_steps < 0:
             raise ValueError(f"num_steps must be >= 0, got {num_steps}")
         if self.dataset_batches is not None:
-            yield from self.dataset_batches.batches(self.sampler, num_steps, max(0, self.steps - self.steps_taken),
-                                                    self.capture.parameters[0].device, lambda: self.step(None))
+            yield from self.dataset_batches.batches(
+                self.sampler,
+                num_steps,
+                max(0, self.steps - self.steps_taken),
+                self.capture.parameters[0].device,
+                lambda: self.step(None),
+            )
             return
         for _ in range(num_steps):
             index = self.sampler.sample()
@@ -148,20 +158,30 @@ class PrivateTraining:
         """What resuming needs besides the model's and optimizer's own state dicts: steps taken, the sampler's and
         the noise generator's positions, the accountant's history (secure mode keeps no random state: a resumed
         secure run continues with fresh OS randomness). Tensors, numbers and strings only (weights_only-safe)."""
-        return {"steps_taken": self.steps_taken, "noise_multiplier": self.noise_multiplier,
-                "sample_rate": self.sample_rate, "max_grad_norm": self.max_grad_norm, "steps": self.steps,
-                "secure_mode": self.secure_mode,
-                "sampler": (self.dataset_batches.sampler_state(self.sampler) if self.dataset_batches is not None
-                            else self.sampler.state_dict()),
-                "noise_generator": None if self.noise_generator is None else self.noise_generator.get_state(),
-                "accountant": self.accountant.state_dict()}
+        return {
+            "steps_taken": self.steps_taken,
+            "noise_multiplier": self.noise_multiplier,
+            "sample_rate": self.sample_rate,
+            "max_grad_norm": self.max_grad_norm,
+            "steps": self.steps,
+            "secure_mode": self.secure_mode,
+            "sampler": (
+                self.dataset_batches.sampler_state(self.sampler)
+                if self.dataset_batches is not None
+                else self.sampler.state_dict()
+            ),
+            "noise_generator": None if self.noise_generator is None else self.noise_generator.get_state(),
+            "accountant": self.accountant.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue a run saved by `state_dict()`; the settings (sigma, q, C, steps) must be the same."""
         for key in ("noise_multiplier", "sample_rate", "max_grad_norm", "steps", "secure_mode"):
             if state.get(key) != getattr(self, key):
-                raise ValueError(f"checkpoint {key} is {state.get(key)!r} but this run has {getattr(self, key)!r}: "
-                                 "resume with the settings the checkpoint was made with")
+                raise ValueError(
+                    f"checkpoint {key} is {state.get(key)!r} but this run has {getattr(self, key)!r}: "
+                    "resume with the settings the checkpoint was made with"
+                )
         if self.dataset_batches is not None:
             self.dataset_batches.close()  # batches drawn ahead came from the position being replaced
         self.sampler.load_state_dict(state["sampler"])
@@ -273,9 +293,7 @@ def make_private(
             raise ValueError("target_epsilon needs accountant given by name ('rdp' or 'pld') to calibrate sigma")
         from dpmi.privacy.accounting import get_noise_multiplier
 
-        noise_multiplier = get_noise_multiplier(
-            target_epsilon, delta, sample_rate, steps, accountant=accountant_name
-        )
+        noise_multiplier = get_noise_multiplier(target_epsilon, delta, sample_rate, steps, accountant=accountant_name)
     assert noise_multiplier is not None
     if not (noise_multiplier >= 0 and math.isfinite(noise_multiplier)):
         raise ValueError(f"noise_multiplier must be a finite number >= 0, got {noise_multiplier}")

@@ -72,7 +72,9 @@ class TrainConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.noise_multiplier is not None and self.target_epsilon is not None:
             raise ValueError("set noise_multiplier or target_epsilon, not both")
-        if self.noise_multiplier is not None and not (self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier)):
+        if self.noise_multiplier is not None and not (
+            self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier)
+        ):
             raise ValueError(f"noise_multiplier must be a finite number >= 0, got {self.noise_multiplier}")
         if self.target_epsilon is not None and not (self.target_epsilon > 0 and math.isfinite(self.target_epsilon)):
             raise ValueError(f"target_epsilon must be a finite number > 0, got {self.target_epsilon}")
@@ -141,10 +143,18 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
         return history
 
     private = make_private(
-        model, optimizer, (x, y),
-        noise_multiplier=config.noise_multiplier, target_epsilon=config.target_epsilon, delta=config.delta,
-        max_grad_norm=config.max_grad_norm, expected_batch_size=config.batch_size, epochs=config.epochs,
-        accountant=config.accountant, seed=config.seed, secure_mode=config.secure_mode,
+        model,
+        optimizer,
+        (x, y),
+        noise_multiplier=config.noise_multiplier,
+        target_epsilon=config.target_epsilon,
+        delta=config.delta,
+        max_grad_norm=config.max_grad_norm,
+        expected_batch_size=config.batch_size,
+        epochs=config.epochs,
+        accountant=config.accountant,
+        seed=config.seed,
+        secure_mode=config.secure_mode,
     )
     _train_private(model, private, config, history)
     return history
@@ -160,8 +170,10 @@ def _train_private(model: nn.Module, private: PrivateTraining, config: TrainConf
         for epoch in range(config.epochs):
             # The planned steps split into epochs; the last epoch takes whatever rounding left.
             start = private.steps_taken
-            planned_end = private.steps if epoch == config.epochs - 1 else min(
-                private.steps, round((epoch + 1) * private.steps / config.epochs)
+            planned_end = (
+                private.steps
+                if epoch == config.epochs - 1
+                else min(private.steps, round((epoch + 1) * private.steps / config.epochs))
             )
             total, count = 0.0, 0
             for xb, yb in private.batches(max(0, planned_end - start)):
@@ -213,19 +225,32 @@ def train_on_dataset(
                 total = 0.0
         return history
     private = make_private(
-        model, optimizer, dataset,
-        noise_multiplier=config.noise_multiplier, target_epsilon=config.target_epsilon, delta=config.delta,
-        max_grad_norm=config.max_grad_norm, expected_batch_size=config.batch_size, epochs=config.epochs,
-        accountant=config.accountant, seed=config.seed, secure_mode=config.secure_mode,
-        num_workers=num_workers, pin_memory=pin_memory,
+        model,
+        optimizer,
+        dataset,
+        noise_multiplier=config.noise_multiplier,
+        target_epsilon=config.target_epsilon,
+        delta=config.delta,
+        max_grad_norm=config.max_grad_norm,
+        expected_batch_size=config.batch_size,
+        epochs=config.epochs,
+        accountant=config.accountant,
+        seed=config.seed,
+        secure_mode=config.secure_mode,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
     )
     _train_private(model, private, config, history)
     return history
 
 
 def _train_plain(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-    config: TrainConfig, history: TrainHistory,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    history: TrainHistory,
 ) -> None:
     n = int(x.shape[0])
     rng = np.random.default_rng(config.seed)
