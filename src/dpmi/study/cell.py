@@ -84,12 +84,12 @@ def run_cell_task(task: CellTask) -> tuple[dict[str, Any], np.ndarray]:
 
 def train_target(task: CellTask, context: CellContext) -> tuple[torch.nn.Module, TrainRecord]:
     """The cell's target, trained with the level's privacy and the level's recipe."""
-    from dpmi.models import build_model
+    from dpmi.models import resolve_model
     from dpmi.privacy.dpsgd import TrainConfig, train
 
     config, level, recipe, seed = task.config, task.level, task.recipe, task.seed
-    model = build_model(config.model, num_classes=context.train.num_classes, input_shape=context.train.input_shape,
-                        seed=seed).to(context.device)
+    model = resolve_model(config.model, num_classes=context.train.num_classes,
+                          input_shape=context.train.input_shape, seed=seed).to(context.device)
     history = train(model, context.x_train, context.y_train, TrainConfig(
         epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, momentum=recipe.momentum,
         noise_multiplier=level.noise_multiplier, delta=config.delta, max_grad_norm=recipe.max_grad_norm,

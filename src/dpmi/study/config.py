@@ -28,6 +28,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 from dpmi.models import MODELS
 
 ACCOUNTANTS = ("rdp", "pld")
+EXECUTORS = ("local", "ray")  # local: serial for --jobs 1, else a process pool; ray: Ray tasks
+DATA_FORMATS = ("auto", "att", "folder")  # = dpmi.data.DATA_FORMATS (not imported: keeps --help light)
 # The study's attacks, strongest prior last; the default is every one of them that is registered.
 PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi")
 
@@ -97,9 +99,24 @@ class StudyConfig:
                           f"smoke run: {QUICK_SEEDS} seed, MI-FACE at most {QUICK_MAX_ITER} iterations, a small "
                           "recipe search")
     device: str = setting("cpu", "run", "device", "--device", "str", "torch device: cpu, cuda, cuda:N or mps")
+    executor: str = setting("local", "run", "executor", "--executor", "str",
+                            "where cells run: local (this process for --jobs 1, else --jobs worker processes) or "
+                            "ray (Ray tasks of --threads CPUs each; pip install 'dpmi[ray]')", choices=EXECUTORS)
+    ray_address: str | None = setting(None, "run", "ray_address", "--ray-address", "path",
+                                      "Ray cluster to join (host:port, ray://host:port or auto; default: a local "
+                                      "Ray on this machine); needs --executor ray", "ADDRESS")
     # [data]
     data: str | None = setting(None, "data", "root", "--data", "path",
-                               "AT&T faces directory (default: $DPMI_DATA, else the cache)", "DIR")
+                               "faces directory: the AT&T faces or any identity folder DIR/<person>/<image> "
+                               "(default: $DPMI_DATA, else the AT&T cache)", "DIR")
+    data_format: str = setting("auto", "data", "format", "--data-format", "str",
+                               "how to read --data: att (the AT&T layout), folder (one sub-folder per person: "
+                               "PNG, JPEG, PGM, ...), auto (att when it holds AT&T images, else folder)",
+                               choices=DATA_FORMATS)
+    public_root: str | None = setting(None, "data", "public_root", "--public-data", "path",
+                                      "the attacker's public people from this second identity folder (resized "
+                                      "to the private images); every person of --data is then private "
+                                      "(default: a split of --data's people)", "DIR")
     train_per_class: int = setting(7, "data", "train_per_class", "--train-per-class", "int",
                                    "training images per private person; the rest are held out", "K")
     split_seed: int = setting(0, "data", "split_seed", "--split-seed", "int", "seed of the train/test split", "S")
@@ -111,7 +128,8 @@ class StudyConfig:
         "the attacker's people (0-based), disjoint from private; [] = every person not private", "LIST")
     # [train]: the base recipe (fixed-sigma levels, and every level when the search is off)
     model: str = setting("softmax", "train", "model", "--model", "str",
-                         f"target model: {', '.join(MODELS)}")
+                         f"target model: {', '.join(MODELS)}, or your own as pkg.module:factory (called with "
+                         "num_classes and input_shape (C, H, W), returning an nn.Module that outputs logits)")
     epochs: int = setting(30, "train", "epochs", "--epochs", "int", "passes over the training set, >= 1")
     batch_size: int = setting(40, "train", "batch_size", "--batch-size", "int",
                               "lot size (expected Poisson batch when private), 1..training set size", "B")
@@ -185,8 +203,11 @@ class StudyConfig:
         return values
 
     # Fields that do not change a cell's numbers: a run directory resumes whatever they are.
+    # The data's own fields (data, data_format, public_root) are here like `data` always was: which pixels a
+    # run used is recorded in results.json's provenance; the public folder's pixels are added to the fingerprint
+    # by the runner when one is given.
     NON_CELL_FIELDS = ("name", "out", "jobs", "threads", "seeds", "quick", "device", "data", "grid_identities",
-                       "shareable")
+                       "shareable", "executor", "ray_address", "data_format", "public_root")
 
     def cell_fingerprint(self) -> dict[str, Any]:
         """The settings a finished cell depends on (everything but NON_CELL_FIELDS; attack options resolved)."""
@@ -384,8 +405,18 @@ def validate(config: StudyConfig) -> None:
         (config.train_per_class >= 1, (f"train_per_class must be >= 1 ({w('train_per_class')}), "
                                       f"got {config.train_per_class}")),
         (config.split_seed >= 0, f"split_seed must be >= 0 ({w('split_seed')}), got {config.split_seed}"),
-        (config.model in MODELS,
-         f"unknown model {config.model!r} ({w('model')}): choose one of {', '.join(sorted(MODELS))}"),
+        (config.model in MODELS or ":" in config.model,
+         f"unknown model {config.model!r} ({w('model')}): choose one of {', '.join(sorted(MODELS))}, or your own "
+         "as pkg.module:factory"),
+        (config.executor in EXECUTORS,
+         f"executor must be one of {', '.join(EXECUTORS)} ({w('executor')}), got {config.executor!r}"),
+        (config.ray_address is None or config.executor == "ray",
+         f"ray_address ({w('ray_address')}) needs the Ray executor ({w('executor')} ray)"),
+        (config.data_format in DATA_FORMATS,
+         f"data format must be one of {', '.join(DATA_FORMATS)} ({w('data_format')}), got {config.data_format!r}"),
+        (config.public_root is None or not config.public_identities,
+         (f"give the attacker's people either as a second folder ({w('public_root')}) or as people of the data "
+          f"({w('public_identities')}), not both")),
         (config.epochs >= 1, f"epochs must be >= 1 ({w('epochs')}), got {config.epochs}"),
         (config.batch_size >= 1, f"batch_size must be >= 1 ({w('batch_size')}), got {config.batch_size}"),
         (_finite(config.lr) and config.lr > 0, f"lr must be > 0 ({w('lr')}), got {config.lr}"),

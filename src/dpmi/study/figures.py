@@ -127,6 +127,7 @@ def reconstruction_grid(
     *,
     judge: str = "the evaluation classifier",
     title: str = "Reconstructions",
+    names: list[str] | None = None,
 ) -> bytes:
     """Top row: each person's real mean training face (left out when `mean_faces` is None: the shareable
     variant); then one row per entry of `rows`.
@@ -138,13 +139,15 @@ def reconstruction_grid(
             names as someone else; rows without it get a thin grey frame, and the title mentions colours
             only when some row has them.
         identities: which people (0-based) are the columns.
+        names: the private people's names (label k is names[k]), shown over the columns; None: "person k".
     """
     plt = _pyplot()
     reference = 1 if mean_faces is not None else 0
     n_rows, n_cols = len(rows) + reference, len(identities)
     if not rows and mean_faces is None:
         raise ValueError("nothing to draw: give rows or mean faces")
-    height, width = rows[0][1].shape[-2:] if rows else mean_faces.shape[-2:]  # type: ignore[union-attr]
+    reference_image = rows[0][1][0] if rows else mean_faces[0]  # type: ignore[index]
+    height, width = reference_image.shape[:2]  # [H, W] or [H, W, C]
     cell = 1.05
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols * width / height + 2.0, cell * n_rows + 0.6),
                              squeeze=False)
@@ -167,7 +170,7 @@ def reconstruction_grid(
                 spine.set_edgecolor(frame)
                 spine.set_linewidth(3.0 if correct is not None else 0.8)
             if r == 0:
-                ax.set_title(f"person {identity}", fontsize=8)
+                ax.set_title(names[identity] if names else f"person {identity}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=8)
     text = title

@@ -120,7 +120,7 @@ def _sigma_for(level: PrivacyLevel, recipe: Recipe, config: StudyConfig, private
 def _trial(model_name: str, recipe: Recipe, sigma: float | None, public_train: FaceDataset, public_val: FaceDataset,
            private_train_size: int, config: StudyConfig) -> float:
     """Held-out accuracy on the public people of a model trained with `recipe` (and `sigma`) on their images."""
-    from dpmi.models import build_model
+    from dpmi.models import resolve_model
     from dpmi.models.accuracy import accuracy
     from dpmi.privacy.dpsgd import TrainConfig, train
 
@@ -128,8 +128,8 @@ def _trial(model_name: str, recipe: Recipe, sigma: float | None, public_train: F
     xv, yv = public_val.to_tensors(config.device)
     # Same sampling rate as on the private set (the public one may hold a different number of images).
     lot = max(1, min(len(public_train), round(recipe.batch_size * len(public_train) / private_train_size)))
-    model = build_model(model_name, num_classes=public_train.num_classes, input_shape=public_train.input_shape,
-                        seed=config.seed)
+    model = resolve_model(model_name, num_classes=public_train.num_classes, input_shape=public_train.input_shape,
+                          seed=config.seed)
     train(model, x, y, TrainConfig(
         epochs=recipe.epochs, batch_size=lot, lr=recipe.lr, momentum=recipe.momentum, noise_multiplier=sigma,
         delta=config.delta, max_grad_norm=recipe.max_grad_norm, accountant=config.accountant, seed=config.seed,

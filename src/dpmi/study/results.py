@@ -249,7 +249,7 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
             grid = reconstruction_grid(
                 None if without_faces else mean_faces,
                 [(f"{row.level.label}\n{row.attack}", row.images, row.hits) for row in grid_rows], columns,
-                judge=f"the {judge}",
+                judge=f"the {judge}", names=results.split.get("private_names"),
                 title=f"Reconstructions, one row per privacy level and attack (seed {grid_rows[0].seed})")
             atomic_write_bytes(figures_dir / grid_name, grid)
             paths["grid" + ("_shareable" if without_faces else "")] = figures_dir / grid_name
@@ -264,7 +264,7 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
 class GridRow:
     """One row of the reconstruction grid: a (level, attack) of the first finished seed.
 
-    images: [people, H, W] (first channel) in the model input range. hits: per person, did the evaluation
+    images: [people, H, W] (greyscale) or [people, H, W, C] (colour) in the model input range. hits: per person, did the evaluation
     classifier (else the nearest-mean test) name the right person; None when neither was recorded.
     judge: which judge `hits` is.
     """
@@ -299,7 +299,9 @@ def grid_inputs(store: RunStore, results: StudyResults) -> tuple[list[GridRow], 
             if hits is None or not attack.per_label.get("eval_top1") or all(
                     v is None for v in attack.per_label.get("eval_top1", [])):
                 hits, judge = attack.hits("nearest_mean_top1"), "nearest mean face"
-            rows.append(GridRow(level, name, cell.seed, stacked[index][:, 0], hits, judge))
+            images = stacked[index]  # [people, C, H, W]: grey as [people, H, W], colour as [people, H, W, C]
+            images = images[:, 0] if images.shape[1] == 1 else np.moveaxis(images, 1, -1)
+            rows.append(GridRow(level, name, cell.seed, images, hits, judge))
     people = min((len(r.images) for r in rows), default=0)
     wanted = int(results.split.get("grid_people") or results.config.get("grid_identities") or 8)
     return rows, mean_faces, list(range(min(people, wanted)))

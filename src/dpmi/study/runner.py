@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from dpmi.atomic_files import atomic_save_npy
-from dpmi.data import FaceDataset, IdentitySplit, load_att_faces, split_identities
+from dpmi.data import (
+    FaceDataset,
+    IdentitySplit,
+    load_faces,
+    load_public_faces,
+    select_identities,
+    split_identities,
+)
 from dpmi.study.cell import CellTask, init_worker, run_cell_task
 from dpmi.study.config import (
     StudyConfig,
@@ -70,31 +77,89 @@ def resolve_out(config: StudyConfig) -> Path:
     return out
 
 
-def data_provenance(config: StudyConfig, faces: FaceDataset) -> dict[str, Any]:
-    """Which faces the numbers come from: the directory actually read, the SHA-256 of the manifest they are
-    checked against (the one shipped with dpmi), and a fingerprint of the pixels loaded."""
+def data_format(config: StudyConfig) -> str:
+    """The format `config.data` is read in: "att" or "folder" (resolving "auto" as `dpmi.data.load_faces` does)."""
+    from dpmi.data import resolve_data_root
+    from dpmi.data.folder_summary import looks_like_att_faces
+
+    if config.data_format != "auto":
+        return config.data_format
+    root = resolve_data_root(config.data)
+    return "att" if not root.is_dir() or looks_like_att_faces(root) else "folder"
+
+
+def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset | None = None) -> dict[str, Any]:
+    """Which faces the numbers come from: the directory actually read and its format, the SHA-256 of the
+    manifest the AT&T faces are checked against (the one shipped with dpmi; None for another folder), a
+    fingerprint of the pixels loaded, the identities' names, and the same for a second (public) folder."""
     from importlib import resources
 
     from dpmi.cache import fingerprint_array
     from dpmi.data import resolve_data_root
     from dpmi.data.manifest import MANIFEST_NAME
 
-    manifest = resources.files("dpmi.data").joinpath(MANIFEST_NAME).read_bytes()
-    return {
-        "root": str(resolve_data_root(config.data).resolve()),
-        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+    form = data_format(config)
+    manifest = resources.files("dpmi.data").joinpath(MANIFEST_NAME).read_bytes() if form == "att" else None
+    record: dict[str, Any] = {
+        "root": str(resolve_data_root(config.data).resolve()), "format": form,
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest() if manifest is not None else None,
         "images_sha256": fingerprint_array(faces.images),
         "people": int(faces.num_classes), "images": len(faces), "image_shape": list(faces.input_shape),
+        "names": None if faces.names is None else list(faces.names),
     }
+    if public is not None and config.public_root is not None:
+        record.update({"public_root": str(Path(config.public_root).resolve()),
+                       "public_images_sha256": fingerprint_array(public.images),
+                       "public_people": int(public.num_classes), "public_images": len(public)})
+    return record
 
 
-def split_people(config: StudyConfig, faces: FaceDataset) -> IdentitySplit:
-    """The private/public people of this study (`dpmi.data.split_identities`; empty lists mean the default)."""
+def split_people(config: StudyConfig, faces: FaceDataset, public: FaceDataset | None = None) -> IdentitySplit:
+    """The private/public people of this study (`dpmi.data.split_identities`; empty lists mean the default).
+
+    With `public` (the second folder, `--public-data`), the attacker's people are all of its people and the
+    private ones are those of `faces` (all of them, or --private): no private person can be public.
+    """
+    if public is not None:
+        private = faces
+        if config.private_identities:
+            try:
+                private = select_identities(faces, config.private_identities)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (--private, [data] private)") from exc
+        return IdentitySplit(private=private, public=public,
+                             private_ids=tuple(config.private_identities or range(faces.num_classes)),
+                             public_ids=tuple(range(public.num_classes)))
     try:
         return split_identities(faces, private=config.private_identities or None,
                                 public=config.public_identities or None)
     except ValueError as exc:
         raise ValueError(f"{exc} (--private / --public, [data] private / public)") from exc
+
+
+def check_model(config: StudyConfig, split: IdentitySplit, input_shape: tuple[int, int, int]) -> None:
+    """Build the target model once for the private people (and, if the recipe search runs, for the public
+    ones), so a factory that does not import, returns something else or outputs the wrong number of logits,
+    and a model DP-SGD cannot train when a level is private, fail here: before any training or disk write."""
+    from dpmi.metrics.evaluator import MIN_SIDE
+    from dpmi.models import resolve_model
+
+    if min(input_shape[1:]) < MIN_SIDE:  # the evaluation classifier's smallest image, checked before any write
+        raise ValueError(f"the images are {input_shape[1]}x{input_shape[2]} pixels; the study's evaluation "
+                         f"classifier needs at least {MIN_SIDE} a side: use larger images")
+    private_levels = bool(config.noise_multipliers or config.target_epsilons)
+    resolve_model(config.model, split.private.num_classes, input_shape, seed=config.seed, for_dp_sgd=private_levels)
+    if config.recipe_search:
+        resolve_model(config.model, split.public.num_classes, input_shape, seed=config.seed)
+
+
+def study_executor(config: StudyConfig) -> Executor:
+    """The executor `--executor` / `--jobs` / `--ray-address` ask for (a Ray address that does not answer is a
+    ValueError here, before the run directory exists)."""
+    if config.executor == "ray":
+        return make_executor(config.jobs, config.threads, kind="ray", ray_address=config.ray_address,
+                             gpus_per_cell=1 if config.device.startswith("cuda") else 0)
+    return make_executor(config.jobs, config.threads)
 
 
 def run_study(
@@ -125,14 +190,14 @@ def _warm_priors(config: StudyConfig, split: IdentitySplit, private_train: FaceD
     """Build every prior attack once here, so its face prior is trained (or loaded) and cached before any cell
     (and any worker) needs it: workers then load it instead of training it in parallel."""
     from dpmi.attacks.registry import attack_spec, make_attack
-    from dpmi.models import build_model
+    from dpmi.models import resolve_model
 
     for name in config.attacks:
         if not attack_spec(name).needs_public:
             continue
         log(f"preparing the {name} prior from the {split.public.num_classes} public people ...")
-        model = build_model(config.model, num_classes=private_train.num_classes,
-                            input_shape=private_train.input_shape, seed=config.seed).to(config.device).eval()
+        model = resolve_model(config.model, num_classes=private_train.num_classes,
+                              input_shape=private_train.input_shape, seed=config.seed).to(config.device).eval()
         make_attack(name, model, public=split.public, input_shape=private_train.input_shape, device=config.device,
                     **config.options_for(name))
 
@@ -144,12 +209,16 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     wall = time.perf_counter()
 
     start = time.perf_counter()
-    faces = load_att_faces(config.data)
-    provenance = data_provenance(config, faces)
-    split = split_people(config, faces)
+    faces = load_faces(config.data, format=config.data_format)
+    # A second folder's people are the attacker's (refused if it holds a private image), in the private size.
+    public = None if config.public_root is None else load_public_faces(config.public_root, like=faces)
+    provenance = data_provenance(config, faces, public)
+    split = split_people(config, faces, public)
     train, test = split.private.split(train_per_class=config.train_per_class, seed=config.split_seed)
     public_train, public_val = split.public.split(train_per_class=config.train_per_class, seed=config.split_seed)
     validate_against_data(config, private_people=split.private.num_classes, train_size=len(train))
+    check_model(config, split, train.input_shape)
+    executor = executor or study_executor(config)
     people = attacked_identities(config, split.private.num_classes)
     out = resolve_out(config)
     RunStore(out).check_not_in_use()  # a second run into a directory in use stops here, before any work
@@ -168,7 +237,12 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     # Everything above can fail on bad input; only now does anything touch the disk.
     store = RunStore(out)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    store.prepare(config.cell_fingerprint(), {"created": created, "config": config.to_dict()})
+    fingerprint = config.cell_fingerprint()
+    if provenance["format"] != "att":  # another folder's pixels decide the cells (AT&T: checked by its manifest)
+        fingerprint["images_sha256"] = provenance["images_sha256"]
+    if public is not None:
+        fingerprint["public_images_sha256"] = provenance["public_images_sha256"]
+    store.prepare(fingerprint, {"created": created, "config": config.to_dict()})
     log(f"run directory: {out} (it holds faces derived from private data: keep it private)")
     atomic_save_npy(store.root / MEAN_FACES, (train.class_means() / 127.5 - 1.0).astype(np.float32))
 
@@ -189,7 +263,6 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
         _warm_priors(config, split, train, log)
     timings["prior"] = time.perf_counter() - start
 
-    executor = executor or make_executor(config.jobs, config.threads)
     with tqdm(total=len(all_cells), initial=skipped, desc="cells", unit="cell", disable=not progress,
               dynamic_ncols=True) as bar:
         for task, (record, images) in executor.map_unordered(
@@ -212,7 +285,9 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
         split={"private": list(split.private_ids), "public": list(split.public_ids),
                "private_train_images": len(train), "private_test_images": len(test),
                "public_images": len(split.public), "people_attacked": people,
-               "grid_people": grid_identities(config, people)},
+               "grid_people": grid_identities(config, people),
+               "private_names": None if split.private.names is None else list(split.private.names),
+               "public_names": None if split.public.names is None else list(split.public.names)},
     )
     summaries = write_outputs(store, results)
     timings["report"] = time.perf_counter() - start
