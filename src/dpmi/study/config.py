@@ -37,6 +37,10 @@ PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi")
 QUICK_SEEDS = 1
 QUICK_MAX_ITER = 100
 QUICK_RECIPE_LIMIT = 2  # values kept per searched recipe setting
+# The default audit size (study.toml says why): sized so the default run stays in its time goal.
+AUDIT_SHADOWS = 16
+AUDIT_CANARIES = 1000
+AUDIT_NUMBER_FIELDS = ("audit_shadows", "audit_canaries", "audit_seed")  # change an audit record's numbers
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,20 @@ class StudyConfig:
                                           "K")
     shareable: bool = setting(False, "report", "shareable", "--shareable", "bool",
                               "also write report_shareable.html, without the real faces")
+    # [audit]: the privacy audit of each level's target after the cells (dpmi.study.audit_phase)
+    audit_enabled: bool = setting(True, "audit", "enabled", "--no-audit", "bool",
+                                  "skip the privacy audit (on: each audited level's first-seed target gets LiRA "
+                                  "and, for the softmax model, the one-run canary audit; off in --quick)",
+                                  negate=True)
+    audit_shadows: int = setting(AUDIT_SHADOWS, "audit", "shadows", "--audit-shadows", "int",
+                                 "LiRA shadow models per audited level, >= 2", "K")
+    audit_canaries: int = setting(AUDIT_CANARIES, "audit", "canaries", "--audit-canaries", "int",
+                                  "canaries of the white-box one-run audit (softmax model, private levels); 0: skip "
+                                  "it", "M")
+    audit_levels: tuple[str, ...] = setting(("all",), "audit", "levels", "--audit-levels", "strs",
+                                            "level keys to audit (e.g. nonprivate,eps8) or all", "LIST")
+    audit_seed: int = setting(0, "audit", "seed", "--audit-seed", "int",
+                              "seed of the audit's own randomness (shadow subsets, canaries), >= 0", "S")
 
     def cell_seeds(self) -> list[int]:
         """The seeds every privacy level is run with."""
@@ -213,6 +231,8 @@ class StudyConfig:
         """The settings a finished cell depends on (everything but NON_CELL_FIELDS; attack options resolved)."""
         values = {k: v for k, v in self.to_dict().items() if k not in self.NON_CELL_FIELDS}
         values["attack_options"] = {name: self.options_for(name) for name in self.attacks}
+        for name in ("audit_enabled", "audit_levels", *(() if self.audit_enabled else AUDIT_NUMBER_FIELDS)):
+            values.pop(name, None)  # which levels are audited, and whether, leave every saved number as it is
         return values
 
 
@@ -371,6 +391,7 @@ def quicken(config: StudyConfig) -> StudyConfig:
         config, seeds=min(config.seeds, QUICK_SEEDS), attack_options=options,
         recipe_lr=config.recipe_lr[:QUICK_RECIPE_LIMIT + 1], recipe_epochs=config.recipe_epochs[:1],
         recipe_batch_size=config.recipe_batch_size[:1], recipe_clip=config.recipe_clip[:QUICK_RECIPE_LIMIT],
+        audit_enabled=False,
     )
 
 
@@ -405,6 +426,10 @@ def validate(config: StudyConfig) -> None:
         (config.train_per_class >= 1, (f"train_per_class must be >= 1 ({w('train_per_class')}), "
                                       f"got {config.train_per_class}")),
         (config.split_seed >= 0, f"split_seed must be >= 0 ({w('split_seed')}), got {config.split_seed}"),
+        (config.audit_shadows >= 2, f"audit_shadows must be >= 2 ({w('audit_shadows')}), got {config.audit_shadows}"),
+        (config.audit_canaries >= 0,
+         f"audit_canaries must be >= 0 ({w('audit_canaries')}), got {config.audit_canaries}"),
+        (config.audit_seed >= 0, f"audit_seed must be >= 0 ({w('audit_seed')}), got {config.audit_seed}"),
         (config.model in MODELS or ":" in config.model,
          f"unknown model {config.model!r} ({w('model')}): choose one of {', '.join(sorted(MODELS))}, or your own "
          "as pkg.module:factory"),

@@ -14,7 +14,7 @@ from dpmi.study.config import FIELDS, SETTINGS, TOML_LAYOUT, default_of
 
 GROUPS = {"run": "run", "data": "data: the faces and who is private", "train": "base training recipe",
           "recipe": "recipe search (on the public people)", "privacy": "privacy levels",
-          "attack": "attacks", "report": "report"}
+          "attack": "attacks", "report": "report", "audit": "privacy audit (after the cells)"}
 
 
 def _list(kind: str):

@@ -78,12 +78,18 @@ SEARCH_NOTE = (
 
 LevelPanel = Callable[["StudyResults", PrivacyLevel], "str | None"]
 _LEVEL_PANELS: dict[str, LevelPanel] = {}
+PanelIntro = Callable[["StudyResults"], "str | None"]
+_PANEL_INTROS: dict[str, PanelIntro] = {}
 
 
-def register_level_panel(name: str, panel: LevelPanel) -> None:
+def register_level_panel(name: str, panel: LevelPanel,
+                         intro: PanelIntro | None = None) -> None:
     """Add a per-level panel to every report (e.g. a privacy audit); a later registration under `name`
-    replaces it. `panel(results, level)` returns an escaped HTML fragment, or None to show nothing there."""
+    replaces it. `panel(results, level)` returns an escaped HTML fragment, or None to show nothing there;
+    `intro(results)`, if given, an escaped fragment shown once above the levels (e.g. a table and a figure)."""
     _LEVEL_PANELS[name] = panel
+    if intro is not None:
+        _PANEL_INTROS[name] = intro
 
 
 def _e(value: Any) -> str:
@@ -359,6 +365,8 @@ def _panels(results: StudyResults) -> str:
     for name, panel in _LEVEL_PANELS.items():
         fragments = [(level, panel(results, level)) for level in results.levels]
         body = "".join(f"<h3>{_e(level.label)}</h3>{fragment}" for level, fragment in fragments if fragment)
+        intro = _PANEL_INTROS[name](results) if name in _PANEL_INTROS else None
+        body = (intro or "") + body if body else body
         if body:
             parts.append(f"<h2>{_e(name)}</h2>{body}")
     return "".join(parts)

@@ -80,6 +80,7 @@ class StudyResults:
     versions: dict[str, str] = field(default_factory=dict)
     attack_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     migrated_from: int | None = None
+    audits: dict[str, dict[str, Any]] = field(default_factory=dict)  # level key -> saved audit (audit_phase)
 
     @property
     def attacks(self) -> list[str]:
@@ -122,6 +123,7 @@ class StudyResults:
             "summary": [s.to_dict() for s in self.summaries()],
             "evaluator": self.evaluator, "timings": self.timings, "attack_settings": self.attack_settings,
             "cells": [c.to_dict() for c in self.sorted_cells()],
+            "audits": [self.audits[level.key] for level in self.levels if level.key in self.audits],
         })
 
     @classmethod
@@ -145,7 +147,8 @@ class StudyResults:
                    [RecipeChoice.from_dict(r) for r in data.get("recipes", [])], dict(data.get("evaluator") or {}),
                    {k: float(v) for k, v in (data.get("timings") or {}).items() if v is not None},
                    dict(data.get("data") or {}), dict(data.get("split") or {}), dict(data.get("versions") or {}),
-                   {k: dict(v) for k, v in (data.get("attack_settings") or {}).items()})
+                   {k: dict(v) for k, v in (data.get("attack_settings") or {}).items()},
+                   audits={str(a["level"]["key"]): dict(a) for a in data.get("audits") or []})
 
 
 def csv_rows(results: StudyResults) -> tuple[list[str], list[dict[str, Any]]]:
@@ -217,6 +220,10 @@ def load_results(run_dir: str | os.PathLike[str]) -> StudyResults:
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path} cannot be read by this dpmi ({exc}); re-run the study with `dpmi run --out "
                          f"{run_dir}-new` to get a current results file") from exc
+    if not results.audits:  # the audit records saved in the run directory (none in runs without an audit)
+        from dpmi.study.audit_phase import load_audits
+
+        results.audits = load_audits(run_dir)
     if not results.attack_settings:  # written before results recorded them: the run's study.json has them
         study = RunStore(run_dir).read_study() or {}
         options = (study.get("fingerprint") or {}).get("attack_options") or {}
@@ -227,6 +234,7 @@ def load_results(run_dir: str | os.PathLike[str]) -> StudyResults:
 def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = False) -> dict[str, Path]:
     """Draw the figures and write report.html (and, if `shareable`, report_shareable.html without the real
     faces) from the results and the saved arrays; return the paths written."""
+    from dpmi.study.audit_phase import AUDIT_ROC_PNG, roc_png  # (importing it registers the audit panel)
     from dpmi.study.figures import reconstruction_grid, tradeoff_figure
     from dpmi.study.report import render_report
 
@@ -240,6 +248,10 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
                                    delta=float(results.config.get("delta", 1e-5)))
         atomic_write_bytes(figures_dir / TRADEOFF_PNG, tradeoff)
         paths["tradeoff"] = figures_dir / TRADEOFF_PNG
+    roc = roc_png(results.audits, results.levels) if results.audits else None
+    if roc is not None:
+        atomic_write_bytes(figures_dir / AUDIT_ROC_PNG, roc)
+        paths["audit_roc"] = figures_dir / AUDIT_ROC_PNG
     variants = [(False, REPORT_HTML, GRID_PNG)] + ([(True, SHAREABLE_HTML, GRID_SHAREABLE_PNG)] if shareable else [])
     for without_faces, page_name, grid_name in variants:
         grid_rows, mean_faces, columns = grid_inputs(store, results)

@@ -7,8 +7,8 @@ saved as it arrives, and re-running into the same directory skips finished cells
 
 Phases timed (seconds; `dpmi run` and benchmarks/study.py print them): data, recipe search, accounting,
 evaluator (the judges, trained once per study and cached), prior (building each prior attack once: trains
-or loads its face prior), training, attacks, metrics (summed over cells: cell-seconds when jobs > 1), report,
-and total (wall clock).
+or loads its face prior), training, attacks, metrics (summed over cells: cell-seconds when jobs > 1), audit
+(the privacy audit of each level's first-seed target, `audit_phase`), report, and total (wall clock).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dpmi.data import (
     select_identities,
     split_identities,
 )
+from dpmi.study.audit_phase import check_audit_config, run_audits
 from dpmi.study.cell import CellTask, init_worker, run_cell_task
 from dpmi.study.config import (
     StudyConfig,
@@ -48,7 +49,8 @@ from dpmi.study.results import MEAN_FACES, StudyResults, record_timings, write_o
 from dpmi.study.store import RunStore
 from dpmi.study.summary import LevelSummary
 
-PHASES = ("data", "recipe search", "accounting", "evaluator", "prior", "training", "attacks", "metrics", "report")
+PHASES = ("data", "recipe search", "accounting", "evaluator", "prior", "training", "attacks", "metrics", "audit",
+          "report")
 
 
 @dataclass
@@ -233,6 +235,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     start = time.perf_counter()
     levels = resolve_levels(planned, config, len(train), {k: c.recipe for k, c in recipes.items()})
     timings["accounting"] = time.perf_counter() - start
+    check_audit_config(config, levels, train.input_shape)  # bad audit settings stop here, before the disk
 
     # Everything above can fail on bad input; only now does anything touch the disk.
     store = RunStore(out)
@@ -276,6 +279,11 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
             bar.update()
 
     start = time.perf_counter()
+    audits = run_audits(config, store.root, levels, {k: c.recipe for k, c in recipes.items()}, train, test,
+                        lambda key, seed: (store.load_cell(key, seed) or {}).get("test_accuracy"), log=log)
+    timings["audit"] = time.perf_counter() - start
+
+    start = time.perf_counter()
     records = [store.load_cell(level.key, seed) for level, seed in all_cells]
     results = StudyResults(
         created=created, config=config.to_dict(), levels=levels,
@@ -288,6 +296,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
                "grid_people": grid_identities(config, people),
                "private_names": None if split.private.names is None else list(split.private.names),
                "public_names": None if split.public.names is None else list(split.public.names)},
+        audits=audits,
     )
     summaries = write_outputs(store, results)
     timings["report"] = time.perf_counter() - start

@@ -1,0 +1,440 @@
+"""The study's privacy-audit phase and its report panel: per privacy level (first seed), what the accountant
+promises beside what an attacker measurably achieves (`dpmi.audit.audit_level`).
+
+After the cells, `run_audits` audits each chosen level's target: exactly the study's model for that level and
+the first seed (same recipe, same seed: it is retrained here by the cell's own `train_target`, and its held-out
+accuracy is checked against the cell's record). Black box: LiRA with `audit_shadows` shadow models trained with
+the level's recipe (trained together for the "softmax" and "mlp" models; the "cnn" falls back to sequential
+shadows, K times one training). White box: the one-run canary audit of DP-SGD (Steinke, Nasr & Jagielski 2023),
+which needs the "softmax" model (a fixed canary gradient direction per input dimension): for other models the
+white-box bound is skipped and the panel says so.
+
+Each level's record is saved atomically as `audit/<level>__seed<k>.json` in the run directory; its presence
+means the level is audited, so a resumed run does not audit it again (the settings that change its numbers,
+shadows, canaries and the audit seed, are in the run's fingerprint, see `StudyConfig.cell_fingerprint`).
+`dpmi report RUN_DIR` redraws the panel and the ROC figure from these records.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dpmi.atomic_files import atomic_write_json
+from dpmi.study.levels import PrivacyLevel
+from dpmi.study.report import register_level_panel
+from dpmi.study.store import cell_stem, json_safe
+
+if TYPE_CHECKING:
+    from dpmi.data import FaceDataset
+    from dpmi.study.config import StudyConfig
+    from dpmi.study.recipe import Recipe
+    from dpmi.study.results import StudyResults
+
+AUDIT_DIR = "audit"
+AUDIT_ROC_PNG = "audit_roc.png"
+AUDIT_FORMAT = "dpmi-study-audit"
+# Slack for float rounding only: an eps_lb above the accountant's epsilon by more is a bug in one of them.
+VIOLATION_TOLERANCE = 1e-9
+WHITE_BOX_MODELS = ("softmax",)
+
+
+def audit_path(run_dir: str | Path, level_key: str, seed: int) -> Path:
+    return Path(run_dir) / AUDIT_DIR / f"{cell_stem(level_key, seed)}.json"
+
+
+def audited_levels(config: StudyConfig, levels: list[PrivacyLevel]) -> list[PrivacyLevel]:
+    """The levels to audit ([audit] levels: keys, or "all"); ValueError naming an unknown key."""
+    if not config.audit_enabled:
+        return []
+    wanted = config.audit_levels
+    if not wanted or "all" in wanted:
+        return list(levels)
+    keys = [level.key for level in levels]
+    unknown = [k for k in wanted if k not in keys]
+    if unknown:
+        raise ValueError(
+            f"audit levels {', '.join(unknown)} are not levels of this study (--audit-levels / [audit] "
+            f"levels): choose from {', '.join(keys)} or 'all'"
+        )
+    return [level for level in levels if level.key in wanted]
+
+
+def audit_canaries(config: StudyConfig) -> int:
+    """Canaries for the white-box audit: 0 (skipped) for models it cannot audit."""
+    return config.audit_canaries if config.model in WHITE_BOX_MODELS else 0
+
+
+def check_audit_config(config: StudyConfig, levels: list[PrivacyLevel], input_shape: tuple[int, ...]) -> None:
+    """Every audit setting checked before the run directory is touched (ValueError naming the flag)."""
+    from dpmi.audit import check_audit_settings
+
+    chosen = audited_levels(config, levels)
+    if not chosen:
+        return
+    try:
+        check_audit_settings(
+            config.audit_shadows,
+            audit_canaries(config),
+            (0.001, 0.01),
+            input_shape,
+            private=any(level.private for level in chosen),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{exc} (--audit-shadows / --audit-canaries, [audit] shadows / canaries)") from exc
+
+
+def _curve_dict(curve: Any) -> dict[str, Any]:
+    return {
+        "fpr": np.asarray(curve.fpr).tolist(),
+        "tpr": np.asarray(curve.tpr).tolist(),
+        "auc": float(curve.auc),
+        "positives": int(curve.positives),
+        "negatives": int(curve.negatives),
+    }
+
+
+def shadows_batched(model_name: str, input_shape: tuple[int, int, int], num_classes: int) -> bool:
+    """True when `train_together` trains this model's shadows at once (else sequentially: the cnn)."""
+    from dpmi.audit.shadow_models import _batchable_layers
+    from dpmi.models import build_model
+
+    return (
+        _batchable_layers(build_model(model_name, num_classes=num_classes, input_shape=input_shape, seed=0)) is not None
+    )
+
+
+def audit_one(
+    config: StudyConfig,
+    level: PrivacyLevel,
+    recipe: Recipe,
+    seed: int,
+    train: FaceDataset,
+    test: FaceDataset,
+    cell_test_accuracy: float | None = None,
+) -> dict[str, Any]:
+    """Audit `level`'s target for `seed`; the JSON-ready record that `audit/<level>__seed<k>.json` holds."""
+    import torch
+
+    from dpmi.audit import audit_level
+    from dpmi.models.accuracy import accuracy
+    from dpmi.privacy.dpsgd import TrainConfig
+    from dpmi.study.cell import CellContext, CellTask, train_target
+
+    start = time.perf_counter()
+    x_train, y_train = train.to_tensors(config.device)
+    x_test, y_test = test.to_tensors(config.device)
+    context = CellContext(train, test, train, x_train, y_train, x_test, y_test, None, config.device)
+    task = CellTask(config, level, recipe, seed, 0)
+    torch.manual_seed(seed)  # as run_cell: the target is the cell's
+    target, _ = train_target(task, context)
+    target.eval()
+    target_accuracy = accuracy(target, x_test, y_test)
+    # The retrained target must be the cell's model: same held-out accuracy (the report says so loudly if not).
+    matches = None if cell_test_accuracy is None else math.isclose(target_accuracy, cell_test_accuracy, abs_tol=1e-9)
+    target_seconds = time.perf_counter() - start
+    canaries = audit_canaries(config)
+    record = audit_level(
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        TrainConfig(
+            epochs=recipe.epochs,
+            batch_size=recipe.batch_size,
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            noise_multiplier=level.noise_multiplier,
+            delta=config.delta,
+            max_grad_norm=recipe.max_grad_norm,
+            accountant=config.accountant,
+            seed=seed,
+            device=config.device,
+        ),
+        model=config.model,
+        num_classes=train.num_classes,
+        target_seed=seed,
+        shadows=config.audit_shadows,
+        canaries=canaries,
+        seed=config.audit_seed,
+        target=target,
+        sample_rate=level.sample_rate,
+        steps=level.steps,
+    )
+    out = record.to_dict()
+    out["seconds"]["target"] = target_seconds
+    bb = record.black_box
+    return json_safe(
+        {
+            "format": AUDIT_FORMAT,
+            "level": level.to_dict(),
+            "seed": seed,
+            "settings": {
+                "shadows": config.audit_shadows,
+                "canaries": canaries,
+                "seed": config.audit_seed,
+                "model": config.model,
+                "shadows_batched": shadows_batched(config.model, train.input_shape, train.num_classes),
+                "white_box_skipped": None
+                if canaries or not level.private
+                else f"the one-run audit needs the {' or '.join(WHITE_BOX_MODELS)} model, not {config.model}",
+            },
+            "target_test_accuracy": target_accuracy,
+            "cell_test_accuracy": cell_test_accuracy,
+            "target_matches_cell": matches,
+            "record": out,
+            "roc": None if bb is None else _curve_dict(bb.roc),
+            "roc_offline": None if bb is None else _curve_dict(bb.roc_offline),
+        }
+    )
+
+
+def load_audits(run_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """{level key: saved audit record} of a run directory (unreadable files are skipped: they are redone)."""
+    folder = Path(run_dir) / AUDIT_DIR
+    audits: dict[str, dict[str, Any]] = {}
+    if not folder.is_dir():
+        return audits
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("format") == AUDIT_FORMAT:
+            audits[str(data["level"]["key"])] = data
+    return audits
+
+
+def run_audits(
+    config: StudyConfig,
+    run_dir: Path,
+    levels: list[PrivacyLevel],
+    recipes: dict[str, Recipe],
+    train: FaceDataset,
+    test: FaceDataset,
+    cell_accuracy: Callable[[str, int], float | None],
+    log: Callable[[str], None] = lambda message: None,
+) -> dict[str, dict[str, Any]]:
+    """Audit every chosen level (first seed) not yet audited in `run_dir`; return all saved records by level."""
+    seed = config.seed
+    for level in audited_levels(config, levels):
+        path = audit_path(run_dir, level.key, seed)
+        if path.is_file() and level.key in load_audits(run_dir):
+            continue
+        log(f"auditing {level.label} (seed {seed}, {config.audit_shadows} shadows) ...")
+        data = audit_one(config, level, recipes[level.key], seed, train, test, cell_accuracy(level.key, seed))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, data)
+        for problem in violations(data):
+            log(f"WARNING: {problem}")
+    return load_audits(run_dir)
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def violations(audit: dict[str, Any]) -> list[str]:
+    """Each eps_lb above an accountant epsilon of the same level: a bug in the audit or in the accountant."""
+    record = audit.get("record") or {}
+    epsilon = record.get("epsilon") or {}
+    bounds = record.get("epsilon_lower_bound") or {}
+    label = (audit.get("level") or {}).get("label", "?")
+    found = []
+    if audit.get("target_matches_cell") is False:
+        found.append(
+            f"{label}: the audited target's held-out accuracy {audit.get('target_test_accuracy')} differs "
+            f"from the study cell's {audit.get('cell_test_accuracy')}: it is not the study's model"
+        )
+    for name, lower in bounds.items():
+        for accountant, upper in epsilon.items():
+            if lower is not None and upper is not None and lower > upper + VIOLATION_TOLERANCE:
+                found.append(
+                    f"{label}: the {name.replace('_', '-')} lower bound {lower:.3g} exceeds the "
+                    f"{accountant.upper()} accountant's epsilon {upper:.3g}; one of them is wrong"
+                )
+    return found
+
+
+def _num(value: Any, digits: str = ".2f") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(float(value), digits)
+
+
+def _rate(value: Any) -> str:
+    return "-" if value is None else f"{100 * float(value):.1f}%"
+
+
+AUDIT_READING = (
+    "How to read this panel. The accountant's epsilon is an upper bound it PROVES for the training mechanism "
+    "(DP-SGD at the level's sigma, sampling rate and steps): no attack on one training image can do better. The "
+    "lower bounds are what an attacker ACHIEVED here: the black-box one (LiRA membership inference with shadow "
+    "models, only the model's outputs) and the white-box one (the one-run audit, which sees every noisy update of "
+    "DP-SGD and plants gradient canaries), each at 95% confidence. A lower bound far below the accountant's "
+    "epsilon does not mean the model is safer than promised: it means this attacker, with these few guesses, could "
+    "not show more; a stronger attack or more guesses may. A lower bound above the accountant's epsilon would prove "
+    "the implementation or the accounting wrong. The identity-level epsilon is the guarantee for a PERSON, who has "
+    "k images in the training set: a group of k records, whose epsilon grows with k, which is why a face can leak "
+    "at a 'small' per-image epsilon."
+)
+
+
+def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]) -> str:
+    head = [
+        "level",
+        "ε RDP",
+        "ε PLD",
+        "ε_lb black box",
+        "ε_lb white box",
+        "identity ε (k)",
+        "AUC",
+        "TPR @ 0.1% FPR",
+        "TPR @ 1% FPR",
+        "eps_lb ≤ ε",
+    ]
+    rows = []
+    for level in levels:
+        audit = audits.get(level.key)
+        if audit is None:
+            continue
+        r = audit["record"]
+        eps = r.get("epsilon") or {}
+        lb = r.get("epsilon_lower_bound") or {}
+        tpr = r.get("tpr_at_fpr") or {}
+        k = r.get("records_per_identity")
+        check = "n/a (ε infinite)" if not eps else ("VIOLATED" if violations(audit) else "yes")
+        cells = [
+            level.label,
+            _num(eps.get("rdp")) if eps else "∞",
+            _num(eps.get("pld")) if eps else "∞",
+            _num(lb.get("black_box")),
+            _num(lb.get("white_box")),
+            (f"{_num(r.get('identity_epsilon'))} (k={k})" if eps else f"∞ (k={k})"),
+            _num(r.get("auc"), ".3f"),
+            _rate(tpr.get("0.001")),
+            _rate(tpr.get("0.01")),
+            check,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return (
+        "<table><thead><tr>"
+        + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def roc_png(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]) -> bytes | None:
+    """The ROC figure (online LiRA, log-log), one curve per audited level; None when no level has one."""
+    from dpmi.audit.figures import roc_figure_png
+    from dpmi.audit.roc import RocCurve
+
+    curves = {}
+    for level in levels:
+        saved = (audits.get(level.key) or {}).get("roc")
+        if saved:
+            curves[level.label] = RocCurve(
+                np.asarray(saved["fpr"]),
+                np.asarray(saved["tpr"]),
+                float(saved["auc"]),
+                int(saved["positives"]),
+                int(saved["negatives"]),
+            )
+    if not curves:
+        return None
+    return roc_figure_png(curves, "LiRA (online) against each level's target")
+
+
+def audit_intro(results: StudyResults) -> str | None:
+    """The panel's head: the reading, loud violations, the levels-by-numbers table and the ROC figure."""
+    import base64
+
+    audits = getattr(results, "audits", None) or {}
+    if not audits:
+        return None
+    problems = [p for audit in audits.values() for p in violations(audit)]
+    loud = "".join(f"<p class=private><b>AUDIT VIOLATION:</b> {html.escape(p)}</p>" for p in problems)
+    if not problems:
+        loud = (
+            "<p class=meta>Checked: every lower bound is at most the accountant's epsilon (RDP and PLD) of its "
+            "level.</p>"
+        )
+    first = next(iter(audits.values()))
+    settings = first.get("settings") or {}
+    how = (
+        f"Target: the study's model of each level for seed {first.get('seed')}; {settings.get('shadows')} shadow "
+        f"models ({'trained together' if settings.get('shadows_batched') else 'trained one after another'}), "
+        f"{settings.get('canaries')} canaries, audit seed {settings.get('seed')}."
+    )
+    if settings.get("white_box_skipped"):
+        how += f" White-box bound skipped: {settings['white_box_skipped']}."
+    png = roc_png(audits, results.levels)
+    figure = (
+        ""
+        if png is None
+        else (
+            f'<figure><img alt="ROC of LiRA per level" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+            "<figcaption class=meta>ROC of online LiRA against each level's target on log-log axes (the low-FPR corner is "
+            "what matters); dotted: chance.</figcaption></figure>"
+        )
+    )
+    return (
+        f"<div class=reading><p>{html.escape(AUDIT_READING)}</p></div>{loud}<p class=meta>{html.escape(how)}</p>"
+        f"{_summary_table(audits, results.levels)}{figure}"
+    )
+
+
+def audit_panel(results: StudyResults, level: PrivacyLevel) -> str | None:
+    """One level's plain reading of its audit (None when it was not audited)."""
+    audit = (getattr(results, "audits", None) or {}).get(level.key)
+    if audit is None:
+        return None
+    r = audit["record"]
+    eps = r.get("epsilon") or {}
+    lb = r.get("epsilon_lower_bound") or {}
+    counts = r.get("counts") or {}
+    bb = counts.get("black_box") or {}
+    scored = bb.get("scored") or {}
+    k = r.get("records_per_identity")
+    if eps:
+        text = (
+            f"The accountant proves ε ≤ {_num(eps.get('pld'))} (PLD; {_num(eps.get('rdp'))} by RDP) per image. "
+            f"LiRA showed ε ≥ {_num(lb.get('black_box'))} from the model's outputs (AUC {_num(r.get('auc'), '.3f')})"
+        )
+        text += (
+            f"; the one-run audit ε ≥ {_num(lb.get('white_box'))} from the training's updates."
+            if lb.get("white_box") is not None
+            else "; no white-box audit for this model."
+        )
+        text += (
+            f" For a person with k = {k} training images the guarantee is ε ≤ {_num(r.get('identity_epsilon'))}"
+            f" ({(r.get('identity') or {}).get('method', 'group privacy')})."
+        )
+    else:
+        text = (
+            f"No DP: the accountant promises nothing (ε infinite). LiRA showed ε ≥ {_num(lb.get('black_box'))} "
+            f"from the model's outputs (AUC {_num(r.get('auc'), '.3f')})."
+        )
+    if scored:
+        text += (
+            f" Behind the black-box bound: at the threshold chosen on half of the {bb.get('candidates')} "
+            f"candidates, on the other half TP {scored.get('true_positives')}, FP {scored.get('false_positives')}, "
+            f"TN {scored.get('true_negatives')}, FN {scored.get('false_negatives')}."
+        )
+    problems = violations(audit)
+    loud = "".join(f"<p class=private><b>VIOLATION:</b> {html.escape(p)}</p>" for p in problems)
+    return f"<p>{html.escape(text)}</p>{loud}"
+
+
+register_level_panel(
+    "Privacy audit: the accountant's promise and what an attacker achieved", audit_panel, intro=audit_intro
+)
