@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -93,18 +94,53 @@ def test_study_on_an_rgb_folder_with_a_user_model(tmp_path, monkeypatch):
     assert drawn["rows"][0][1].shape == (7, 18, 16, 3) and drawn["mean_faces"].shape == (7, 18, 16, 3)
 
 
-def test_study_on_a_greyscale_folder_with_a_resized_public_folder(tmp_path):
+@pytest.mark.slow  # its Ray half starts a local Ray (~10 s on 2 shared cores)
+def test_study_on_a_greyscale_folder_with_a_public_folder_serial_and_on_ray(tmp_path):
     """All 15 people of --data are private; the attacker's people are a second folder of other people at
-    another size and in RGB, converted to the private images' size and channel."""
+    another size and in RGB, converted to the private images' size and channel. The same study with
+    `--executor ray` on a local Ray of 2 CPUs gives the same cell numbers and reconstructions."""
     data = uneven_folder(tmp_path / "private", channels=1, shape=(16, 17), seed=2)
     public = uneven_folder(tmp_path / "public", channels=3, shape=(24, 20), seed=3, people=6, prefix="other")
-    out = tmp_path / "run"
-    assert run_cli(["--data", str(data), "--public-data", str(public), "--model", USER_MODEL, "--out", str(out),
-                    "--identities", "4", *TINY]) == 0
-    results = check_results(out, private_names=[f"person{k:02d}" for k in range(PEOPLE)], channels=1,
-                            shape=(16, 17))
+    flags = ["--data", str(data), "--public-data", str(public), "--model", USER_MODEL, "--identities", "4",
+             *TINY]
+    assert run_cli([*flags, "--out", str(tmp_path / "serial")]) == 0
+    results = check_results(tmp_path / "serial", private_names=[f"person{k:02d}" for k in range(PEOPLE)],
+                            channels=1, shape=(16, 17))
     assert results["split"]["public_names"] == [f"other{k:02d}" for k in range(6)]
     assert results["data"]["public_people"] == 6
+
+    ray = pytest.importorskip("ray")
+    # Ray's workers import the user's factory by module name, as they would on a cluster: put tests/ on the
+    # path of the local Ray's workers (they inherit this environment).
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent)] + ([saved] if saved else []))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        assert run_cli([*flags, "--executor", "ray", "--out", str(tmp_path / "ray")]) == 0
+    finally:
+        ray.shutdown()
+        if saved is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = saved
+    serial, on_ray = _cell_numbers(tmp_path / "serial"), _cell_numbers(tmp_path / "ray")
+    assert serial.keys() == on_ray.keys() and len(serial) == 2
+    for key, (record, images) in serial.items():
+        assert on_ray[key][0] == record, key
+        np.testing.assert_array_equal(on_ray[key][1], images)
+
+
+def _cell_numbers(out: Path) -> dict:
+    """Every cell's numbers (timings left out: they are the only thing allowed to differ)."""
+    cells = {}
+    for path in sorted((out / "cells").glob("*.json")):
+        record = json.loads(path.read_text())
+        record.pop("timings", None)
+        for attack in record["attacks"]:
+            attack.pop("seconds", None)
+            attack.pop("metric_seconds", None)
+        cells[path.stem] = (record, np.load(path.with_suffix(".npy")))
+    return cells
 
 
 def _fails_cleanly(capsys, argv, fragment):
@@ -128,6 +164,7 @@ def _fails_cleanly(capsys, argv, fragment):
         ("ok", ["--executor", "ray", "--ray-address", "127.0.0.1:9"], "does not answer"),
         ("ok", ["--ray-address", "127.0.0.1:9"], "needs the Ray executor"),
         ("tiny images", [], "at least 16 a side"),
+        ("public is private", [], "also among the private images"),
     ],
 )
 def test_bad_input_is_one_line_and_no_run_directory(capsys, tmp_path, case, flags, fragment):
@@ -142,6 +179,22 @@ def test_bad_input_is_one_line_and_no_run_directory(capsys, tmp_path, case, flag
     data = uneven_folder(tmp_path / "faces", channels=1, shape=shape, seed=4, people=people, counts=counts)
     if case == "one identity":
         shutil.rmtree(data / "person01")
+    if case == "public is private":  # the attacker's folder holds private faces
+        flags = ["--public-data", str(data)]
     out = tmp_path / "run"
     _fails_cleanly(capsys, ["--data", str(data), "--out", str(out), *TINY, *flags], fragment)
     assert not out.exists()
+
+
+def _cell_numbers(out: Path) -> dict:
+    """Every cell's numbers (timings left out: they are the only thing allowed to differ)."""
+    cells = {}
+    for path in sorted((out / "cells").glob("*.json")):
+        record = json.loads(path.read_text())
+        record.pop("timings", None)
+        for attack in record["attacks"]:
+            attack.pop("seconds", None)
+            attack.pop("metric_seconds", None)
+        cells[path.stem] = (record, np.load(path.with_suffix(".npy")))
+    return cells
+
