@@ -377,6 +377,14 @@ def audit_intro(results: StudyResults) -> str | None:
     )
     if settings.get("white_box_skipped"):
         how += f" White-box bound skipped: {settings['white_box_skipped']}."
+    seconds = sum(sum((a.get("record") or {}).get("seconds", {}).values()) for a in audits.values())
+    how += f" The audit took {seconds:.0f} s."
+    negatives = max((int((a.get("roc") or {}).get("negatives") or 0) for a in audits.values()), default=0)
+    if negatives:
+        how += (
+            f" With {negatives} non-members scored, the false-positive rate moves in steps of 1/{negatives} "
+            f"({100 / negatives:.1f}%): a TPR at a lower FPR is the TPR at no false positive at all."
+        )
     png = roc_png(audits, results.levels)
     figure = (
         ""
