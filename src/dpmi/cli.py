@@ -81,10 +81,11 @@ real faces.
 outputs in --out (default runs/<name>, name default a UTC timestamp):
   results.json   config, versions, data provenance, people split, levels, recipes, every cell, timings
   results.csv    one row per privacy level x seed x attack
-  figures/       privacy_utility_leakage.png, reconstructions.png
+  figures/       privacy_utility_leakage.png, reconstructions.png, audit_roc.png (with the audit)
   report.html    one self-contained page (figures embedded); report_shareable.html with --shareable
   cells/         one JSON (+ .npy reconstructions) per finished cell: re-running into the same --out
                  skips them, so an interrupted run resumes where it stopped
+  audit/         one JSON per audited privacy level (first seed; [audit]): kept when resuming
 
 config file (--config study.toml; flags given on the command line override it):
 {config_sections_help()}

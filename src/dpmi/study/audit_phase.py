@@ -7,7 +7,8 @@ accuracy is checked against the cell's record). Black box: LiRA with `audit_shad
 the level's recipe (trained together for the "softmax" and "mlp" models; the "cnn" falls back to sequential
 shadows, K times one training). White box: the one-run canary audit of DP-SGD (Steinke, Nasr & Jagielski 2023),
 which needs the "softmax" model (a fixed canary gradient direction per input dimension): for other models the
-white-box bound is skipped and the panel says so.
+white-box bound is skipped and the panel says so. The target trains on the study's device; the shadows and the
+canary run train on the CPU (the one-run audit reads DP-SGD's updates with numpy).
 
 Each level's record is saved atomically as `audit/<level>__seed<k>.json` in the run directory; its presence
 means the level is audited, so a resumed run does not audit it again (the settings that change its numbers,
@@ -141,12 +142,14 @@ def audit_one(
     # The retrained target must be the cell's model: same held-out accuracy (the report says so loudly if not).
     matches = None if cell_test_accuracy is None else math.isclose(target_accuracy, cell_test_accuracy, abs_tol=1e-9)
     target_seconds = time.perf_counter() - start
+    # The target trains on the study's device (it must be the cell's model); the audit itself (shadows, canaries)
+    # runs on the CPU: the one-run audit reads the updates with numpy, and shadows only need the same recipe.
     canaries = audit_canaries(config)
     record = audit_level(
-        x_train,
-        y_train,
-        x_test,
-        y_test,
+        x_train.cpu(),
+        y_train.cpu(),
+        x_test.cpu(),
+        y_test.cpu(),
         TrainConfig(
             epochs=recipe.epochs,
             batch_size=recipe.batch_size,
@@ -157,7 +160,7 @@ def audit_one(
             max_grad_norm=recipe.max_grad_norm,
             accountant=config.accountant,
             seed=seed,
-            device=config.device,
+            device="cpu",
         ),
         model=config.model,
         num_classes=train.num_classes,
@@ -165,7 +168,7 @@ def audit_one(
         shadows=config.audit_shadows,
         canaries=canaries,
         seed=config.audit_seed,
-        target=target,
+        target=target.cpu(),
         sample_rate=level.sample_rate,
         steps=level.steps,
     )
