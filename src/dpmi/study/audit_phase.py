@@ -266,6 +266,20 @@ def violations(audit: dict[str, Any]) -> list[str]:
     return found
 
 
+# How the identity-level epsilon was converted (dpmi.audit.group_privacy: the smaller of the two is reported).
+IDENTITY_METHODS = {
+    "subsampled-group": "the k images as one record sampled at rate 1-(1-q)^k with noise sigma/k, composed by the "
+    "accountant (Zhu, Dong & Wang 2022, Thm. 10)",
+    "dwork-roth": "group privacy (k eps, k e^((k-1) eps) delta) of Dwork & Roth 2014, Thm. 2.2",
+}
+
+
+def _lira_words(bound: Any) -> str:
+    if bound is not None and float(bound) <= 0.0:
+        return "LiRA could not show any leakage at 95% confidence (ε ≥ 0)"
+    return f"LiRA showed ε ≥ {_num(bound)}"
+
+
 def _num(value: Any, digits: str = ".2f") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -419,7 +433,7 @@ def audit_panel(results: StudyResults, level: PrivacyLevel) -> str | None:
     if eps:
         text = (
             f"The accountant proves ε ≤ {_num(eps.get('pld'))} (PLD; {_num(eps.get('rdp'))} by RDP) per image. "
-            f"LiRA showed ε ≥ {_num(lb.get('black_box'))} from the model's outputs (AUC {_num(r.get('auc'), '.3f')})"
+            f"{_lira_words(lb.get('black_box'))} from the model's outputs (AUC {_num(r.get('auc'), '.3f')})"
         )
         text += (
             f"; the one-run audit ε ≥ {_num(lb.get('white_box'))} from the training's updates."
@@ -428,7 +442,7 @@ def audit_panel(results: StudyResults, level: PrivacyLevel) -> str | None:
         )
         text += (
             f" For a person with k = {k} training images the guarantee is ε ≤ {_num(r.get('identity_epsilon'))}"
-            f" ({(r.get('identity') or {}).get('method', 'group privacy')})."
+            f" ({IDENTITY_METHODS.get(str((r.get('identity') or {}).get('method')), 'group privacy')})."
         )
     else:
         text = (
