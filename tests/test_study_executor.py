@@ -54,8 +54,10 @@ def test_a_failing_task_in_a_worker_raises_in_the_caller_and_stops_the_pool():
 
 def _pid_then_sleep(task: tuple[str, int, float]) -> int:
     folder, value, seconds = task
-    with open(os.path.join(folder, f"{value}.pid"), "w") as handle:
+    # Written whole, then renamed: the test polls for *.pid and must never read a half-written file.
+    with open(os.path.join(folder, f"{value}.tmp"), "w") as handle:
         handle.write(str(os.getpid()))
+    os.replace(os.path.join(folder, f"{value}.tmp"), os.path.join(folder, f"{value}.pid"))
     import time
 
     time.sleep(seconds)
