@@ -1,0 +1,47 @@
+"""The README's results tables are generated (`python -m dpmi.study.readme_table`) from the results files
+committed beside it (docs/results/*.json, kept from real `make run` / `dpmi run --model cnn` runs): a table
+typed or edited by hand, or a results file changed without regenerating the README, fails here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dpmi.study.readme_table import (
+    BEGIN,
+    load_kept,
+    markdown_table,
+    render_readme,
+    replace_block,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TABLES = {"softmax": REPO / "docs" / "results" / "softmax.json", "cnn": REPO / "docs" / "results" / "cnn.json"}
+
+
+def test_readme_tables_match_the_committed_results():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in TABLES:
+        assert BEGIN.format(name=name) in readme, name
+    assert render_readme(readme, TABLES) == readme, (
+        "README results tables differ from docs/results: run python -m dpmi.study.readme_table --readme README.md "
+        + " ".join(f"{k}={v.relative_to(REPO)}" for k, v in TABLES.items()))
+
+
+def test_committed_results_are_full_studies():
+    """Every attack, every level, 3 seeds: what the README claims to show."""
+    for name, path in TABLES.items():
+        results = load_kept(path)
+        assert results.config["model"] == name and not results.quick
+        assert set(results.attacks) == {"mi-face", "pca-prior", "gmi"}, name
+        summaries = results.summaries()
+        assert [s.level.key for s in summaries] == ["nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
+        assert all(len(s.seeds) == 3 and set(s.attack_mean) == set(results.attacks) for s in summaries)
+        table = markdown_table(results)
+        assert table.count("\n| ") == 1 + 5 * 3  # the separator row, then one row per (level, attack)
+
+
+def test_a_missing_block_is_a_clear_error():
+    with pytest.raises(ValueError, match="no <!-- dpmi-results:cnn:begin -->"):
+        replace_block("# README\n", "cnn", "table")
