@@ -28,7 +28,7 @@ class UsageError(ValueError):
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting, so main() reports one line."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -101,12 +101,15 @@ examples:
 def _add_run(sub) -> None:
     from dpmi.study.flags import add_study_arguments
 
-    p = sub.add_parser("run", help="the study: privacy levels x seeds x attacks -> train, account, attack, "
-                                   "measure, report",
-                       description="Run (or resume) the study: does DP-SGD stop model inversion, and at what "
-                                   "epsilon? Writes results and a report. The outputs contain personal data "
-                                   "(faces of private people) and are private by default.",
-                       epilog=_run_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "run",
+        help="the study: privacy levels x seeds x attacks -> train, account, attack, measure, report",
+        description="Run (or resume) the study: does DP-SGD stop model inversion, and at what "
+        "epsilon? Writes results and a report. The outputs contain personal data "
+        "(faces of private people) and are private by default.",
+        epilog=_run_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config", metavar="TOML", help="study config file (see below); flags override it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_study_arguments(p)
@@ -122,8 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = make_config(args.config, **study_overrides(args))
     result = run_study(config, progress=not args.no_progress, log=_log)
     print(summary_table(result.summaries))
-    print(f"\n{result.cells_run} cells run, {result.cells_skipped} resumed; "
-          f"{result.timings['total']:.1f} s in all")
+    print(f"\n{result.cells_run} cells run, {result.cells_skipped} resumed; {result.timings['total']:.1f} s in all")
     print("phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items() if k != "total"))
     print(f"report: {result.run_dir / 'report.html'} (personal data: keep it private)")
     return 0
@@ -165,51 +167,143 @@ def _add_train(sub) -> None:
 
     config = train_config_fields()  # TrainConfig's defaults: the one source of the training flags' defaults
     call = {name: p.default for name, p in inspect.signature(train_model).parameters.items()}
-    p = sub.add_parser("train", help=_HEAVY_COMMANDS["train"],
-                       description="Train one target model on the private identities' training images, "
-                                   "non-privately or with DP-SGD; save the weights and a JSON sidecar.",
-                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="model.pt", metavar="PATH",
-                   help="weights file (default %(default)s); the sidecar is PATH with .json")
-    p.add_argument("--data", metavar="DIR", help="the AT&T faces or any DIR/<identity>/<image> folder "
-                                                 "(default $DPMI_DATA, else the cache)")
-    p.add_argument("--model", default=call["model"], metavar="NAME",
-                   help=f"target model: {', '.join(available_models())}, or your own as pkg.module:factory "
-                        "(default %(default)s)")
+    p = sub.add_parser(
+        "train",
+        help=_HEAVY_COMMANDS["train"],
+        description="Train one target model on the private identities' training images, "
+        "non-privately or with DP-SGD; save the weights and a JSON sidecar.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--out",
+        default="model.pt",
+        metavar="PATH",
+        help="weights file (default %(default)s); the sidecar is PATH with .json",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="the AT&T faces or any DIR/<identity>/<image> folder (default $DPMI_DATA, else the cache)",
+    )
+    p.add_argument(
+        "--model",
+        default=call["model"],
+        metavar="NAME",
+        help=f"target model: {', '.join(available_models())}, or your own as pkg.module:factory (default %(default)s)",
+    )
     g = p.add_argument_group("identities and split")
-    g.add_argument("--private", type=_labels, dest="private_identities", default=call["private_identities"],
-                   metavar="LIST", help="identities the model learns, e.g. 0-19 (default: the first half)")
-    g.add_argument("--public", type=_labels, dest="public_identities", default=call["public_identities"],
-                   metavar="LIST", help="identities left to the attacker (default: every identity not private)")
-    g.add_argument("--train-per-class", type=int, default=call["train_per_class"], metavar="K",
-                   help="training images per private identity; the rest are held out (default %(default)s)")
-    g.add_argument("--split-seed", type=int, default=call["split_seed"], metavar="S",
-                   help="seed of the train/held-out split (default %(default)s)")
+    g.add_argument(
+        "--private",
+        type=_labels,
+        dest="private_identities",
+        default=call["private_identities"],
+        metavar="LIST",
+        help="identities the model learns, e.g. 0-19 (default: the first half)",
+    )
+    g.add_argument(
+        "--public",
+        type=_labels,
+        dest="public_identities",
+        default=call["public_identities"],
+        metavar="LIST",
+        help="identities left to the attacker (default: every identity not private)",
+    )
+    g.add_argument(
+        "--train-per-class",
+        type=int,
+        default=call["train_per_class"],
+        metavar="K",
+        help="training images per private identity; the rest are held out (default %(default)s)",
+    )
+    g.add_argument(
+        "--split-seed",
+        type=int,
+        default=call["split_seed"],
+        metavar="S",
+        help="seed of the train/held-out split (default %(default)s)",
+    )
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=config["epochs"], metavar="N", help="passes over the training set (default %(default)s)")
-    g.add_argument("--batch-size", type=int, default=config["batch_size"], metavar="B",
-                   help="batch size; the expected (Poisson) batch size when private (default %(default)s)")
+    g.add_argument(
+        "--epochs",
+        type=int,
+        default=config["epochs"],
+        metavar="N",
+        help="passes over the training set (default %(default)s)",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=config["batch_size"],
+        metavar="B",
+        help="batch size; the expected (Poisson) batch size when private (default %(default)s)",
+    )
     g.add_argument("--lr", type=float, default=config["lr"], help="SGD learning rate (default %(default)s)")
-    g.add_argument("--momentum", type=float, default=config["momentum"], metavar="M", help="SGD momentum in [0, 1) (default %(default)s)")
-    g.add_argument("--seed", type=int, default=config["seed"], metavar="S",
-                   help="seed of the initial weights, the batches and the noise (default %(default)s)")
-    g.add_argument("--device", default=config["device"], metavar="DEV", help="torch device: cpu, cuda, cuda:N (default %(default)s)")
+    g.add_argument(
+        "--momentum",
+        type=float,
+        default=config["momentum"],
+        metavar="M",
+        help="SGD momentum in [0, 1) (default %(default)s)",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=config["seed"],
+        metavar="S",
+        help="seed of the initial weights, the batches and the noise (default %(default)s)",
+    )
+    g.add_argument(
+        "--device",
+        default=config["device"],
+        metavar="DEV",
+        help="torch device: cpu, cuda, cuda:N (default %(default)s)",
+    )
     g = p.add_argument_group("privacy (DP-SGD; see below)")
     privacy = g.add_mutually_exclusive_group()
-    privacy.add_argument("--sigma", type=float, dest="noise_multiplier", default=config["noise_multiplier"], metavar="SIGMA",
-                         help="noise multiplier: train privately with this sigma (default: non-private)")
-    privacy.add_argument("--epsilon", type=float, dest="target_epsilon", default=config["target_epsilon"], metavar="EPSILON",
-                         help="target epsilon: train privately with the smallest sigma meeting it (default: non-private)")
-    g.add_argument("--delta", type=float, default=config["delta"], metavar="D", help="DP delta in (0, 1) (default %(default)s)")
-    g.add_argument("--clip", type=float, dest="max_grad_norm", default=config["max_grad_norm"], metavar="C",
-                   help="per-example gradient clip norm (default %(default)s)")
-    g.add_argument("--accountant", choices=ACCOUNTANTS, default=config["accountant"],
-                   help="accountant that calibrates sigma for --epsilon and tracks training (default %(default)s); "
-                        "the sidecar records both")
+    privacy.add_argument(
+        "--sigma",
+        type=float,
+        dest="noise_multiplier",
+        default=config["noise_multiplier"],
+        metavar="SIGMA",
+        help="noise multiplier: train privately with this sigma (default: non-private)",
+    )
+    privacy.add_argument(
+        "--epsilon",
+        type=float,
+        dest="target_epsilon",
+        default=config["target_epsilon"],
+        metavar="EPSILON",
+        help="target epsilon: train privately with the smallest sigma meeting it (default: non-private)",
+    )
+    g.add_argument(
+        "--delta", type=float, default=config["delta"], metavar="D", help="DP delta in (0, 1) (default %(default)s)"
+    )
+    g.add_argument(
+        "--clip",
+        type=float,
+        dest="max_grad_norm",
+        default=config["max_grad_norm"],
+        metavar="C",
+        help="per-example gradient clip norm (default %(default)s)",
+    )
+    g.add_argument(
+        "--accountant",
+        choices=ACCOUNTANTS,
+        default=config["accountant"],
+        help="accountant that calibrates sigma for --epsilon and tracks training (default %(default)s); "
+        "the sidecar records both",
+    )
     if "secure_mode" in config:
-        g.add_argument("--secure", action="store_true", dest="secure_mode", default=config["secure_mode"],
-                       help="secure mode: noise from the OS's cryptographic source, not reproducible "
-                            "(default: seeded from --seed)")
+        g.add_argument(
+            "--secure",
+            action="store_true",
+            dest="secure_mode",
+            default=config["secure_mode"],
+            help="secure mode: noise from the OS's cryptographic source, not reproducible "
+            "(default: seeded from --seed)",
+        )
     g = p.add_argument_group("output")
     g.add_argument("--json", action="store_true", help="print the result as JSON on stdout (default: text)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar on stderr)")
@@ -232,10 +326,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     try:
         trained = train_model(
-            args.out, data=args.data, model=args.model, config=_train_config(args),
-            train_per_class=args.train_per_class, split_seed=args.split_seed,
-            private_identities=args.private_identities, public_identities=args.public_identities,
-            progress=not args.no_progress, log=lambda message: _log(f"dpmi: warning: {message}"),
+            args.out,
+            data=args.data,
+            model=args.model,
+            config=_train_config(args),
+            train_per_class=args.train_per_class,
+            split_seed=args.split_seed,
+            private_identities=args.private_identities,
+            public_identities=args.public_identities,
+            progress=not args.no_progress,
+            log=lambda message: _log(f"dpmi: warning: {message}"),
         )
     except ValueError as error:
         raise _in_flag_terms(error, args.flag_of_field) from error
@@ -244,28 +344,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     meta = trained.metadata
     ids = meta["identities"]
-    print(f"{meta['model']} trained on {len(ids['private'])} private identities ({_id_ranges(ids['private'])}; "
-          f"public: {_id_ranges(ids['public'])}): test accuracy {trained.test_accuracy:.3f}, "
-          f"train accuracy {trained.train_accuracy:.3f}")
+    print(
+        f"{meta['model']} trained on {len(ids['private'])} private identities ({_id_ranges(ids['private'])}; "
+        f"public: {_id_ranges(ids['public'])}): test accuracy {trained.test_accuracy:.3f}, "
+        f"train accuracy {trained.train_accuracy:.3f}"
+    )
     if trained.private:
         eps = trained.epsilon or {}
         spent = " / ".join(f"{'failed' if v is None else f'{v:.3g}'} ({k.upper()})" for k, v in eps.items())
-        print(f"DP-SGD: sigma {meta['noise_multiplier']:.4g}, {meta['steps']} steps at sample rate "
-              f"{meta['sample_rate']:.4g}; epsilon {spent} at delta {meta['delta']:g}")
+        print(
+            f"DP-SGD: sigma {meta['noise_multiplier']:.4g}, {meta['steps']} steps at sample rate "
+            f"{meta['sample_rate']:.4g}; epsilon {spent} at delta {meta['delta']:g}"
+        )
     else:
         print("non-private (no DP-SGD): no privacy guarantee")
-    print(f"mode: {trained.mode}" + (" (reproducible from --seed)" if trained.mode == "seeded" else
-                                     " (noise from the OS's cryptographic source)"))
+    print(
+        f"mode: {trained.mode}"
+        + (" (reproducible from --seed)" if trained.mode == "seeded" else " (noise from the OS's cryptographic source)")
+    )
     print(f"wrote {trained.path} and {trained.sidecar}")
     return 0
 
 
 def _in_flag_terms(error: ValueError, flag_of_field: dict[str, str]) -> ValueError:
-    """"batch_size must be ..." -> "--batch-size must be ...": a field named at the start becomes its flag."""
+    """ "batch_size must be ..." -> "--batch-size must be ...": a field named at the start becomes its flag."""
     text = str(error)
     field = text.split(" ", 1)[0]
     if field in flag_of_field:
-        return ValueError(flag_of_field[field] + text[len(field):])
+        return ValueError(flag_of_field[field] + text[len(field) :])
     return error
 
 
@@ -281,17 +387,28 @@ def _attack_epilog() -> str:
     import textwrap
 
     paragraphs = [
-        ("MI-FACE's terms: Process is an image operation applied after each gradient step (denoise: NL-means "
-         "denoising + unsharp mask); AuxTerm is a term added to the cost (tv: total variation)."),
-        ("identities are numbered from 0 as in the model's sidecar (AT&T: folder s1 is identity 0); only the "
-         "private ones, which the model learned, can be attacked."),
-        ("outputs (default: a directory beside the model, MODEL-stem-ATTACK/, e.g. model-mi-face/): "
-         "reconstructions.npy (float32 [K, C, H, W] in [-1, 1]), attack.json (settings, scores, per-identity "
-         "scores), reconstructions.png. They hold reconstructions of private faces, i.e. personal data: the "
-         "files are created readable by their owner only (0600)."),
+        (
+            "MI-FACE's terms: Process is an image operation applied after each gradient step (denoise: NL-means "
+            "denoising + unsharp mask); AuxTerm is a term added to the cost (tv: total variation)."
+        ),
+        (
+            "identities are numbered from 0 as in the model's sidecar (AT&T: folder s1 is identity 0); only the "
+            "private ones, which the model learned, can be attacked."
+        ),
+        (
+            "outputs (default: a directory beside the model, MODEL-stem-ATTACK/, e.g. model-mi-face/): "
+            "reconstructions.npy (float32 [K, C, H, W] in [-1, 1]), attack.json (settings, scores, per-identity "
+            "scores), reconstructions.png. They hold reconstructions of private faces, i.e. personal data: the "
+            "files are created readable by their owner only (0600)."
+        ),
     ]
-    return ("attacks (--attack NAME; options: --option KEY=VALUE, repeatable):\n" + _list_attacks_text() + "\n"
-            + "\n\n".join(textwrap.fill(text, 100) for text in paragraphs) + "\n")
+    return (
+        "attacks (--attack NAME; options: --option KEY=VALUE, repeatable):\n"
+        + _list_attacks_text()
+        + "\n"
+        + "\n\n".join(textwrap.fill(text, 100) for text in paragraphs)
+        + "\n"
+    )
 
 
 def _list_attacks_text() -> str:
@@ -315,32 +432,66 @@ def _add_attack(sub) -> None:
 
     call = {name: p.default for name, p in inspect.signature(attack_saved_model).parameters.items()}
     mi_face = attack_spec("mi-face")
-    p = sub.add_parser("attack", help=_HEAVY_COMMANDS["attack"],
-                       description="Invert a model saved by `dpmi train`, score the reconstructions against its "
-                                   "private training faces, and write them, their scores and a figure.",
-                       epilog=_attack_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", nargs="?", metavar="MODEL", help="weights file written by `dpmi train` (with its .json sidecar)")
-    p.add_argument("--attack", default=call["attack"], choices=available_attacks(),
-                   help="the attack (default %(default)s)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an option of the attack, repeatable (default: the attack's defaults, listed below)")
+    p = sub.add_parser(
+        "attack",
+        help=_HEAVY_COMMANDS["attack"],
+        description="Invert a model saved by `dpmi train`, score the reconstructions against its "
+        "private training faces, and write them, their scores and a figure.",
+        epilog=_attack_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "model", nargs="?", metavar="MODEL", help="weights file written by `dpmi train` (with its .json sidecar)"
+    )
+    p.add_argument(
+        "--attack", default=call["attack"], choices=available_attacks(), help="the attack (default %(default)s)"
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the attack, repeatable (default: the attack's defaults, listed below)",
+    )
     p.add_argument("--list-attacks", action="store_true", help="list the attacks, their options and defaults; exit")
     g = p.add_argument_group("MI-FACE's options as flags (Fredrikson et al. 2015, Alg. 1; same as --option KEY=VALUE)")
     for key, default in mi_face.defaults.items():
         meaning = mi_face.help.get(key, "")
         symbol = meaning.split(":", 1)[0] if ":" in meaning else key
         kind = type(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else str
-        g.add_argument(f"--{key.replace('_', '-')}", dest=f"mi_face_{key}", type=kind, default=None,
-                       metavar=symbol.split("/")[0].upper().replace(" ", "_"), help=f"{meaning} (default {default})".replace("%", "%%"))
-    p.add_argument("--identities", "--labels", type=_labels, dest="identities", default=None, metavar="LIST",
-                   help="identities to attack: 'all' or e.g. 0,11,19 or 0-7 (default: all private identities)")
-    p.add_argument("--data", metavar="DIR",
-                   help="the faces the model was trained on (default: the directory its sidecar records, else "
-                        "$DPMI_DATA, else the cache)")
-    p.add_argument("--no-metrics", action="store_true",
-                   help="skip the scores: no evaluation classifier is trained (default: score)")
-    p.add_argument("--out", metavar="DIR", help="results directory, checked writable before the attack "
-                                                "(default: MODEL-stem-ATTACK/ beside the model)")
+        g.add_argument(
+            f"--{key.replace('_', '-')}",
+            dest=f"mi_face_{key}",
+            type=kind,
+            default=None,
+            metavar=symbol.split("/")[0].upper().replace(" ", "_"),
+            help=f"{meaning} (default {default})".replace("%", "%%"),
+        )
+    p.add_argument(
+        "--identities",
+        "--labels",
+        type=_labels,
+        dest="identities",
+        default=None,
+        metavar="LIST",
+        help="identities to attack: 'all' or e.g. 0,11,19 or 0-7 (default: all private identities)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="the faces the model was trained on (default: the directory its sidecar records, else "
+        "$DPMI_DATA, else the cache)",
+    )
+    p.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="skip the scores: no evaluation classifier is trained (default: score)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="results directory, checked writable before the attack (default: MODEL-stem-ATTACK/ beside the model)",
+    )
     p.add_argument("--device", default=call["device"], help="torch device (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout (default: text)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar on stderr)")
@@ -397,34 +548,49 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     if args.model is None:
         raise UsageError("the following arguments are required: MODEL (see `dpmi attack --help`)")
     report = attack_saved_model(
-        args.model, args.attack, options=_attack_options(args), identities=args.identities,
-        out=args.out, data=args.data, metrics=not args.no_metrics, device=args.device,
-        progress=not args.no_progress, log=_log,
+        args.model,
+        args.attack,
+        options=_attack_options(args),
+        identities=args.identities,
+        out=args.out,
+        data=args.data,
+        metrics=not args.no_metrics,
+        device=args.device,
+        progress=not args.no_progress,
+        log=_log,
     )
     if args.json:
         print(json.dumps(report.to_dict(), allow_nan=False))
         return 0
-    print(f"{report.attack} on {len(report.identities)} identities ({_id_ranges(report.identities)}) of "
-          f"{report.model_path}: mean target confidence {float(report.confidence.mean()):.3f}")
+    print(
+        f"{report.attack} on {len(report.identities)} identities ({_id_ranges(report.identities)}) of "
+        f"{report.model_path}: mean target confidence {float(report.confidence.mean()):.3f}"
+    )
     if report.diagnostics and not report.scores:  # scored: the diagnostics are among the scores
         print("  attack: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in report.diagnostics.items()))
     for meaning, value in score_lines(report.scores):
         print(f"  {meaning}: {value}")
     if report.out_dir is not None:
-        print(f"wrote {', '.join(report.files)} to {report.out_dir}/ (reconstructions of private faces: personal "
-              f"data, readable by you only)")
+        print(
+            f"wrote {', '.join(report.files)} to {report.out_dir}/ (reconstructions of private faces: personal "
+            f"data, readable by you only)"
+        )
     return 0
 
 
 # -------------------------------------------------------------------------------------------- dpmi report
 def _add_report(sub) -> None:
-    p = sub.add_parser("report", help="rebuild figures and report.html of a run from its results.json",
-                       description="Redraw the figures and report.html of RUN_DIR from results.json and the "
-                                   "saved reconstructions (no data, no training). The report contains personal "
-                                   "data; --shareable also writes report_shareable.html without the real faces.")
+    p = sub.add_parser(
+        "report",
+        help="rebuild figures and report.html of a run from its results.json",
+        description="Redraw the figures and report.html of RUN_DIR from results.json and the "
+        "saved reconstructions (no data, no training). The report contains personal "
+        "data; --shareable also writes report_shareable.html without the real faces.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `dpmi run`")
-    p.add_argument("--shareable", action="store_true",
-                   help="also write report_shareable.html, leaving the real faces out")
+    p.add_argument(
+        "--shareable", action="store_true", help="also write report_shareable.html, leaving the real faces out"
+    )
     p.set_defaults(handler=_cmd_report)
 
 
@@ -435,10 +601,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     results = load_results(args.run_dir)
     if results.migrated_from is not None:
-        _log(f"{args.run_dir} was written by an older dpmi (results format {results.migrated_from}, MI-FACE only); "
-             "showing it as recorded")
-    paths = render_outputs(RunStore(args.run_dir), results,
-                           shareable=args.shareable or bool(results.config.get("shareable")))
+        _log(
+            f"{args.run_dir} was written by an older dpmi (results format {results.migrated_from}, MI-FACE only); "
+            "showing it as recorded"
+        )
+    paths = render_outputs(
+        RunStore(args.run_dir), results, shareable=args.shareable or bool(results.config.get("shareable"))
+    )
     print(summary_table(results.summaries()))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
@@ -446,10 +615,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------- dpmi compare
 def _add_compare(sub) -> None:
-    p = sub.add_parser("compare", help="the differences of two runs, level by level and attack by attack",
-                       description="Print and plot the differences of two studies (privacy levels, accuracies, "
-                                   "attack success by each judge). Refuses runs on different faces or different "
-                                   "private people, or with no level or attack in common.")
+    p = sub.add_parser(
+        "compare",
+        help="the differences of two runs, level by level and attack by attack",
+        description="Print and plot the differences of two studies (privacy levels, accuracies, "
+        "attack success by each judge). Refuses runs on different faces or different "
+        "private people, or with no level or attack in common.",
+    )
     p.add_argument("run_a", metavar="RUN_A", help="a directory written by `dpmi run`")
     p.add_argument("run_b", metavar="RUN_B", help="another one")
     p.add_argument("--out", metavar="PNG", default="compare.png", help="where the figure goes (default compare.png)")
@@ -475,21 +647,32 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- dpmi epsilon / sigma
 def _add_schedule(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("the DP-SGD schedule: --sample-rate and --steps, or --batch-size, --dataset-size "
-                             "and --epochs (q = B/N, steps = ceil(epochs * N / B))")
+    g = p.add_argument_group(
+        "the DP-SGD schedule: --sample-rate and --steps, or --batch-size, --dataset-size "
+        "and --epochs (q = B/N, steps = ceil(epochs * N / B))"
+    )
     g.add_argument("--sample-rate", type=float, metavar="Q", help="Poisson sampling rate q in (0, 1]")
     g.add_argument("--steps", type=int, help="number of DP-SGD steps, >= 1")
     g.add_argument("--batch-size", type=int, metavar="B", help="expected batch (lot) size")
     g.add_argument("--dataset-size", type=int, metavar="N", help="training set size")
     g.add_argument("--epochs", type=float, help="passes over the data")
     p.add_argument("--delta", type=float, default=1e-5, help="DP delta in (0, 1) (default 1e-5)")
-    p.add_argument("--accountant", choices=(*_accountant_choices(), "all"), default="all",
-                   help="which accountant(s): " + "; ".join(f"{name.upper()}: {_accountant_help(name)}"
-                                                            for name in _accountant_choices())
-                   + " (default all)")
-    p.add_argument("--pld-interval", type=float, metavar="NATS", default=None,
-                   help=f"PLD grid step in nats, > 0 (default {_pld_default_interval():g}): smaller is tighter and "
-                        "slower. A grid too fine to fit in memory is coarsened automatically, and the output says so")
+    p.add_argument(
+        "--accountant",
+        choices=(*_accountant_choices(), "all"),
+        default="all",
+        help="which accountant(s): "
+        + "; ".join(f"{name.upper()}: {_accountant_help(name)}" for name in _accountant_choices())
+        + " (default all)",
+    )
+    p.add_argument(
+        "--pld-interval",
+        type=float,
+        metavar="NATS",
+        default=None,
+        help=f"PLD grid step in nats, > 0 (default {_pld_default_interval():g}): smaller is tighter and "
+        "slower. A grid too fine to fit in memory is coarsened automatically, and the output says so",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -551,8 +734,11 @@ def _check_delta(delta: float) -> None:
 
 
 def _add_epsilon(sub) -> None:
-    p = sub.add_parser("epsilon", help="epsilon of DP-SGD (Poisson-subsampled Gaussian) by RDP and/or PLD",
-                       description="Epsilon spent by DP-SGD with noise multiplier sigma, at delta.")
+    p = sub.add_parser(
+        "epsilon",
+        help="epsilon of DP-SGD (Poisson-subsampled Gaussian) by RDP and/or PLD",
+        description="Epsilon spent by DP-SGD with noise multiplier sigma, at delta.",
+    )
     p.add_argument("--sigma", type=float, required=True, help="noise multiplier (noise std / clip norm), > 0")
     _add_schedule(p)
     p.set_defaults(handler=_cmd_epsilon)
@@ -568,12 +754,19 @@ def _cmd_epsilon(args: argparse.Namespace) -> int:
     q, steps = _schedule(args)
     table = epsilon_table(args.sigma, q, steps, args.delta, args.accountant, options)
     if args.json:
-        print(json.dumps({
-            "sigma": args.sigma, "sample_rate": q, "steps": steps, "delta": args.delta,
-            "epsilon": {name: _finite_or_none(r.epsilon) for name, r in table.items()},
-            "order": {name: r.order for name, r in table.items() if r.order is not None},
-            "note": {name: r.note for name, r in table.items() if r.note},
-        }))
+        print(
+            json.dumps(
+                {
+                    "sigma": args.sigma,
+                    "sample_rate": q,
+                    "steps": steps,
+                    "delta": args.delta,
+                    "epsilon": {name: _finite_or_none(r.epsilon) for name, r in table.items()},
+                    "order": {name: r.order for name, r in table.items() if r.order is not None},
+                    "note": {name: r.note for name, r in table.items() if r.note},
+                }
+            )
+        )
     else:
         print(f"sigma {args.sigma:g}, q {q:.6g}, {steps} steps, delta {args.delta:g}:")
         for name, r in table.items():
@@ -591,8 +784,11 @@ def _flag_note(note: str) -> str:
 
 
 def _add_sigma(sub) -> None:
-    p = sub.add_parser("sigma", help="smallest noise multiplier meeting a target epsilon",
-                       description="The smallest DP-SGD noise multiplier whose epsilon at delta is <= the target.")
+    p = sub.add_parser(
+        "sigma",
+        help="smallest noise multiplier meeting a target epsilon",
+        description="The smallest DP-SGD noise multiplier whose epsilon at delta is <= the target.",
+    )
     p.add_argument("--epsilon", type=float, required=True, help="target epsilon, > 0")
     _add_schedule(p)
     p.set_defaults(handler=_cmd_sigma)
@@ -608,12 +804,19 @@ def _cmd_sigma(args: argparse.Namespace) -> int:
     q, steps = _schedule(args)
     table = sigma_table(args.epsilon, args.delta, q, steps, args.accountant, options=options)
     if args.json:
-        print(json.dumps({
-            "target_epsilon": args.epsilon, "sample_rate": q, "steps": steps, "delta": args.delta,
-            "sigma": {name: r.noise_multiplier for name, r in table.items()},
-            "epsilon": {name: _finite_or_none(r.epsilon) for name, r in table.items()},
-            "note": {name: r.note for name, r in table.items() if r.note},
-        }))
+        print(
+            json.dumps(
+                {
+                    "target_epsilon": args.epsilon,
+                    "sample_rate": q,
+                    "steps": steps,
+                    "delta": args.delta,
+                    "sigma": {name: r.noise_multiplier for name, r in table.items()},
+                    "epsilon": {name: _finite_or_none(r.epsilon) for name, r in table.items()},
+                    "note": {name: r.note for name, r in table.items() if r.note},
+                }
+            )
+        )
     else:
         print(f"target epsilon {args.epsilon:g}, q {q:.6g}, {steps} steps, delta {args.delta:g}:")
         for name, r in table.items():
@@ -634,39 +837,55 @@ def _image_size(text: str) -> tuple[int, int]:
         size = size * 2
     if len(size) != 2 or min(size) < 1:
         raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH or N (pixels >= 1), got {text!r}")
-    return size  # type: ignore[return-value]
+    return size
 
 
 def _add_data(sub) -> None:
-    p = sub.add_parser("data", help="get, check or describe face data (the AT&T faces or your own folder)",
-                       description="Get the AT&T faces (fetch), check a copy or any identity folder (verify), "
-                                   "describe a folder (info). An identity folder is DIR/<identity>/<image>: one "
-                                   "sub-folder per person, any image format Pillow reads; hidden files and files "
-                                   "directly in DIR are ignored, any other non-image is refused.")
+    p = sub.add_parser(
+        "data",
+        help="get, check or describe face data (the AT&T faces or your own folder)",
+        description="Get the AT&T faces (fetch), check a copy or any identity folder (verify), "
+        "describe a folder (info). An identity folder is DIR/<identity>/<image>: one "
+        "sub-folder per person, any image format Pillow reads; hidden files and files "
+        "directly in DIR are ignored, any other non-image is refused.",
+    )
     data_sub = p.add_subparsers(dest="data_command", metavar="{fetch,verify,info}", parser_class=_Parser)
     data_sub.required = True
     fetch = data_sub.add_parser(
-        "fetch", help="download, verify and install the AT&T faces",
+        "fetch",
+        help="download, verify and install the AT&T faces",
         description="Download the AT&T faces archive, check every image against the SHA-256 list shipped with "
-                    "dpmi, and install the directory only if all match. A valid copy already at the destination "
-                    "is verified and kept (nothing is downloaded).")
+        "dpmi, and install the directory only if all match. A valid copy already at the destination "
+        "is verified and kept (nothing is downloaded).",
+    )
     fetch.add_argument("--url", help="archive address (default: the AT&T Laboratories Cambridge archive)")
     fetch.add_argument("--dest", metavar="DIR", help="install here (default $DPMI_DATA, else the cache)")
-    fetch.add_argument("--force", action="store_true",
-                       help="replace an existing directory at the destination that is not a valid copy (it is deleted)")
+    fetch.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing directory at the destination that is not a valid copy (it is deleted)",
+    )
     fetch.set_defaults(handler=_cmd_fetch)
     verify = data_sub.add_parser(
-        "verify", help="check the AT&T faces against their SHA-256 list, or that every image of a folder loads",
+        "verify",
+        help="check the AT&T faces against their SHA-256 list, or that every image of a folder loads",
         description="A directory holding AT&T images is checked image by image against the published SHA-256 "
-                    "list; any other directory is read as an identity folder and every image decoded.")
+        "list; any other directory is read as an identity folder and every image decoded.",
+    )
     verify.add_argument("root", nargs="?", metavar="DIR", help="faces directory (default $DPMI_DATA, else the cache)")
-    verify.add_argument("--image-size", type=_image_size, metavar="HxW",
-                        help="check the folder resized to height x width (default: none; all images one size)")
+    verify.add_argument(
+        "--image-size",
+        type=_image_size,
+        metavar="HxW",
+        help="check the folder resized to height x width (default: none; all images one size)",
+    )
     verify.set_defaults(handler=_cmd_verify)
     info = data_sub.add_parser(
-        "info", help="identities, images, sizes and channels of a face folder",
+        "info",
+        help="identities, images, sizes and channels of a face folder",
         description="Describe DIR/<identity>/<image> from the image headers: identities and their names, images "
-                    "per identity, sizes, channels, and a fingerprint (SHA-256 of paths and contents).")
+        "per identity, sizes, channels, and a fingerprint (SHA-256 of paths and contents).",
+    )
     info.add_argument("root", nargs="?", metavar="DIR", help="faces directory (default $DPMI_DATA, else the cache)")
     info.set_defaults(handler=_cmd_info)
 
@@ -727,21 +946,38 @@ examples:
 
 
 def _add_audit(sub) -> None:
-    p = sub.add_parser("audit", help="privacy audit of one level: accountant vs membership inference vs canaries",
-                       description="Audit one privacy level: the accountant's epsilon beside what a black-box "
-                                   "(LiRA) and a white-box (one-run canary) attacker demonstrably achieve, and the "
-                                   "identity-level epsilon.",
-                       epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="softmax",
-                   help="softmax (default), mlp or cnn; or a model file saved by `dpmi train` (its recipe is used)")
+    p = sub.add_parser(
+        "audit",
+        help="privacy audit of one level: accountant vs membership inference vs canaries",
+        description="Audit one privacy level: the accountant's epsilon beside what a black-box "
+        "(LiRA) and a white-box (one-run canary) attacker demonstrably achieve, and the "
+        "identity-level epsilon.",
+        epilog=AUDIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--model",
+        default="softmax",
+        help="softmax (default), mlp or cnn; or a model file saved by `dpmi train` (its recipe is used)",
+    )
     privacy = p.add_mutually_exclusive_group()
     privacy.add_argument("--epsilon", type=float, help="DP-SGD target epsilon (sigma calibrated); neither: non-private")
     privacy.add_argument("--sigma", type=float, help="DP-SGD noise multiplier; neither: non-private")
     p.add_argument("--shadows", type=int, default=64, metavar="K", help="shadow models, >= 2 (default 64)")
-    p.add_argument("--canaries", type=int, default=1000, metavar="M",
-                   help="white-box gradient canaries (default 1000; 0: skip the white-box audit)")
-    p.add_argument("--fpr", type=_numbers, default=(0.001, 0.01), metavar="LIST",
-                   help="FPRs in (0, 1) to report the TPR at (default 0.001,0.01)")
+    p.add_argument(
+        "--canaries",
+        type=int,
+        default=1000,
+        metavar="M",
+        help="white-box gradient canaries (default 1000; 0: skip the white-box audit)",
+    )
+    p.add_argument(
+        "--fpr",
+        type=_numbers,
+        default=(0.001, 0.01),
+        metavar="LIST",
+        help="FPRs in (0, 1) to report the TPR at (default 0.001,0.01)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the target (as in the study) and of the audit")
     p.add_argument("--data", metavar="DIR", help="AT&T faces directory (default $DPMI_DATA, else the cache)")
     p.add_argument("--epochs", type=int, default=30, help="passes over the training set (default 30)")
@@ -782,26 +1018,52 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         from dpmi.models import MODELS
 
         if args.model not in MODELS:
-            raise ValueError(f"unknown model {args.model!r}: choose one of {', '.join(sorted(MODELS))} or give a "
-                             "model file saved by `dpmi train`")
+            raise ValueError(
+                f"unknown model {args.model!r}: choose one of {', '.join(sorted(MODELS))} or give a "
+                "model file saved by `dpmi train`"
+            )
         model_name = args.model
-        recipe = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                             noise_multiplier=args.sigma, target_epsilon=args.epsilon, delta=args.delta,
-                             max_grad_norm=args.clip, accountant=args.accountant, seed=args.seed)
+        recipe = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            momentum=args.momentum,
+            noise_multiplier=args.sigma,
+            target_epsilon=args.epsilon,
+            delta=args.delta,
+            max_grad_norm=args.clip,
+            accountant=args.accountant,
+            seed=args.seed,
+        )
         check_audit_settings(args.shadows, args.canaries, args.fpr, (1,), False)
         faces = load_att_faces(args.data)
-        members, heldout = split_identities(faces).private.split(train_per_class=args.train_per_class,
-                                                                 seed=args.split_seed)
+        members, heldout = split_identities(faces).private.split(
+            train_per_class=args.train_per_class, seed=args.split_seed
+        )
     check_audit_settings(args.shadows, args.canaries, args.fpr, members.input_shape, recipe.private)
     recipe.validate(len(members))
     x_members, y_members = members.to_tensors()
     x_heldout, y_heldout = heldout.to_tensors()
-    _log(f"auditing {model_name} with {args.shadows} shadow models"
-         + (f" and {args.canaries} canaries" if recipe.private and args.canaries else "") + " ...")
-    record = audit_level(x_members, y_members, x_heldout, y_heldout, recipe, model=model_name,
-                         num_classes=members.num_classes, target_seed=recipe.seed, shadows=args.shadows,
-                         canaries=args.canaries if recipe.private else 0, seed=args.seed,
-                         fpr_targets=tuple(args.fpr), target=target)
+    _log(
+        f"auditing {model_name} with {args.shadows} shadow models"
+        + (f" and {args.canaries} canaries" if recipe.private and args.canaries else "")
+        + " ..."
+    )
+    record = audit_level(
+        x_members,
+        y_members,
+        x_heldout,
+        y_heldout,
+        recipe,
+        model=model_name,
+        num_classes=members.num_classes,
+        target_seed=recipe.seed,
+        shadows=args.shadows,
+        canaries=args.canaries if recipe.private else 0,
+        seed=args.seed,
+        fpr_targets=tuple(args.fpr),
+        target=target,
+    )
     result = record.to_dict()
     if out is not None:
         from dpmi.atomic_files import atomic_write_json
@@ -809,10 +1071,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
         out.mkdir(parents=True, exist_ok=True)
         if record.black_box is not None:
-            write_roc_figure(out / "roc.png", {"LiRA online": record.black_box.roc,
-                                               "LiRA offline": record.black_box.roc_offline},
-                             title=f"{model_name}, " + ("non-private" if record.epsilon is None else
-                                                        f"sigma {record.noise_multiplier:.3g}"))
+            write_roc_figure(
+                out / "roc.png",
+                {"LiRA online": record.black_box.roc, "LiRA offline": record.black_box.roc_offline},
+                title=f"{model_name}, "
+                + ("non-private" if record.epsilon is None else f"sigma {record.noise_multiplier:.3g}"),
+            )
         atomic_write_json(out / "audit.json", result)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False, default=_json_default))
@@ -821,10 +1085,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if record.epsilon is None:
         print(f"{model_name}, non-private: accountant epsilon inf")
     else:
-        print(f"{model_name}, sigma {record.noise_multiplier:.4g}: accountant epsilon {record.epsilon['rdp']:.3g} "
-              f"(RDP) / {record.epsilon['pld']:.3g} (PLD) at delta {record.delta:g}")
-    print(f"  black-box eps_lb (LiRA)        {_fmt(bounds['black_box'])}   AUC {_fmt(result['auc'])}   "
-          + "   ".join(f"TPR@{k} {v:.3f}" for k, v in (result["tpr_at_fpr"] or {}).items()))
+        print(
+            f"{model_name}, sigma {record.noise_multiplier:.4g}: accountant epsilon {record.epsilon['rdp']:.3g} "
+            f"(RDP) / {record.epsilon['pld']:.3g} (PLD) at delta {record.delta:g}"
+        )
+    print(
+        f"  black-box eps_lb (LiRA)        {_fmt(bounds['black_box'])}   AUC {_fmt(result['auc'])}   "
+        + "   ".join(f"TPR@{k} {v:.3f}" for k, v in (result["tpr_at_fpr"] or {}).items())
+    )
     print(f"  white-box eps_lb (one run)     {_fmt(bounds['white_box'])}")
     print(f"  identity epsilon ({record.records_per_identity} images)  {_fmt(result['identity_epsilon'])}")
     if out is not None:
@@ -844,13 +1112,25 @@ def _json_default(value: Any) -> Any:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; given the `command` about to run, the other commands whose options need torch
     (train, attack: their defaults come from TrainConfig and the attack registry) are listed without options."""
-    parser = _Parser(prog="dpmi", description="Model inversion (MI-FACE) vs differential privacy (DP-SGD) on "
-                                              "face classifiers: train, account, attack, measure, report.")
+    parser = _Parser(
+        prog="dpmi",
+        description="Model inversion (MI-FACE) vs differential privacy (DP-SGD) on "
+        "face classifiers: train, account, attack, measure, report.",
+    )
     parser.add_argument("--version", action="version", version=f"dpmi {dpmi.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_run, _add_train, _add_attack, _add_report, _add_compare, _add_epsilon, _add_sigma, _add_data,
-                _add_audit):
+    for add in (
+        _add_run,
+        _add_train,
+        _add_attack,
+        _add_report,
+        _add_compare,
+        _add_epsilon,
+        _add_sigma,
+        _add_data,
+        _add_audit,
+    ):
         name = add.__name__.removeprefix("_add_")
         if command is not None and name in _HEAVY_COMMANDS and name != command:
             sub.add_parser(name, help=_HEAVY_COMMANDS[name])

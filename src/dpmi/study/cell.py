@@ -58,14 +58,16 @@ class CellContext:
 _CONTEXT: CellContext | None = None
 
 
-def make_context(train: FaceDataset, test: FaceDataset, public: FaceDataset, evaluator_path: str | Path,
-                 device: str) -> CellContext:
+def make_context(
+    train: FaceDataset, test: FaceDataset, public: FaceDataset, evaluator_path: str | Path, device: str
+) -> CellContext:
     from dpmi.study.evaluator_cache import load_judges
 
     x_train, y_train = train.to_tensors(device)
     x_test, y_test = test.to_tensors(device)
-    return CellContext(train, test, public, x_train, y_train, x_test, y_test, load_judges(evaluator_path, device),
-                       device)
+    return CellContext(
+        train, test, public, x_train, y_train, x_test, y_test, load_judges(evaluator_path, device), device
+    )
 
 
 def init_worker(train: FaceDataset, test: FaceDataset, public: FaceDataset, evaluator_path: str, device: str) -> None:
@@ -88,25 +90,48 @@ def train_target(task: CellTask, context: CellContext) -> tuple[torch.nn.Module,
     from dpmi.privacy.dpsgd import TrainConfig, train
 
     config, level, recipe, seed = task.config, task.level, task.recipe, task.seed
-    model = resolve_model(config.model, num_classes=context.train.num_classes,
-                          input_shape=context.train.input_shape, seed=seed).to(context.device)
-    history = train(model, context.x_train, context.y_train, TrainConfig(
-        epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, momentum=recipe.momentum,
-        noise_multiplier=level.noise_multiplier, delta=config.delta, max_grad_norm=recipe.max_grad_norm,
-        accountant=config.accountant, seed=seed, device=context.device,
-    ))
-    if level.private and (history.steps != level.steps or history.sample_rate is None or level.sample_rate is None
-                          or not np.isclose(history.sample_rate, level.sample_rate)):
+    model = resolve_model(
+        config.model, num_classes=context.train.num_classes, input_shape=context.train.input_shape, seed=seed
+    ).to(context.device)
+    history = train(
+        model,
+        context.x_train,
+        context.y_train,
+        TrainConfig(
+            epochs=recipe.epochs,
+            batch_size=recipe.batch_size,
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            noise_multiplier=level.noise_multiplier,
+            delta=config.delta,
+            max_grad_norm=recipe.max_grad_norm,
+            accountant=config.accountant,
+            seed=seed,
+            device=context.device,
+        ),
+    )
+    if level.private and (
+        history.steps != level.steps
+        or history.sample_rate is None
+        or level.sample_rate is None
+        or not np.isclose(history.sample_rate, level.sample_rate)
+    ):
         raise RuntimeError(
             f"DP-SGD took {history.steps} steps at rate {history.sample_rate}, but the level's epsilon was "
             f"computed for {level.steps} steps at rate {level.sample_rate}"
         )
-    return model, TrainRecord(list(history.loss), list(history.epsilon), int(history.steps),
-                              None if history.sample_rate is None else float(history.sample_rate),
-                              None if history.noise_multiplier is None else float(history.noise_multiplier))
+    return model, TrainRecord(
+        list(history.loss),
+        list(history.epsilon),
+        int(history.steps),
+        None if history.sample_rate is None else float(history.sample_rate),
+        None if history.noise_multiplier is None else float(history.noise_multiplier),
+    )
 
 
-def run_attack(name: str, model: torch.nn.Module, task: CellTask, context: CellContext) -> tuple[AttackRecord, np.ndarray]:
+def run_attack(
+    name: str, model: torch.nn.Module, task: CellTask, context: CellContext
+) -> tuple[AttackRecord, np.ndarray]:
     """Build attack `name` through the registry, invert the attacked people, score the reconstructions.
 
     Returns the record and the images float32 [people, C, H, W] in the model's input range.
@@ -119,8 +144,9 @@ def run_attack(name: str, model: torch.nn.Module, task: CellTask, context: CellC
     options = task.config.options_for(name)
     if "seed" in options and "seed" not in task.config.attack_options.get(name, {}):
         options["seed"] = task.seed  # the attack's own randomness follows the cell's seed unless fixed in config
-    attack = make_attack(name, model, public=context.public, input_shape=context.train.input_shape,
-                         device=context.device, **options)
+    attack = make_attack(
+        name, model, public=context.public, input_shape=context.train.input_shape, device=context.device, **options
+    )
     result = attack.invert(list(range(task.people)))
     seconds = time.perf_counter() - start
 
@@ -130,9 +156,14 @@ def run_attack(name: str, model: torch.nn.Module, task: CellTask, context: CellC
     metric_seconds = time.perf_counter() - start
     summary = getattr(result, "summary", None)
     diagnostics = summary() if callable(summary) else {}
-    record = AttackRecord(name, {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))},
-                          {k: np.asarray(v).tolist() for k, v in per_label.items()},
-                          {k: float(v) for k, v in diagnostics.items()}, seconds, metric_seconds)
+    record = AttackRecord(
+        name,
+        {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))},
+        {k: np.asarray(v).tolist() for k, v in per_label.items()},
+        {k: float(v) for k, v in diagnostics.items()},
+        seconds,
+        metric_seconds,
+    )
     images = result.images.detach().to("cpu", torch.float32).numpy()
     return record, images
 
@@ -160,5 +191,7 @@ def run_cell(task: CellTask, context: CellContext) -> tuple[CellRecord, np.ndarr
         stacked.append(images)
         timings["attack"] += record.seconds
         timings["metrics"] += record.metric_seconds
-    return (CellRecord(task.level, task.seed, task.recipe, train_record, test_accuracy, train_accuracy, attacks,
-                       timings), np.stack(stacked).astype(np.float32))
+    return (
+        CellRecord(task.level, task.seed, task.recipe, train_record, test_accuracy, train_accuracy, attacks, timings),
+        np.stack(stacked).astype(np.float32),
+    )

@@ -42,8 +42,10 @@ def check_comparable(a: StudyResults, b: StudyResults) -> None:
     if pixels_a and pixels_b and pixels_a != pixels_b:
         raise ValueError("the runs used different faces (pixel fingerprints differ): their numbers are not comparable")
     if a.split.get("private") != b.split.get("private"):
-        raise ValueError(f"the runs attacked different private people ({_people(a)} vs {_people(b)}): their "
-                         "numbers are not comparable")
+        raise ValueError(
+            f"the runs attacked different private people ({_people(a)} vs {_people(b)}): their "
+            "numbers are not comparable"
+        )
     common_levels = {lv.key for lv in a.levels} & {lv.key for lv in b.levels}
     if not common_levels:
         raise ValueError("the runs have no privacy level in common: nothing to compare")
@@ -92,11 +94,22 @@ def comparison_table(rows: list[Difference], name_a: str, name_b: str) -> str:
     for r in rows:
         pct = [f"{100 * v:.1f}" if math.isfinite(v) else "-" for v in (r.a, r.b)]
         delta = f"{100 * r.delta:+.1f}" if math.isfinite(r.delta) else "-"
-        body.append([r.label, format_epsilon(r.epsilon_a), format_epsilon(r.epsilon_b), r.attack or "(target)",
-                     names.get(r.key, r.key), *pct, delta])
+        body.append(
+            [
+                r.label,
+                format_epsilon(r.epsilon_a),
+                format_epsilon(r.epsilon_b),
+                r.attack or "(target)",
+                names.get(r.key, r.key),
+                *pct,
+                delta,
+            ]
+        )
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 3, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in [header, *body]]
+    lines = [
+        "  ".join(c.ljust(w) if i in (0, 3, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        for row in [header, *body]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -110,8 +123,12 @@ def comparison_figure(rows: list[Difference], name_a: str, name_b: str) -> bytes
     plt = _pyplot()
     keys = [k for k, _ in COMPARED if any(r.key == k for r in rows)]
     names = dict(COMPARED)
-    fig, axes = plt.subplots(len(keys), 1, figsize=(max(6.0, 0.55 * max(1, len(rows) // max(1, len(keys))) + 3), 2.8 * len(keys)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(keys),
+        1,
+        figsize=(max(6.0, 0.55 * max(1, len(rows) // max(1, len(keys))) + 3), 2.8 * len(keys)),
+        squeeze=False,
+    )
     for ax, key in zip(axes[:, 0], keys):
         mine = [r for r in rows if r.key == key]
         x = np.arange(len(mine))

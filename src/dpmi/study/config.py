@@ -64,9 +64,18 @@ class Setting:
     choices: tuple[str, ...] | None = None
 
 
-def setting(default: Any, section: str, key: str, flag: str | None, kind: str, help: str,
-            metavar: str | None = None, negate: bool = False, factory: Any = None,
-            choices: tuple[str, ...] | None = None) -> Any:
+def setting(
+    default: Any,
+    section: str,
+    key: str,
+    flag: str | None,
+    kind: str,
+    help: str,
+    metavar: str | None = None,
+    negate: bool = False,
+    factory: Any = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
     meta = {"setting": Setting(section, key, flag, kind, help, metavar, negate, choices)}
     if factory is not None:
         return field(default_factory=factory, metadata=meta, hash=False)
@@ -92,111 +101,270 @@ class StudyConfig:
     """
 
     # [run]
-    name: str | None = setting(None, "run", "name", "--name", "path", "run name: directory runs/NAME (default: UTC timestamp)")
+    name: str | None = setting(
+        None, "run", "name", "--name", "path", "run name: directory runs/NAME (default: UTC timestamp)"
+    )
     out: str | None = setting(None, "run", "out", "--out", "path", "run directory (default runs/NAME)", "DIR")
     jobs: int = setting(1, "run", "jobs", "--jobs", "int", "worker processes for the cells, >= 1", "N")
-    threads: int = setting(1, "run", "threads", "--threads", "int",
-                           "torch threads per process, >= 1 (cells are small: parallelise with --jobs)", "T")
+    threads: int = setting(
+        1,
+        "run",
+        "threads",
+        "--threads",
+        "int",
+        "torch threads per process, >= 1 (cells are small: parallelise with --jobs)",
+        "T",
+    )
     seed: int = setting(0, "run", "seed", "--seed", "int", "first seed, >= 0 (cells use SEED..SEED+SEEDS-1)", "S")
     seeds: int = setting(3, "run", "seeds", "--seeds", "int", "seeds per privacy level, >= 1", "N")
-    quick: bool = setting(False, "run", "quick", "--quick", "bool",
-                          f"smoke run: {QUICK_SEEDS} seed, MI-FACE at most {QUICK_MAX_ITER} iterations, a small "
-                          "recipe search")
+    quick: bool = setting(
+        False,
+        "run",
+        "quick",
+        "--quick",
+        "bool",
+        f"smoke run: {QUICK_SEEDS} seed, MI-FACE at most {QUICK_MAX_ITER} iterations, a small recipe search",
+    )
     device: str = setting("cpu", "run", "device", "--device", "str", "torch device: cpu, cuda, cuda:N or mps")
-    executor: str = setting("local", "run", "executor", "--executor", "str",
-                            "where cells run: local (this process for --jobs 1, else --jobs worker processes) or "
-                            "ray (Ray tasks of --threads CPUs each; pip install 'dpmi[ray]')", choices=EXECUTORS)
-    ray_address: str | None = setting(None, "run", "ray_address", "--ray-address", "path",
-                                      "Ray cluster to join (host:port, ray://host:port or auto; default: a local "
-                                      "Ray on this machine); needs --executor ray", "ADDRESS")
+    executor: str = setting(
+        "local",
+        "run",
+        "executor",
+        "--executor",
+        "str",
+        "where cells run: local (this process for --jobs 1, else --jobs worker processes) or "
+        "ray (Ray tasks of --threads CPUs each; pip install 'dpmi[ray]')",
+        choices=EXECUTORS,
+    )
+    ray_address: str | None = setting(
+        None,
+        "run",
+        "ray_address",
+        "--ray-address",
+        "path",
+        "Ray cluster to join (host:port, ray://host:port or auto; default: a local "
+        "Ray on this machine); needs --executor ray",
+        "ADDRESS",
+    )
     # [data]
-    data: str | None = setting(None, "data", "root", "--data", "path",
-                               "faces directory: the AT&T faces or any identity folder DIR/<person>/<image> "
-                               "(default: $DPMI_DATA, else the AT&T cache)", "DIR")
-    data_format: str = setting("auto", "data", "format", "--data-format", "str",
-                               "how to read --data: att (the AT&T layout), folder (one sub-folder per person: "
-                               "PNG, JPEG, PGM, ...), auto (att when it holds AT&T images, else folder)",
-                               choices=DATA_FORMATS)
-    public_root: str | None = setting(None, "data", "public_root", "--public-data", "path",
-                                      "the attacker's public people from this second identity folder (resized "
-                                      "to the private images); every person of --data is then private "
-                                      "(default: a split of --data's people)", "DIR")
-    train_per_class: int = setting(7, "data", "train_per_class", "--train-per-class", "int",
-                                   "training images per private person; the rest are held out", "K")
+    data: str | None = setting(
+        None,
+        "data",
+        "root",
+        "--data",
+        "path",
+        "faces directory: the AT&T faces or any identity folder DIR/<person>/<image> "
+        "(default: $DPMI_DATA, else the AT&T cache)",
+        "DIR",
+    )
+    data_format: str = setting(
+        "auto",
+        "data",
+        "format",
+        "--data-format",
+        "str",
+        "how to read --data: att (the AT&T layout), folder (one sub-folder per person: "
+        "PNG, JPEG, PGM, ...), auto (att when it holds AT&T images, else folder)",
+        choices=DATA_FORMATS,
+    )
+    public_root: str | None = setting(
+        None,
+        "data",
+        "public_root",
+        "--public-data",
+        "path",
+        "the attacker's public people from this second identity folder (resized "
+        "to the private images); every person of --data is then private "
+        "(default: a split of --data's people)",
+        "DIR",
+    )
+    train_per_class: int = setting(
+        7,
+        "data",
+        "train_per_class",
+        "--train-per-class",
+        "int",
+        "training images per private person; the rest are held out",
+        "K",
+    )
     split_seed: int = setting(0, "data", "split_seed", "--split-seed", "int", "seed of the train/test split", "S")
     private_identities: tuple[int, ...] = setting(
-        (), "data", "private", "--private", "ints",
-        "the target's people (0-based); [] = the first half, or every person not public", "LIST")
+        (),
+        "data",
+        "private",
+        "--private",
+        "ints",
+        "the target's people (0-based); [] = the first half, or every person not public",
+        "LIST",
+    )
     public_identities: tuple[int, ...] = setting(
-        (), "data", "public", "--public", "ints",
-        "the attacker's people (0-based), disjoint from private; [] = every person not private", "LIST")
+        (),
+        "data",
+        "public",
+        "--public",
+        "ints",
+        "the attacker's people (0-based), disjoint from private; [] = every person not private",
+        "LIST",
+    )
     # [train]: the base recipe (fixed-sigma levels, and every level when the search is off)
-    model: str = setting("softmax", "train", "model", "--model", "str",
-                         f"target model: {', '.join(MODELS)}, or your own as pkg.module:factory (called with "
-                         "num_classes and input_shape (C, H, W), returning an nn.Module that outputs logits)")
+    model: str = setting(
+        "softmax",
+        "train",
+        "model",
+        "--model",
+        "str",
+        f"target model: {', '.join(MODELS)}, or your own as pkg.module:factory (called with "
+        "num_classes and input_shape (C, H, W), returning an nn.Module that outputs logits)",
+    )
     epochs: int = setting(30, "train", "epochs", "--epochs", "int", "passes over the training set, >= 1")
-    batch_size: int = setting(40, "train", "batch_size", "--batch-size", "int",
-                              "lot size (expected Poisson batch when private), 1..training set size", "B")
+    batch_size: int = setting(
+        40,
+        "train",
+        "batch_size",
+        "--batch-size",
+        "int",
+        "lot size (expected Poisson batch when private), 1..training set size",
+        "B",
+    )
     lr: float = setting(0.01, "train", "lr", "--lr", "float", "SGD learning rate, > 0")
     momentum: float = setting(0.9, "train", "momentum", "--momentum", "float", "SGD momentum in [0, 1)")
-    max_grad_norm: float = setting(1.0, "train", "max_grad_norm", "--clip", "float",
-                                   "per-example clipping norm C, > 0", "C")
+    max_grad_norm: float = setting(
+        1.0, "train", "max_grad_norm", "--clip", "float", "per-example clipping norm C, > 0", "C"
+    )
     # [recipe]: the per-level search on the public people
-    recipe_search: bool = setting(True, "recipe", "search", "--no-recipe-search", "bool",
-                                  "turn the recipe search off: every level trains with the base recipe (on: each "
-                                  "level's recipe is chosen by a search on the public people, at no privacy cost)",
-                                  negate=True)
-    recipe_lr: tuple[float, ...] = setting((0.01, 0.03, 0.1), "recipe", "lr", "--search-lr", "floats",
-                                           "learning rates tried", "LIST")
-    recipe_epochs: tuple[int, ...] = setting((30, 60), "recipe", "epochs", "--search-epochs", "ints",
-                                             "epoch counts tried", "LIST")
-    recipe_batch_size: tuple[int, ...] = setting((40, 70), "recipe", "batch_size", "--search-batch-size", "ints",
-                                                 "lot sizes tried", "LIST")
-    recipe_clip: tuple[float, ...] = setting((0.5, 2.0), "recipe", "clip", "--search-clip", "floats",
-                                             "clipping norms tried (private levels)", "LIST")
+    recipe_search: bool = setting(
+        True,
+        "recipe",
+        "search",
+        "--no-recipe-search",
+        "bool",
+        "turn the recipe search off: every level trains with the base recipe (on: each "
+        "level's recipe is chosen by a search on the public people, at no privacy cost)",
+        negate=True,
+    )
+    recipe_lr: tuple[float, ...] = setting(
+        (0.01, 0.03, 0.1), "recipe", "lr", "--search-lr", "floats", "learning rates tried", "LIST"
+    )
+    recipe_epochs: tuple[int, ...] = setting(
+        (30, 60), "recipe", "epochs", "--search-epochs", "ints", "epoch counts tried", "LIST"
+    )
+    recipe_batch_size: tuple[int, ...] = setting(
+        (40, 70), "recipe", "batch_size", "--search-batch-size", "ints", "lot sizes tried", "LIST"
+    )
+    recipe_clip: tuple[float, ...] = setting(
+        (0.5, 2.0), "recipe", "clip", "--search-clip", "floats", "clipping norms tried (private levels)", "LIST"
+    )
     # [privacy]
-    nonprivate: bool = setting(True, "privacy", "nonprivate", "--no-nonprivate", "bool",
-                               "leave out the non-private level", negate=True)
+    nonprivate: bool = setting(
+        True, "privacy", "nonprivate", "--no-nonprivate", "bool", "leave out the non-private level", negate=True
+    )
     noise_multipliers: tuple[float, ...] = setting(
-        (0.5,), "privacy", "noise_multipliers", "--sigmas", "floats",
+        (0.5,),
+        "privacy",
+        "noise_multipliers",
+        "--sigmas",
+        "floats",
         "fixed DP-SGD noise multipliers, one level each, trained with the base recipe ('none': no such level)",
-        "LIST")
+        "LIST",
+    )
     target_epsilons: tuple[float, ...] = setting(
-        (8.0, 3.0, 1.0), "privacy", "target_epsilons", "--epsilons", "floats",
-        "DP-SGD levels calibrated to these epsilons ('none': no such level)", "LIST")
+        (8.0, 3.0, 1.0),
+        "privacy",
+        "target_epsilons",
+        "--epsilons",
+        "floats",
+        "DP-SGD levels calibrated to these epsilons ('none': no such level)",
+        "LIST",
+    )
     delta: float = setting(1e-5, "privacy", "delta", "--delta", "float", "DP delta in (0, 1)")
-    accountant: str = setting("rdp", "privacy", "accountant", "--accountant", "str",
-                              "accountant that calibrates sigma (both epsilons are reported)", choices=ACCOUNTANTS)
+    accountant: str = setting(
+        "rdp",
+        "privacy",
+        "accountant",
+        "--accountant",
+        "str",
+        "accountant that calibrates sigma (both epsilons are reported)",
+        choices=ACCOUNTANTS,
+    )
     # [attack]
-    attacks: tuple[str, ...] = setting(None, "attack", "names", "--attacks", "strs",
-                                       "attacks run on every cell, in this order (default: those of "
-                                       f"{', '.join(PREFERRED_ATTACKS)} that are registered)", "LIST", factory=_default_attacks)
+    attacks: tuple[str, ...] = setting(
+        None,
+        "attack",
+        "names",
+        "--attacks",
+        "strs",
+        "attacks run on every cell, in this order (default: those of "
+        f"{', '.join(PREFERRED_ATTACKS)} that are registered)",
+        "LIST",
+        factory=_default_attacks,
+    )
     attack_options: Mapping[str, Mapping[str, Any]] = setting(
-        None, "attack", "<name>", "--attack-option", "options",
-        "one attack's option, NAME.KEY=VALUE (repeatable); in TOML a table [attack.NAME]", "NAME.KEY=VALUE",
-        factory=dict)
-    identities: int | None = setting(None, "attack", "identities", "--identities", "int?",
-                                     "attack private people 1..K (default: all of them)", "K")
+        None,
+        "attack",
+        "<name>",
+        "--attack-option",
+        "options",
+        "one attack's option, NAME.KEY=VALUE (repeatable); in TOML a table [attack.NAME]",
+        "NAME.KEY=VALUE",
+        factory=dict,
+    )
+    identities: int | None = setting(
+        None, "attack", "identities", "--identities", "int?", "attack private people 1..K (default: all of them)", "K"
+    )
     # [report]
-    grid_identities: int | None = setting(None, "report", "grid_identities", "--grid-identities", "int?",
-                                          "people in the reconstruction grid (default: 8, at most --identities)",
-                                          "K")
-    shareable: bool = setting(False, "report", "shareable", "--shareable", "bool",
-                              "also write report_shareable.html, without the real faces")
+    grid_identities: int | None = setting(
+        None,
+        "report",
+        "grid_identities",
+        "--grid-identities",
+        "int?",
+        "people in the reconstruction grid (default: 8, at most --identities)",
+        "K",
+    )
+    shareable: bool = setting(
+        False, "report", "shareable", "--shareable", "bool", "also write report_shareable.html, without the real faces"
+    )
     # [audit]: the privacy audit of each level's target after the cells (dpmi.study.audit_phase)
-    audit_enabled: bool = setting(True, "audit", "enabled", "--no-audit", "bool",
-                                  "skip the privacy audit (on: each audited level's first-seed target gets LiRA "
-                                  "and, for the softmax model, the one-run canary audit; off in --quick)",
-                                  negate=True)
-    audit_shadows: int = setting(AUDIT_SHADOWS, "audit", "shadows", "--audit-shadows", "int",
-                                 "LiRA shadow models per audited level, >= 2", "K")
-    audit_canaries: int = setting(AUDIT_CANARIES, "audit", "canaries", "--audit-canaries", "int",
-                                  "canaries of the white-box one-run audit (softmax model, private levels); 0: skip "
-                                  "it", "M")
-    audit_levels: tuple[str, ...] = setting(("all",), "audit", "levels", "--audit-levels", "strs",
-                                            "level keys to audit (e.g. nonprivate,eps8) or all", "LIST")
-    audit_seed: int = setting(0, "audit", "seed", "--audit-seed", "int",
-                              "seed of the audit's own randomness (shadow subsets, canaries), >= 0", "S")
+    audit_enabled: bool = setting(
+        True,
+        "audit",
+        "enabled",
+        "--no-audit",
+        "bool",
+        "skip the privacy audit (on: each audited level's first-seed target gets LiRA "
+        "and, for the softmax model, the one-run canary audit; off in --quick)",
+        negate=True,
+    )
+    audit_shadows: int = setting(
+        AUDIT_SHADOWS, "audit", "shadows", "--audit-shadows", "int", "LiRA shadow models per audited level, >= 2", "K"
+    )
+    audit_canaries: int = setting(
+        AUDIT_CANARIES,
+        "audit",
+        "canaries",
+        "--audit-canaries",
+        "int",
+        "canaries of the white-box one-run audit (softmax model, private levels); 0: skip it",
+        "M",
+    )
+    audit_levels: tuple[str, ...] = setting(
+        ("all",),
+        "audit",
+        "levels",
+        "--audit-levels",
+        "strs",
+        "level keys to audit (e.g. nonprivate,eps8) or all",
+        "LIST",
+    )
+    audit_seed: int = setting(
+        0,
+        "audit",
+        "seed",
+        "--audit-seed",
+        "int",
+        "seed of the audit's own randomness (shadow subsets, canaries), >= 0",
+        "S",
+    )
 
     def cell_seeds(self) -> list[int]:
         """The seeds every privacy level is run with."""
@@ -224,8 +392,22 @@ class StudyConfig:
     # The data's own fields (data, data_format, public_root) are here like `data` always was: which pixels a
     # run used is recorded in results.json's provenance; the public folder's pixels are added to the fingerprint
     # by the runner when one is given.
-    NON_CELL_FIELDS = ("name", "out", "jobs", "threads", "seeds", "quick", "device", "data", "grid_identities",
-                       "shareable", "executor", "ray_address", "data_format", "public_root")
+    NON_CELL_FIELDS = (
+        "name",
+        "out",
+        "jobs",
+        "threads",
+        "seeds",
+        "quick",
+        "device",
+        "data",
+        "grid_identities",
+        "shareable",
+        "executor",
+        "ray_address",
+        "data_format",
+        "public_root",
+    )
 
     def cell_fingerprint(self) -> dict[str, Any]:
         """The settings a finished cell depends on (everything but NON_CELL_FIELDS; attack options resolved)."""
@@ -249,8 +431,8 @@ for _name, _setting in SETTINGS.items():
 def default_of(name: str) -> Any:
     """A field's default value (calling its factory)."""
     f = FIELDS[name]
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
     return f.default
 
 
@@ -293,7 +475,8 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
                 hint = " (attack options go in a table [attack.NAME])" if section == "attack" else ""
                 raise ValueError(
                     f"config file {path}: unknown key {key!r} in [{section}]; valid keys: "
-                    + ", ".join(TOML_LAYOUT[section]) + hint
+                    + ", ".join(TOML_LAYOUT[section])
+                    + hint
                 )
             values[TOML_LAYOUT[section][key]] = value
     return values
@@ -365,8 +548,10 @@ def make_config(file: str | os.PathLike[str] | None = None, **overrides: Any) ->
     if unknown:
         raise ValueError(f"unknown study setting(s): {', '.join(unknown)}")
     if "attack_options" in given:
-        given["attack_options"] = _merge_options(_coerce("attack_options", values.get("attack_options", {})),
-                                                 _coerce("attack_options", given["attack_options"]))
+        given["attack_options"] = _merge_options(
+            _coerce("attack_options", values.get("attack_options", {})),
+            _coerce("attack_options", given["attack_options"]),
+        )
     values.update(given)
     config = StudyConfig(**{k: _coerce(k, v) for k, v in values.items()})
     if config.quick:
@@ -388,9 +573,13 @@ def quicken(config: StudyConfig) -> StudyConfig:
         if isinstance(current, int):
             options.setdefault("mi-face", {})["max_iter"] = min(current, QUICK_MAX_ITER)
     return dataclasses.replace(
-        config, seeds=min(config.seeds, QUICK_SEEDS), attack_options=options,
-        recipe_lr=config.recipe_lr[:QUICK_RECIPE_LIMIT + 1], recipe_epochs=config.recipe_epochs[:1],
-        recipe_batch_size=config.recipe_batch_size[:1], recipe_clip=config.recipe_clip[:QUICK_RECIPE_LIMIT],
+        config,
+        seeds=min(config.seeds, QUICK_SEEDS),
+        attack_options=options,
+        recipe_lr=config.recipe_lr[: QUICK_RECIPE_LIMIT + 1],
+        recipe_epochs=config.recipe_epochs[:1],
+        recipe_batch_size=config.recipe_batch_size[:1],
+        recipe_clip=config.recipe_clip[:QUICK_RECIPE_LIMIT],
         audit_enabled=False,
     )
 
@@ -419,65 +608,116 @@ def validate(config: StudyConfig) -> None:
     checks: list[tuple[bool, str]] = [
         (config.jobs >= 1, f"jobs must be >= 1 ({w('jobs')}), got {config.jobs}"),
         (config.threads >= 1, f"threads must be >= 1 ({w('threads')}), got {config.threads}"),
-        (config.device == "cpu" or config.device.startswith(("cuda", "mps")),
-         f"device must be cpu, cuda, cuda:N or mps ({w('device')}), got {config.device!r}"),
+        (
+            config.device == "cpu" or config.device.startswith(("cuda", "mps")),
+            f"device must be cpu, cuda, cuda:N or mps ({w('device')}), got {config.device!r}",
+        ),
         (config.seed >= 0, f"seed must be >= 0 ({w('seed')}), got {config.seed}"),
         (config.seeds >= 1, f"seeds (the number of seeds per level) must be >= 1 ({w('seeds')}), got {config.seeds}"),
-        (config.train_per_class >= 1, (f"train_per_class must be >= 1 ({w('train_per_class')}), "
-                                      f"got {config.train_per_class}")),
+        (
+            config.train_per_class >= 1,
+            (f"train_per_class must be >= 1 ({w('train_per_class')}), got {config.train_per_class}"),
+        ),
         (config.split_seed >= 0, f"split_seed must be >= 0 ({w('split_seed')}), got {config.split_seed}"),
         (config.audit_shadows >= 2, f"audit_shadows must be >= 2 ({w('audit_shadows')}), got {config.audit_shadows}"),
-        (config.audit_canaries >= 0,
-         f"audit_canaries must be >= 0 ({w('audit_canaries')}), got {config.audit_canaries}"),
+        (
+            config.audit_canaries >= 0,
+            f"audit_canaries must be >= 0 ({w('audit_canaries')}), got {config.audit_canaries}",
+        ),
         (config.audit_seed >= 0, f"audit_seed must be >= 0 ({w('audit_seed')}), got {config.audit_seed}"),
-        (config.model in MODELS or ":" in config.model,
-         f"unknown model {config.model!r} ({w('model')}): choose one of {', '.join(sorted(MODELS))}, or your own "
-         "as pkg.module:factory"),
-        (config.executor in EXECUTORS,
-         f"executor must be one of {', '.join(EXECUTORS)} ({w('executor')}), got {config.executor!r}"),
-        (config.ray_address is None or config.executor == "ray",
-         f"ray_address ({w('ray_address')}) needs the Ray executor ({w('executor')} ray)"),
-        (config.data_format in DATA_FORMATS,
-         f"data format must be one of {', '.join(DATA_FORMATS)} ({w('data_format')}), got {config.data_format!r}"),
-        (config.public_root is None or not config.public_identities,
-         (f"give the attacker's people either as a second folder ({w('public_root')}) or as people of the data "
-          f"({w('public_identities')}), not both")),
+        (
+            config.model in MODELS or ":" in config.model,
+            f"unknown model {config.model!r} ({w('model')}): choose one of {', '.join(sorted(MODELS))}, or your own "
+            "as pkg.module:factory",
+        ),
+        (
+            config.executor in EXECUTORS,
+            f"executor must be one of {', '.join(EXECUTORS)} ({w('executor')}), got {config.executor!r}",
+        ),
+        (
+            config.ray_address is None or config.executor == "ray",
+            f"ray_address ({w('ray_address')}) needs the Ray executor ({w('executor')} ray)",
+        ),
+        (
+            config.data_format in DATA_FORMATS,
+            f"data format must be one of {', '.join(DATA_FORMATS)} ({w('data_format')}), got {config.data_format!r}",
+        ),
+        (
+            config.public_root is None or not config.public_identities,
+            (
+                f"give the attacker's people either as a second folder ({w('public_root')}) or as people of the data "
+                f"({w('public_identities')}), not both"
+            ),
+        ),
         (config.epochs >= 1, f"epochs must be >= 1 ({w('epochs')}), got {config.epochs}"),
         (config.batch_size >= 1, f"batch_size must be >= 1 ({w('batch_size')}), got {config.batch_size}"),
         (_finite(config.lr) and config.lr > 0, f"lr must be > 0 ({w('lr')}), got {config.lr}"),
-        (_finite(config.momentum) and 0 <= config.momentum < 1,
-         f"momentum must be in [0, 1) ({w('momentum')}), got {config.momentum}"),
-        (_finite(config.max_grad_norm) and config.max_grad_norm > 0,
-         f"max_grad_norm (the clipping norm) must be > 0 ({w('max_grad_norm')}), got {config.max_grad_norm}"),
-        (all(_finite(s) and s > 0 for s in config.noise_multipliers),
-         f"noise multipliers (sigma) must be > 0 ({w('noise_multipliers')}), got {list(config.noise_multipliers)}"),
-        (all(_finite(e) and e > 0 for e in config.target_epsilons),
-         f"target epsilons must be > 0 ({w('target_epsilons')}), got {list(config.target_epsilons)}"),
+        (
+            _finite(config.momentum) and 0 <= config.momentum < 1,
+            f"momentum must be in [0, 1) ({w('momentum')}), got {config.momentum}",
+        ),
+        (
+            _finite(config.max_grad_norm) and config.max_grad_norm > 0,
+            f"max_grad_norm (the clipping norm) must be > 0 ({w('max_grad_norm')}), got {config.max_grad_norm}",
+        ),
+        (
+            all(_finite(s) and s > 0 for s in config.noise_multipliers),
+            f"noise multipliers (sigma) must be > 0 ({w('noise_multipliers')}), got {list(config.noise_multipliers)}",
+        ),
+        (
+            all(_finite(e) and e > 0 for e in config.target_epsilons),
+            f"target epsilons must be > 0 ({w('target_epsilons')}), got {list(config.target_epsilons)}",
+        ),
         (_finite(config.delta) and 0 < config.delta < 1, f"delta must be in (0, 1) ({w('delta')}), got {config.delta}"),
-        (config.accountant in ACCOUNTANTS,
-         f"accountant must be one of {', '.join(ACCOUNTANTS)} ({w('accountant')}), got {config.accountant!r}"),
-        (config.identities is None or config.identities >= 1,
-         f"identities must be >= 1 ({w('identities')}), got {config.identities}"),
-        (config.grid_identities is None or config.grid_identities >= 1,
-         f"grid_identities must be >= 1 ({w('grid_identities')}), got {config.grid_identities}"),
-        (config.identities is None or config.grid_identities is None or config.grid_identities <= config.identities,
-         (f"grid_identities must be in 1..{config.identities} (the attacked people, --identities) "
-         f"({w('grid_identities')}), got {config.grid_identities}")),
-        (bool(config.nonprivate or config.noise_multipliers or config.target_epsilons),
-         ("no privacy level to run: drop --no-nonprivate, or give --sigmas / --epsilons "
-         "([privacy] nonprivate, noise_multipliers, target_epsilons)")),
-        (config.name is None or (config.name.strip() != "" and "/" not in config.name and config.name not in (".", "..")),
-         f"name must be a non-empty directory name without '/' ({w('name')}), got {config.name!r}"),
+        (
+            config.accountant in ACCOUNTANTS,
+            f"accountant must be one of {', '.join(ACCOUNTANTS)} ({w('accountant')}), got {config.accountant!r}",
+        ),
+        (
+            config.identities is None or config.identities >= 1,
+            f"identities must be >= 1 ({w('identities')}), got {config.identities}",
+        ),
+        (
+            config.grid_identities is None or config.grid_identities >= 1,
+            f"grid_identities must be >= 1 ({w('grid_identities')}), got {config.grid_identities}",
+        ),
+        (
+            config.identities is None or config.grid_identities is None or config.grid_identities <= config.identities,
+            (
+                f"grid_identities must be in 1..{config.identities} (the attacked people, --identities) "
+                f"({w('grid_identities')}), got {config.grid_identities}"
+            ),
+        ),
+        (
+            bool(config.nonprivate or config.noise_multipliers or config.target_epsilons),
+            (
+                "no privacy level to run: drop --no-nonprivate, or give --sigmas / --epsilons "
+                "([privacy] nonprivate, noise_multipliers, target_epsilons)"
+            ),
+        ),
+        (
+            config.name is None
+            or (config.name.strip() != "" and "/" not in config.name and config.name not in (".", "..")),
+            f"name must be a non-empty directory name without '/' ({w('name')}), got {config.name!r}",
+        ),
         (len(config.attacks) > 0, f"no attack to run: name at least one ({w('attacks')})"),
-        (len(set(config.attacks)) == len(config.attacks), (f"attacks must not repeat ({w('attacks')}), "
-                                                          f"got {list(config.attacks)}")),
-        (len(set(config.private_identities)) == len(config.private_identities)
-         and len(set(config.public_identities)) == len(config.public_identities),
-         f"identity lists must not repeat a person ({w('private_identities')}, {w('public_identities')})"),
-        (not set(config.private_identities) & set(config.public_identities),
-         (f"private and public people overlap in {sorted(set(config.private_identities) & set(config.public_identities))}"
-         f": an attacker's prior must never see a private person ({w('private_identities')}, "
-         f"{w('public_identities')})")),
+        (
+            len(set(config.attacks)) == len(config.attacks),
+            (f"attacks must not repeat ({w('attacks')}), got {list(config.attacks)}"),
+        ),
+        (
+            len(set(config.private_identities)) == len(config.private_identities)
+            and len(set(config.public_identities)) == len(config.public_identities),
+            f"identity lists must not repeat a person ({w('private_identities')}, {w('public_identities')})",
+        ),
+        (
+            not set(config.private_identities) & set(config.public_identities),
+            (
+                f"private and public people overlap in {sorted(set(config.private_identities) & set(config.public_identities))}"
+                f": an attacker's prior must never see a private person ({w('private_identities')}, "
+                f"{w('public_identities')})"
+            ),
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -488,25 +728,29 @@ def validate(config: StudyConfig) -> None:
     if len(set(config.noise_multipliers)) != len(config.noise_multipliers) or len(set(config.target_epsilons)) != len(
         config.target_epsilons
     ):
-        raise ValueError("--sigmas and --epsilons must not repeat a value ([privacy] noise_multipliers, "
-                         "target_epsilons)")
+        raise ValueError(
+            "--sigmas and --epsilons must not repeat a value ([privacy] noise_multipliers, target_epsilons)"
+        )
 
 
 def _validate_recipe_space(config: StudyConfig) -> None:
     if not config.recipe_search:
         return
-    lists = {"recipe_lr": config.recipe_lr, "recipe_epochs": config.recipe_epochs,
-             "recipe_batch_size": config.recipe_batch_size, "recipe_clip": config.recipe_clip}
+    lists = {
+        "recipe_lr": config.recipe_lr,
+        "recipe_epochs": config.recipe_epochs,
+        "recipe_batch_size": config.recipe_batch_size,
+        "recipe_clip": config.recipe_clip,
+    }
     for name, values in lists.items():
         if not values:
-            raise ValueError(f"the recipe search space is empty: {name} ({where(name)}) lists no value; give at least "
-                             f"one, or turn the search off ({where('recipe_search')})")
+            raise ValueError(
+                f"the recipe search space is empty: {name} ({where(name)}) lists no value; give at least "
+                f"one, or turn the search off ({where('recipe_search')})"
+            )
         if len(set(values)) != len(values):
             raise ValueError(f"{name} ({where(name)}) repeats a value: {list(values)}")
-    bad = [
-        (name, v) for name, values in lists.items() for v in values
-        if not (_finite(v) and v > 0)
-    ]
+    bad = [(name, v) for name, values in lists.items() for v in values if not (_finite(v) and v > 0)]
     if bad:
         name, value = bad[0]
         raise ValueError(f"recipe search values must be > 0: {name} ({where(name)}) has {value}")
@@ -522,24 +766,29 @@ def _validate_attacks(config: StudyConfig) -> None:
             raise ValueError(f"unknown attack {name!r} ({where('attacks')}): choose from {', '.join(registered)}")
     for name, options in config.attack_options.items():
         if name not in registered:
-            raise ValueError(f"options given for unknown attack {name!r} ([attack.{name}] / --attack-option "
-                             f"{name}.KEY=VALUE): attacks are {', '.join(registered)}")
+            raise ValueError(
+                f"options given for unknown attack {name!r} ([attack.{name}] / --attack-option "
+                f"{name}.KEY=VALUE): attacks are {', '.join(registered)}"
+            )
         resolve_options(name, options)  # ValueError naming an option of another attack
 
 
 def validate_against_data(config: StudyConfig, *, private_people: int, train_size: int) -> None:
     """The checks that need the data: identities within the private people, lot sizes within the training set."""
     if config.identities is not None and config.identities > private_people:
-        raise ValueError(f"identities must be in 1..{private_people} (the private people) ({where('identities')}), "
-                         f"got {config.identities}")
+        raise ValueError(
+            f"identities must be in 1..{private_people} (the private people) ({where('identities')}), "
+            f"got {config.identities}"
+        )
     limit = train_size
     sizes = [("batch_size", config.batch_size)]
     if config.recipe_search:
         sizes += [("recipe_batch_size", b) for b in config.recipe_batch_size]
     for name, value in sizes:
         if not 1 <= value <= limit:
-            raise ValueError(f"{name} must be in 1..{limit} (the private training set size) ({where(name)}), "
-                             f"got {value}")
+            raise ValueError(
+                f"{name} must be in 1..{limit} (the private training set size) ({where(name)}), got {value}"
+            )
 
 
 def attacked_identities(config: StudyConfig, private_people: int) -> int:

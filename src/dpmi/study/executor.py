@@ -139,8 +139,10 @@ def _check_address_answers(address: str, timeout_s: float) -> None:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
             pass
     except OSError as exc:
-        raise ValueError(f"the Ray cluster at {address} does not answer ({exc.strerror or exc}); start it with "
-                         "`ray start --head` there, or leave out --ray-address to run a local Ray") from exc
+        raise ValueError(
+            f"the Ray cluster at {address} does not answer ({exc.strerror or exc}); start it with "
+            "`ray start --head` there, or leave out --ray-address to run a local Ray"
+        ) from exc
 
 
 class RayExecutor:
@@ -173,8 +175,9 @@ class RayExecutor:
         connect_timeout_s: float = 5.0,
     ) -> None:
         if num_cpus < 1 or num_gpus < 0 or max_retries < 0:
-            raise ValueError(f"num_cpus must be >= 1, num_gpus >= 0 and max_retries >= 0, got {num_cpus}, "
-                             f"{num_gpus}, {max_retries}")
+            raise ValueError(
+                f"num_cpus must be >= 1, num_gpus >= 0 and max_retries >= 0, got {num_cpus}, {num_gpus}, {max_retries}"
+            )
         if address is not None:
             _check_address_answers(address, connect_timeout_s)  # before any work starts
         self.address = address
@@ -188,15 +191,21 @@ class RayExecutor:
         """Make sure this process is connected to Ray; True if this call started (and so owns) it."""
         if ray.is_initialized():
             return False
-        options: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False,
-                                   "logging_level": "WARNING", "log_to_driver": True}
+        options: dict[str, Any] = {
+            "ignore_reinit_error": True,
+            "include_dashboard": False,
+            "logging_level": "WARNING",
+            "log_to_driver": True,
+        }
         if self.address is None and self.local_cpus is not None:
             options["num_cpus"] = self.local_cpus
         try:
             ray.init(address=self.address, **options)
         except Exception as exc:  # ConnectionError, RuntimeError, ...: one line for the CLI
-            raise ValueError(f"could not start or join Ray at {self.address or 'a new local instance'}: "
-                             f"{' '.join(str(exc).split())[:300]}") from exc
+            raise ValueError(
+                f"could not start or join Ray at {self.address or 'a new local instance'}: "
+                f"{' '.join(str(exc).split())[:300]}"
+            ) from exc
         return True
 
     def map_unordered(self, fn, tasks, initializer=None, initargs=()):

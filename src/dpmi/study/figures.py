@@ -13,8 +13,13 @@ from dpmi.study.summary import JUDGES, LevelSummary
 
 DPI = 110
 # One colour per quantity, colour-blind safe (Okabe & Ito).
-COLOURS = {"test_accuracy": "#0072B2", "nearest_mean_top1": "#D55E00", "eval_acc1": "#CC79A7",
-           "judge2_acc1": "#009E73", "nearest_mean_top5": "#E69F00"}
+COLOURS = {
+    "test_accuracy": "#0072B2",
+    "nearest_mean_top1": "#D55E00",
+    "eval_acc1": "#CC79A7",
+    "judge2_acc1": "#009E73",
+    "nearest_mean_top5": "#E69F00",
+}
 
 
 def _pyplot():
@@ -54,8 +59,11 @@ def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int, delta: f
     attacks: list[str] = []
     for s in summaries:
         attacks += [a for a in s.attack_mean if a not in attacks]
-    judges = [j for j in JUDGES if any(math.isfinite(s.attack_mean.get(a, {}).get(j[0], math.nan))
-                                       for s in summaries for a in attacks)]
+    judges = [
+        j
+        for j in JUDGES
+        if any(math.isfinite(s.attack_mean.get(a, {}).get(j[0], math.nan)) for s in summaries for a in attacks)
+    ]
     panels = 1 + len(attacks)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels + 0.6, 4.6), sharex=True, squeeze=False)
     axes = axes[0]
@@ -64,17 +72,30 @@ def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int, delta: f
 
     def line(ax, means, stds, colour, label, marker="o"):
         stds = np.array([0.0 if v is None else v for v in stds]) if spread else None
-        ax.errorbar(x, means, yerr=stds, marker=marker, ms=6, capsize=4 if spread else 0, lw=1.8, color=colour,
-                    label=label)
+        ax.errorbar(
+            x, means, yerr=stds, marker=marker, ms=6, capsize=4 if spread else 0, lw=1.8, color=colour, label=label
+        )
 
     means = np.array([summaries[i].mean.get("test_accuracy", math.nan) for i in order])
-    line(axes[0], means, [summaries[i].std.get("test_accuracy") for i in order], COLOURS["test_accuracy"],
-         "test accuracy (held-out private faces)")
+    line(
+        axes[0],
+        means,
+        [summaries[i].std.get("test_accuracy") for i in order],
+        COLOURS["test_accuracy"],
+        "test accuracy (held-out private faces)",
+    )
     for i in order:
         mean = summaries[i].mean.get("test_accuracy", math.nan)
         if math.isfinite(mean):
-            axes[0].annotate(summaries[i].level.label, (xs[i], mean), textcoords="offset points", xytext=(7, -11),
-                             ha="left", fontsize=7, color="0.3")
+            axes[0].annotate(
+                summaries[i].level.label,
+                (xs[i], mean),
+                textcoords="offset points",
+                xytext=(7, -11),
+                ha="left",
+                fontsize=7,
+                color="0.3",
+            )
     axes[0].set_title("Utility: the target's accuracy", fontsize=11)
     markers = {"eval_acc1": "o", "judge2_acc1": "s", "nearest_mean_top1": "^"}
     for ax, attack in zip(axes[1:], attacks):
@@ -149,8 +170,9 @@ def reconstruction_grid(
     reference_image = rows[0][1][0] if rows else mean_faces[0]  # type: ignore[index]
     height, width = reference_image.shape[:2]  # [H, W] or [H, W, C]
     cell = 1.05
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols * width / height + 2.0, cell * n_rows + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(cell * n_cols * width / height + 2.0, cell * n_rows + 0.6), squeeze=False
+    )
     labels = (["real mean face"] if reference else []) + [label for label, _, _ in rows]
     framed = any(hits is not None for _, _, hits in rows)
     for r in range(n_rows):

@@ -12,9 +12,16 @@ from typing import Any
 
 from dpmi.study.config import FIELDS, SETTINGS, TOML_LAYOUT, default_of
 
-GROUPS = {"run": "run", "data": "data: the faces and who is private", "train": "base training recipe",
-          "recipe": "recipe search (on the public people)", "privacy": "privacy levels",
-          "attack": "attacks", "report": "report", "audit": "privacy audit (after the cells)"}
+GROUPS = {
+    "run": "run",
+    "data": "data: the faces and who is private",
+    "train": "base training recipe",
+    "recipe": "recipe search (on the public people)",
+    "privacy": "privacy levels",
+    "attack": "attacks",
+    "report": "report",
+    "audit": "privacy audit (after the cells)",
+}
 
 
 def _list(kind: str):
@@ -71,19 +78,29 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         group = groups[s.section]
         if s.kind == "bool":
             help_text = s.help if s.negate else s.help + " (default: off)"
-            group.add_argument(s.flag, dest=name, action="store_false" if s.negate else "store_true", default=None,
-                               help=help_text)
+            group.add_argument(
+                s.flag, dest=name, action="store_false" if s.negate else "store_true", default=None, help=help_text
+            )
             continue
         if s.kind == "options":
-            group.add_argument(s.flag, dest=name, action="append", type=_option, default=None, metavar=s.metavar,
-                               help=s.help)
+            group.add_argument(
+                s.flag, dest=name, action="append", type=_option, default=None, metavar=s.metavar, help=s.help
+            )
             continue
         default = default_of(name)
         shown = None if default in (None, ()) or name == "attacks" else _shown(default)
         parse = {"int": int, "int?": int, "float": float}.get(s.kind) or (
-            _list(s.kind) if s.kind in ("floats", "ints", "strs") else str)
-        group.add_argument(s.flag, dest=name, type=parse, default=None, metavar=s.metavar, choices=s.choices,
-                           help=s.help if shown is None else f"{s.help} (default: {shown})")
+            _list(s.kind) if s.kind in ("floats", "ints", "strs") else str
+        )
+        group.add_argument(
+            s.flag,
+            dest=name,
+            type=parse,
+            default=None,
+            metavar=s.metavar,
+            choices=s.choices,
+            help=s.help if shown is None else f"{s.help} (default: {shown})",
+        )
 
 
 def study_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,7 +119,9 @@ def config_sections_help() -> str:
     """The config-file part of `dpmi run --help`: every section and its keys (= TOML_LAYOUT)."""
     width = max(len(section) for section in TOML_LAYOUT) + 2
     lines = [f"  [{section}]".ljust(width + 3) + " " + ", ".join(keys) for section, keys in TOML_LAYOUT.items()]
-    lines.append("  [attack.NAME]".ljust(width + 3) + " one table per attack: its options (`dpmi attack --help` lists them)")
+    lines.append(
+        "  [attack.NAME]".ljust(width + 3) + " one table per attack: its options (`dpmi attack --help` lists them)"
+    )
     return "\n".join(lines)
 
 

@@ -68,8 +68,9 @@ def plan_levels(config: StudyConfig) -> list[PrivacyLevel]:
     return levels
 
 
-def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: int,
-                   recipes: dict[str, Any] | None = None) -> list[PrivacyLevel]:
+def resolve_levels(
+    levels: list[PrivacyLevel], config: StudyConfig, train_size: int, recipes: dict[str, Any] | None = None
+) -> list[PrivacyLevel]:
     """Calibrate sigma for target-epsilon levels and compute every DP level's epsilon (RDP and PLD).
 
     Each level's lot size and epochs are its recipe's (`recipes[level.key]`, a `dpmi.study.recipe.Recipe`;
@@ -99,7 +100,9 @@ def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: 
         if sigma is None:
             assert level.target_epsilon is not None  # a private level has one or the other
             sigma = float(
-                get_noise_multiplier(level.target_epsilon, config.delta, sample_rate, steps, accountant=config.accountant)
+                get_noise_multiplier(
+                    level.target_epsilon, config.delta, sample_rate, steps, accountant=config.accountant
+                )
             )
         epsilons = {
             name: float(compute_epsilon(sigma, sample_rate, steps, config.delta, accountant=name))
@@ -107,8 +110,14 @@ def resolve_levels(levels: list[PrivacyLevel], config: StudyConfig, train_size: 
         }
         resolved.append(
             PrivacyLevel(
-                level.key, level.label, noise_multiplier=sigma, target_epsilon=level.target_epsilon,
-                sample_rate=sample_rate, steps=steps, epsilon_rdp=epsilons["rdp"], epsilon_pld=epsilons["pld"],
+                level.key,
+                level.label,
+                noise_multiplier=sigma,
+                target_epsilon=level.target_epsilon,
+                sample_rate=sample_rate,
+                steps=steps,
+                epsilon_rdp=epsilons["rdp"],
+                epsilon_pld=epsilons["pld"],
             )
         )
     return resolved

@@ -55,12 +55,24 @@ def markdown_table(results: StudyResults) -> str:
     for s in summaries:
         for i, attack in enumerate(s.attack_mean):
             first = i == 0
-            eps = "inf" if not s.level.private else (
-                f"{format_epsilon(s.level.epsilon_rdp)} / {format_epsilon(s.level.epsilon_pld)}")
+            eps = (
+                "inf"
+                if not s.level.private
+                else (f"{format_epsilon(s.level.epsilon_rdp)} / {format_epsilon(s.level.epsilon_pld)}")
+            )
             recipe = "-" if s.recipe is None else s.recipe.describe(s.level.private)
-            row = [s.level.label if first else "", eps if first else "", recipe if first else "",
-                   (format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy"))
-                    + " %") if first else "", attack]
+            row = [
+                s.level.label if first else "",
+                eps if first else "",
+                recipe if first else "",
+                (
+                    format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy"))
+                    + " %"
+                )
+                if first
+                else "",
+                attack,
+            ]
             for key, _, _ in judges:
                 mean = s.attack_mean[attack].get(key, math.nan)
                 text = format_value(key, mean, s.attack_std[attack].get(key))
@@ -78,16 +90,20 @@ def markdown_table(results: StudyResults) -> str:
             rate = s.attack_mean[best].get(key, math.nan)
             verdict = chance_words(rate, s.trials, chance)
             lead = "strongest attack" if verdict == "above chance" else "no attack above chance; highest"
-            lines.append(f"- {s.level.label}: test accuracy "
-                         f"{format_value('test_accuracy', s.mean.get('test_accuracy', math.nan), None)} %; {lead} by "
-                         f"the {name}: {best}, {format_value(key, rate, None)} % ({verdict})")
+            lines.append(
+                f"- {s.level.label}: test accuracy "
+                f"{format_value('test_accuracy', s.mean.get('test_accuracy', math.nan), None)} %; {lead} by "
+                f"the {name}: {best}, {format_value(key, rate, None)} % ({verdict})"
+            )
     people = summaries[0].people if summaries else 0
     total = results.timings.get("total")
     took = f"; the run took {total:.0f} s" if total else ""
-    caption = (f"*{results.config.get('model', '?')} target, {people} private people attacked, {seeds} seed(s), "
-               f"{'mean ± std over seeds' if seeds > 1 else 'no spread shown for one seed'}; chance "
-               f"{100 * chance:.1f} %; \"near chance\": a one-sided binomial test at 5 % over people x seeds does not "
-               f"reject guessing{took}.*")
+    caption = (
+        f"*{results.config.get('model', '?')} target, {people} private people attacked, {seeds} seed(s), "
+        f"{'mean ± std over seeds' if seeds > 1 else 'no spread shown for one seed'}; chance "
+        f'{100 * chance:.1f} %; "near chance": a one-sided binomial test at 5 % over people x seeds does not '
+        f"reject guessing{took}.*"
+    )
     return "\n".join(lines) + "\n\n" + caption
 
 
@@ -113,8 +129,11 @@ def render_readme(readme: str, tables: dict[str, str | Path]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dpmi.study.readme_table", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m dpmi.study.readme_table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--keep", nargs=2, metavar=("RUN_DIR", "JSON"), help="write RUN_DIR's slim results to JSON")
     parser.add_argument("--readme", metavar="README", help="regenerate this README's results blocks")
     parser.add_argument("tables", nargs="*", metavar="NAME=JSON", help="which results file fills which block")
@@ -122,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep:
         run_dir, target = args.keep
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_text(json.dumps(slim(load_results(run_dir)), indent=1, sort_keys=True) + "\n",
-                                encoding="utf-8")
+        Path(target).write_text(
+            json.dumps(slim(load_results(run_dir)), indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
         print(f"wrote {target}")
     if args.readme:
         tables = dict(item.split("=", 1) for item in args.tables)
@@ -131,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(render_readme(path.read_text(encoding="utf-8"), tables), encoding="utf-8")
         print(f"updated {path}: {', '.join(tables)}")
     return 0
-
 
 
 if __name__ == "__main__":

@@ -41,8 +41,13 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        return cls(float(data["lr"]), int(data["epochs"]), int(data["batch_size"]), float(data["max_grad_norm"]),
-                   float(data["momentum"]))
+        return cls(
+            float(data["lr"]),
+            int(data["epochs"]),
+            int(data["batch_size"]),
+            float(data["max_grad_norm"]),
+            float(data["momentum"]),
+        )
 
     def describe(self, private: bool) -> str:
         text = f"lr {self.lr:g}, {self.epochs} epochs, lot {self.batch_size}"
@@ -59,14 +64,18 @@ class RecipeTrial:
     val_accuracy: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"recipe": self.recipe.to_dict(), "noise_multiplier": self.noise_multiplier,
-                "val_accuracy": self.val_accuracy}
+        return {
+            "recipe": self.recipe.to_dict(),
+            "noise_multiplier": self.noise_multiplier,
+            "val_accuracy": self.val_accuracy,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RecipeTrial:
         sigma = data.get("noise_multiplier")
-        return cls(Recipe.from_dict(data["recipe"]), None if sigma is None else float(sigma),
-                   float(data["val_accuracy"]))
+        return cls(
+            Recipe.from_dict(data["recipe"]), None if sigma is None else float(sigma), float(data["val_accuracy"])
+        )
 
 
 @dataclass(frozen=True)
@@ -82,16 +91,26 @@ class RecipeChoice:
     cached: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"level_key": self.level_key, "recipe": self.recipe.to_dict(), "searched": self.searched,
-                "val_accuracy": self.val_accuracy, "trials": [t.to_dict() for t in self.trials],
-                "cached": self.cached}
+        return {
+            "level_key": self.level_key,
+            "recipe": self.recipe.to_dict(),
+            "searched": self.searched,
+            "val_accuracy": self.val_accuracy,
+            "trials": [t.to_dict() for t in self.trials],
+            "cached": self.cached,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RecipeChoice:
         val = data.get("val_accuracy")
-        return cls(str(data["level_key"]), Recipe.from_dict(data["recipe"]), bool(data["searched"]),
-                   None if val is None else float(val),
-                   tuple(RecipeTrial.from_dict(t) for t in data.get("trials", [])), bool(data.get("cached", False)))
+        return cls(
+            str(data["level_key"]),
+            Recipe.from_dict(data["recipe"]),
+            bool(data["searched"]),
+            None if val is None else float(val),
+            tuple(RecipeTrial.from_dict(t) for t in data.get("trials", [])),
+            bool(data.get("cached", False)),
+        )
 
 
 def base_recipe(config: StudyConfig) -> Recipe:
@@ -101,9 +120,12 @@ def base_recipe(config: StudyConfig) -> Recipe:
 def candidates(config: StudyConfig, private: bool) -> list[Recipe]:
     """The search space, in a fixed order (ties go to the earlier one). Non-private levels ignore the clip."""
     clips = config.recipe_clip if private else (config.max_grad_norm,)
-    return [Recipe(lr, epochs, batch, clip, config.momentum)
-            for epochs, batch, clip, lr in itertools.product(config.recipe_epochs, config.recipe_batch_size, clips,
-                                                             config.recipe_lr)]
+    return [
+        Recipe(lr, epochs, batch, clip, config.momentum)
+        for epochs, batch, clip, lr in itertools.product(
+            config.recipe_epochs, config.recipe_batch_size, clips, config.recipe_lr
+        )
+    ]
 
 
 def _sigma_for(level: PrivacyLevel, recipe: Recipe, config: StudyConfig, private_train_size: int) -> float | None:
@@ -117,8 +139,15 @@ def _sigma_for(level: PrivacyLevel, recipe: Recipe, config: StudyConfig, private
     return float(get_noise_multiplier(level.target_epsilon, config.delta, rate, steps, accountant=config.accountant))
 
 
-def _trial(model_name: str, recipe: Recipe, sigma: float | None, public_train: FaceDataset, public_val: FaceDataset,
-           private_train_size: int, config: StudyConfig) -> float:
+def _trial(
+    model_name: str,
+    recipe: Recipe,
+    sigma: float | None,
+    public_train: FaceDataset,
+    public_val: FaceDataset,
+    private_train_size: int,
+    config: StudyConfig,
+) -> float:
     """Held-out accuracy on the public people of a model trained with `recipe` (and `sigma`) on their images."""
     from dpmi.models import resolve_model
     from dpmi.models.accuracy import accuracy
@@ -128,13 +157,26 @@ def _trial(model_name: str, recipe: Recipe, sigma: float | None, public_train: F
     xv, yv = public_val.to_tensors(config.device)
     # Same sampling rate as on the private set (the public one may hold a different number of images).
     lot = max(1, min(len(public_train), round(recipe.batch_size * len(public_train) / private_train_size)))
-    model = resolve_model(model_name, num_classes=public_train.num_classes, input_shape=public_train.input_shape,
-                          seed=config.seed)
-    train(model, x, y, TrainConfig(
-        epochs=recipe.epochs, batch_size=lot, lr=recipe.lr, momentum=recipe.momentum, noise_multiplier=sigma,
-        delta=config.delta, max_grad_norm=recipe.max_grad_norm, accountant=config.accountant, seed=config.seed,
-        device=config.device,
-    ))
+    model = resolve_model(
+        model_name, num_classes=public_train.num_classes, input_shape=public_train.input_shape, seed=config.seed
+    )
+    train(
+        model,
+        x,
+        y,
+        TrainConfig(
+            epochs=recipe.epochs,
+            batch_size=lot,
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            noise_multiplier=sigma,
+            delta=config.delta,
+            max_grad_norm=recipe.max_grad_norm,
+            accountant=config.accountant,
+            seed=config.seed,
+            device=config.device,
+        ),
+    )
     return accuracy(model, xv, yv)
 
 
@@ -155,9 +197,14 @@ def choose_recipe(
     private = level.target_epsilon is not None
     space = candidates(config, private)
     parts = {
-        "model": config.model, "target_epsilon": level.target_epsilon, "delta": config.delta,
-        "accountant": config.accountant, "seed": config.seed, "device_kind": config.device.split(":")[0],
-        "space": [r.to_dict() for r in space], "private_train_size": private_train_size,
+        "model": config.model,
+        "target_epsilon": level.target_epsilon,
+        "delta": config.delta,
+        "accountant": config.accountant,
+        "seed": config.seed,
+        "device_kind": config.device.split(":")[0],
+        "space": [r.to_dict() for r in space],
+        "private_train_size": private_train_size,
         "public_train": [fingerprint_array(public_train.images), fingerprint_array(public_train.labels)],
         "public_val": [fingerprint_array(public_val.images), fingerprint_array(public_val.labels)],
     }
@@ -166,8 +213,7 @@ def choose_recipe(
         from tqdm.auto import tqdm
 
         trials = []
-        for recipe in tqdm(space, desc=f"recipe search {level.key}", unit="trial", leave=False,
-                           disable=len(space) < 4):
+        for recipe in tqdm(space, desc=f"recipe search {level.key}", unit="trial", leave=False, disable=len(space) < 4):
             sigma = _sigma_for(level, recipe, config, private_train_size)
             accuracy = _trial(config.model, recipe, sigma, public_train, public_val, private_train_size, config)
             trials.append(RecipeTrial(recipe, sigma, accuracy).to_dict())
@@ -176,5 +222,6 @@ def choose_recipe(
     payload, hit = cached("recipe", parts, build, log=log)
     trials = tuple(RecipeTrial.from_dict(t) for t in payload["trials"])
     best = max(trials, key=lambda t: t.val_accuracy)  # max keeps the first of equals: the space's order
-    return RecipeChoice(level.key, best.recipe, searched=True, val_accuracy=best.val_accuracy, trials=trials,
-                        cached=hit)
+    return RecipeChoice(
+        level.key, best.recipe, searched=True, val_accuracy=best.val_accuracy, trials=trials, cached=hit
+    )

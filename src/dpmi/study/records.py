@@ -38,13 +38,25 @@ class TrainRecord:
     noise_multiplier: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({"loss": self.loss, "epsilon": self.epsilon, "steps": self.steps,
-                          "sample_rate": self.sample_rate, "noise_multiplier": self.noise_multiplier})
+        return json_safe(
+            {
+                "loss": self.loss,
+                "epsilon": self.epsilon,
+                "steps": self.steps,
+                "sample_rate": self.sample_rate,
+                "noise_multiplier": self.noise_multiplier,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainRecord:
-        return cls([_float(v) for v in data.get("loss", [])], [_float(v) for v in data.get("epsilon", [])],
-                   int(data.get("steps", 0)), data.get("sample_rate"), data.get("noise_multiplier"))
+        return cls(
+            [_float(v) for v in data.get("loss", [])],
+            [_float(v) for v in data.get("epsilon", [])],
+            int(data.get("steps", 0)),
+            data.get("sample_rate"),
+            data.get("noise_multiplier"),
+        )
 
 
 @dataclass
@@ -65,18 +77,27 @@ class AttackRecord:
     metric_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({"name": self.name, "metrics": self.metrics, "per_label": self.per_label,
-                          "diagnostics": self.diagnostics, "seconds": self.seconds,
-                          "metric_seconds": self.metric_seconds})
+        return json_safe(
+            {
+                "name": self.name,
+                "metrics": self.metrics,
+                "per_label": self.per_label,
+                "diagnostics": self.diagnostics,
+                "seconds": self.seconds,
+                "metric_seconds": self.metric_seconds,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AttackRecord:
-        return cls(str(data["name"]),
-                   {k: _float(v) for k, v in data.get("metrics", {}).items() if v is None or isinstance(v, (int, float))},
-                   dict(data.get("per_label", {})),
-                   {k: _float(v) for k, v in data.get("diagnostics", {}).items()
-                    if v is None or isinstance(v, (int, float))},
-                   float(data.get("seconds", 0.0)), float(data.get("metric_seconds", 0.0)))
+        return cls(
+            str(data["name"]),
+            {k: _float(v) for k, v in data.get("metrics", {}).items() if v is None or isinstance(v, (int, float))},
+            dict(data.get("per_label", {})),
+            {k: _float(v) for k, v in data.get("diagnostics", {}).items() if v is None or isinstance(v, (int, float))},
+            float(data.get("seconds", 0.0)),
+            float(data.get("metric_seconds", 0.0)),
+        )
 
     def hits(self, key: str) -> list[bool] | None:
         """Per-person verdict of a judge ("eval_top1", "nearest_mean_top1", ...), or None when not recorded."""
@@ -111,8 +132,11 @@ class CellRecord:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": CELL_FORMAT,
-            "level": self.level.to_dict(), "seed": int(self.seed), "recipe": self.recipe.to_dict(),
-            "train": self.train.to_dict(), "test_accuracy": json_safe(self.test_accuracy),
+            "level": self.level.to_dict(),
+            "seed": int(self.seed),
+            "recipe": self.recipe.to_dict(),
+            "train": self.train.to_dict(),
+            "test_accuracy": json_safe(self.test_accuracy),
             "train_accuracy": json_safe(self.train_accuracy),
             "attacks": [record.to_dict() for record in self.attacks.values()],
             "timings": json_safe(self.timings),
@@ -129,20 +153,35 @@ class CellRecord:
             version = int(data.get("format_version", 1))
             level = PrivacyLevel.from_dict(data["level"])
             if version == 1:
-                attacks = {_FORMAT1_ATTACK: AttackRecord(
-                    _FORMAT1_ATTACK,
-                    {k: _float(v) for k, v in data.get("metrics", {}).items()
-                     if v is None or isinstance(v, (int, float))},
-                    dict(data.get("per_label", {})), {}, float(data.get("timings", {}).get("attack", 0.0)),
-                    float(data.get("timings", {}).get("metrics", 0.0)))}
+                attacks = {
+                    _FORMAT1_ATTACK: AttackRecord(
+                        _FORMAT1_ATTACK,
+                        {
+                            k: _float(v)
+                            for k, v in data.get("metrics", {}).items()
+                            if v is None or isinstance(v, (int, float))
+                        },
+                        dict(data.get("per_label", {})),
+                        {},
+                        float(data.get("timings", {}).get("attack", 0.0)),
+                        float(data.get("timings", {}).get("metrics", 0.0)),
+                    )
+                }
                 recipe = base_recipe or Recipe(0.01, 30, 40, 1.0, 0.9)
             elif version == CELL_FORMAT:
                 attacks = {a["name"]: AttackRecord.from_dict(a) for a in data["attacks"]}
                 recipe = Recipe.from_dict(data["recipe"])
             else:
                 raise ValueError(f"cell format {version} is newer than this dpmi reads ({CELL_FORMAT}): upgrade dpmi")
-            return cls(level, int(data["seed"]), recipe, TrainRecord.from_dict(data.get("train", {})),
-                       _float(data.get("test_accuracy")), _float(data.get("train_accuracy")), attacks,
-                       {k: float(v) for k, v in data.get("timings", {}).items() if v is not None})
+            return cls(
+                level,
+                int(data["seed"]),
+                recipe,
+                TrainRecord.from_dict(data.get("train", {})),
+                _float(data.get("test_accuracy")),
+                _float(data.get("train_accuracy")),
+                attacks,
+                {k: float(v) for k, v in data.get("timings", {}).items() if v is not None},
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a dpmi cell record (missing or malformed {exc})") from exc

@@ -82,8 +82,7 @@ PanelIntro = Callable[["StudyResults"], "str | None"]
 _PANEL_INTROS: dict[str, PanelIntro] = {}
 
 
-def register_level_panel(name: str, panel: LevelPanel,
-                         intro: PanelIntro | None = None) -> None:
+def register_level_panel(name: str, panel: LevelPanel, intro: PanelIntro | None = None) -> None:
     """Add a per-level panel to every report (e.g. a privacy audit); a later registration under `name`
     replaces it. `panel(results, level)` returns an escaped HTML fragment, or None to show nothing there;
     `intro(results)`, if given, an escaped fragment shown once above the levels (e.g. a table and a figure)."""
@@ -143,8 +142,13 @@ def looks_sentence(s: LevelSummary) -> str:
         value = values.get("ssim_mean_face", math.nan)
         if not math.isfinite(value):
             continue
-        look = ("face-like images" if value >= SSIM_FACE else "noise-like images without a face's structure"
-                if value < SSIM_NOISE else "images with a faint face structure")
+        look = (
+            "face-like images"
+            if value >= SSIM_FACE
+            else "noise-like images without a face's structure"
+            if value < SSIM_NOISE
+            else "images with a faint face structure"
+        )
         parts.append(f"{attack} gives {look} (SSIM {value:.2f} with the person's mean face)")
     if not parts:
         return ""
@@ -178,12 +182,18 @@ def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int]) -> st
     if not parts:
         return ""
     judge = next(r.judge for r in rows if r.level.key == level_key)
-    return (f"In the grid (seed {rows[0].seed}, people {columns[0]}..{columns[-1]}), green frames, i.e. people the "
-            f"{judge} names: " + ", ".join(parts) + ".")
+    return (
+        f"In the grid (seed {rows[0].seed}, people {columns[0]}..{columns[-1]}), green frames, i.e. people the "
+        f"{judge} names: " + ", ".join(parts) + "."
+    )
 
 
-def plain_reading(results: StudyResults, summaries: list[LevelSummary], grid_rows: list[GridRow] | None = None,
-                  columns: list[int] | None = None) -> list[str]:
+def plain_reading(
+    results: StudyResults,
+    summaries: list[LevelSummary],
+    grid_rows: list[GridRow] | None = None,
+    columns: list[int] | None = None,
+) -> list[str]:
     """A few sentences a non-specialist can read, generated from the aggregated numbers, one per level."""
     classes = results.private_people
     chance = 1.0 / classes
@@ -193,18 +203,22 @@ def plain_reading(results: StudyResults, summaries: list[LevelSummary], grid_row
     primary_key, _, primary = judges[0]
     accountant = str(results.config.get("accountant", "rdp"))
     sentences = [
-        (f"Each attack reconstructs one image per private person ({summaries[0].people} people attacked, "
-        f"{classes} private people in all, chance {_pct(chance)}). Judges decide whether a reconstruction shows who "
-        f"it is: the {primary} (a network trained on the real private faces) is the one that agrees with a person "
-        "looking at the grid; the nearest-mean-face test (is the image most correlated with that person's mean "
-        "face?) is a sensitive statistical test that can single out a person from an image a human would call "
-        "noise. \"Above chance\" means a one-sided binomial test over people x seeds rejects guessing at 5%.")
+        (
+            f"Each attack reconstructs one image per private person ({summaries[0].people} people attacked, "
+            f"{classes} private people in all, chance {_pct(chance)}). Judges decide whether a reconstruction shows who "
+            f"it is: the {primary} (a network trained on the real private faces) is the one that agrees with a person "
+            "looking at the grid; the nearest-mean-face test (is the image most correlated with that person's mean "
+            "face?) is a sensitive statistical test that can single out a person from an image a human would call "
+            'noise. "Above chance" means a one-sided binomial test over people x seeds rejects guessing at 5%.'
+        )
     ]
     base = next((s for s in summaries if not s.level.private), None)
     for s in summaries:
         strongest = strongest_attack(s, primary_key)
-        text = (f"{s.level.label} ({_epsilon_text(s.level, accountant)}): the model names "
-                f"{_pct(s.mean.get('test_accuracy', math.nan))} of held-out private faces")
+        text = (
+            f"{s.level.label} ({_epsilon_text(s.level, accountant)}): the model names "
+            f"{_pct(s.mean.get('test_accuracy', math.nan))} of held-out private faces"
+        )
         if base is not None and s is not base:
             text += f" (non-private: {_pct(base.mean.get('test_accuracy', math.nan))})"
         text += ". "
@@ -213,16 +227,22 @@ def plain_reading(results: StudyResults, summaries: list[LevelSummary], grid_row
             if chance_words(best_rate, s.trials, chance) == "above chance":
                 text += f"The attack that recovers the most people by the {primary} is {strongest}: "
             else:
-                text += (f"No attack recovers people above chance by the {primary}; the highest rate is "
-                         f"{strongest}'s: ")
-            text += "; ".join(p for p in (_judge_phrase(s, strongest, key, name, chance) for key, _, name in judges) if p)
+                text += f"No attack recovers people above chance by the {primary}; the highest rate is {strongest}'s: "
+            text += "; ".join(
+                p for p in (_judge_phrase(s, strongest, key, name, chance) for key, _, name in judges) if p
+            )
             text += "."
             others = [a for a in s.attack_mean if a != strongest]
             if others:
-                text += " Others by the same judge: " + ", ".join(
-                    f"{a} {_pct(s.attack_mean[a].get(primary_key, math.nan))} "
-                    f"({chance_words(s.attack_mean[a].get(primary_key, math.nan), s.trials, chance)})"
-                    for a in others) + "."
+                text += (
+                    " Others by the same judge: "
+                    + ", ".join(
+                        f"{a} {_pct(s.attack_mean[a].get(primary_key, math.nan))} "
+                        f"({chance_words(s.attack_mean[a].get(primary_key, math.nan), s.trials, chance)})"
+                        for a in others
+                    )
+                    + "."
+                )
             looks = looks_sentence(s)
             if looks:
                 text += " " + looks
@@ -235,39 +255,67 @@ def plain_reading(results: StudyResults, summaries: list[LevelSummary], grid_row
 
 
 def _level_table(summaries: list[LevelSummary]) -> str:
-    head = ["privacy level", "sigma", "epsilon (RDP)", "epsilon (PLD)", "recipe", "seeds", "test accuracy (%)",
-            "train accuracy (%)"]
+    head = [
+        "privacy level",
+        "sigma",
+        "epsilon (RDP)",
+        "epsilon (PLD)",
+        "recipe",
+        "seeds",
+        "test accuracy (%)",
+        "train accuracy (%)",
+    ]
     rows = []
     for s in summaries:
         sigma = "-" if s.level.noise_multiplier is None else f"{s.level.noise_multiplier:.3g}"
         recipe = "-" if s.recipe is None else s.recipe.describe(s.level.private)
-        cells = [sigma, format_epsilon(s.level.epsilon_rdp), format_epsilon(s.level.epsilon_pld), recipe,
-                 str(len(s.seeds)),
-                 format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy")),
-                 format_value("train_accuracy", s.mean.get("train_accuracy", math.nan), s.std.get("train_accuracy"))]
-        rows.append("<tr><td>" + _e(s.level.label) + "</td>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells)
-                    + "</tr>")
+        cells = [
+            sigma,
+            format_epsilon(s.level.epsilon_rdp),
+            format_epsilon(s.level.epsilon_pld),
+            recipe,
+            str(len(s.seeds)),
+            format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy")),
+            format_value("train_accuracy", s.mean.get("train_accuracy", math.nan), s.std.get("train_accuracy")),
+        ]
+        rows.append(
+            "<tr><td>" + _e(s.level.label) + "</td>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>"
+        )
     return _table(head, rows)
 
 
 def _table(head: list[str], rows: list[str]) -> str:
-    return ("<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+    return (
+        "<table><thead><tr>"
+        + "".join(f"<th>{_e(h)}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def _attack_table(summaries: list[LevelSummary], chance: float) -> str:
-    present = [(k, t) for k, t in ATTACK_COLUMNS
-               if any(math.isfinite(v.get(k, math.nan)) for s in summaries for v in s.attack_mean.values())]
-    head = ["privacy level", "attack"] + [t + (" (%)" if k in PERCENT_KEYS else "") for k, t in present] + [
-        "verdict (eval acc@1)"]
+    present = [
+        (k, t)
+        for k, t in ATTACK_COLUMNS
+        if any(math.isfinite(v.get(k, math.nan)) for s in summaries for v in s.attack_mean.values())
+    ]
+    head = (
+        ["privacy level", "attack"]
+        + [t + (" (%)" if k in PERCENT_KEYS else "") for k, t in present]
+        + ["verdict (eval acc@1)"]
+    )
     rows = []
     for s in summaries:
         for attack, values in s.attack_mean.items():
             cells = [format_value(k, values.get(k, math.nan), s.attack_std[attack].get(k)) for k, _ in present]
             rate = values.get("eval_acc1", math.nan)
             verdict = chance_words(rate, s.trials, chance) if math.isfinite(rate) else "-"
-            rows.append(f"<tr><td>{_e(s.level.label)}</td><td>{_e(attack)}</td>"
-                        + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + f"<td>{_e(verdict)}</td></tr>")
+            rows.append(
+                f"<tr><td>{_e(s.level.label)}</td><td>{_e(attack)}</td>"
+                + "".join(f'<td class="num">{_e(c)}</td>' for c in cells)
+                + f"<td>{_e(verdict)}</td></tr>"
+            )
     return _table(head, rows)
 
 
@@ -283,22 +331,32 @@ def _recipe_html(results: StudyResults) -> str:
         if choice.searched:
             best = max(t.val_accuracy for t in choice.trials)
             worst = min(t.val_accuracy for t in choice.trials)
-            rows.append(f"<tr><td>{_e(labels.get(choice.level_key, choice.level_key))}</td>"
-                        f"<td>{_e(choice.recipe.describe(private))}</td><td class=num>{len(choice.trials)}</td>"
-                        f"<td class=num>{_e(_pct(best))}</td><td class=num>{_e(_pct(worst))}</td></tr>")
+            rows.append(
+                f"<tr><td>{_e(labels.get(choice.level_key, choice.level_key))}</td>"
+                f"<td>{_e(choice.recipe.describe(private))}</td><td class=num>{len(choice.trials)}</td>"
+                f"<td class=num>{_e(_pct(best))}</td><td class=num>{_e(_pct(worst))}</td></tr>"
+            )
         else:
-            rows.append(f"<tr><td>{_e(labels.get(choice.level_key, choice.level_key))}</td>"
-                        f"<td>{_e(choice.recipe.describe(private))} (base recipe, not searched)</td>"
-                        "<td class=num>-</td><td class=num>-</td><td class=num>-</td></tr>")
-    table = _table(["privacy level", "chosen recipe", "candidates", "best public held-out accuracy",
-                    "worst candidate"], rows)
+            rows.append(
+                f"<tr><td>{_e(labels.get(choice.level_key, choice.level_key))}</td>"
+                f"<td>{_e(choice.recipe.describe(private))} (base recipe, not searched)</td>"
+                "<td class=num>-</td><td class=num>-</td><td class=num>-</td></tr>"
+            )
+    table = _table(
+        ["privacy level", "chosen recipe", "candidates", "best public held-out accuracy", "worst candidate"], rows
+    )
     details = []
     for choice in searched:
-        trial_rows = [f"<tr><td>{_e(t.recipe.describe(True))}</td><td class=num>"
-                      f"{'-' if t.noise_multiplier is None else f'{t.noise_multiplier:.3g}'}</td>"
-                      f"<td class=num>{_e(_pct(t.val_accuracy))}</td></tr>" for t in choice.trials]
-        details.append(f"<details><summary>{_e(labels.get(choice.level_key, choice.level_key))}: every candidate"
-                       f"</summary>{_table(['recipe', 'sigma', 'public held-out accuracy'], trial_rows)}</details>")
+        trial_rows = [
+            f"<tr><td>{_e(t.recipe.describe(True))}</td><td class=num>"
+            f"{'-' if t.noise_multiplier is None else f'{t.noise_multiplier:.3g}'}</td>"
+            f"<td class=num>{_e(_pct(t.val_accuracy))}</td></tr>"
+            for t in choice.trials
+        ]
+        details.append(
+            f"<details><summary>{_e(labels.get(choice.level_key, choice.level_key))}: every candidate"
+            f"</summary>{_table(['recipe', 'sigma', 'public held-out accuracy'], trial_rows)}</details>"
+        )
     return f"<p>{_e(SEARCH_NOTE)}</p>{table}{''.join(details)}"
 
 
@@ -315,25 +373,43 @@ def setup_text(results: StudyResults) -> str:
             attacks.append(f"{name} ({spec.summary}; {spec.reference})")
         except ValueError:
             attacks.append(name)
-    people = (f"{len(split['private'])} private people (the target's) and {len(split['public'])} public people (the "
-              "attacker's prior and the recipe search only)") if split.get("private") else "every person private"
+    people = (
+        (
+            f"{len(split['private'])} private people (the target's) and {len(split['public'])} public people (the "
+            "attacker's prior and the recipe search only)"
+        )
+        if split.get("private")
+        else "every person private"
+    )
     settings = "".join(
-        f" {name}: " + ", ".join(f"{k} {v}" if k != "seed" or "seed" in (results.config.get("attack_options") or {})
-                                 .get(name, {}) else "seed = the cell's seed" for k, v in options.items()) + "."
-        for name, options in results.attack_settings.items())
+        f" {name}: "
+        + ", ".join(
+            f"{k} {v}"
+            if k != "seed" or "seed" in (results.config.get("attack_options") or {}).get(name, {})
+            else "seed = the cell's seed"
+            for k, v in options.items()
+        )
+        + "."
+        for name, options in results.attack_settings.items()
+    )
     return (
         f"Data: the AT&T faces, {people}; {get('train_per_class', 7)} training images per private person, the "
         f"rest held out. Target: the {get('model', 'softmax')} model. DP-SGD clips each example's gradient and adds "
         f"Gaussian noise; target epsilons are reached by calibrating sigma with the {str(get('accountant', 'rdp')).upper()} "
         f"accountant at delta {get('delta', 1e-5):g}. Attacks, each on every attacked private person: "
-        + "; ".join(attacks) + f". Seeds per level: {get('seeds')}. Attack settings used:" + (settings or " -")
+        + "; ".join(attacks)
+        + f". Seeds per level: {get('seeds')}. Attack settings used:"
+        + (settings or " -")
     )
 
 
 CALIBRATION_CASES = {
-    "held_out_faces": "real held-out faces", "blurred_sigma2": "real faces, blurred (sigma 2 px)",
-    "blurred_sigma4": "real faces, blurred (sigma 4 px)", "mean_faces": "each person's mean face",
-    "noise": "pure noise", "wrong_label": "real faces scored against a wrong person",
+    "held_out_faces": "real held-out faces",
+    "blurred_sigma2": "real faces, blurred (sigma 2 px)",
+    "blurred_sigma4": "real faces, blurred (sigma 4 px)",
+    "mean_faces": "each person's mean face",
+    "noise": "pure noise",
+    "wrong_label": "real faces scored against a wrong person",
 }
 
 
@@ -342,22 +418,29 @@ def _calibration_html(results: StudyResults) -> str:
     calibration = (results.evaluator or {}).get("calibration") or {}
     if not calibration:
         return ""
-    keys = [("eval_acc1", "evaluation classifier"), ("judge2_acc1", "LBP judge"),
-            ("nearest_mean_top1", "nearest mean face")]
+    keys = [
+        ("eval_acc1", "evaluation classifier"),
+        ("judge2_acc1", "LBP judge"),
+        ("nearest_mean_top1", "nearest mean face"),
+    ]
     rows = []
     for case, values in calibration.items():
         cells = "".join(f"<td class=num>{_e(_pct(values.get(k, math.nan)))}</td>" for k, _ in keys)
         rows.append(f"<tr><td>{_e(CALIBRATION_CASES.get(case, case))}</td>{cells}</tr>")
-    return ("<p>How the judges answer on images whose answer a person knows (private people's images, share of "
-            "images named as the right person): a judge a person would trust names real and blurred faces and does "
-            "not name noise or a wrong person.</p>" + _table(["images"] + [name for _, name in keys], rows))
+    return (
+        "<p>How the judges answer on images whose answer a person knows (private people's images, share of "
+        "images named as the right person): a judge a person would trust names real and blurred faces and does "
+        "not name noise or a wrong person.</p>" + _table(["images"] + [name for _, name in keys], rows)
+    )
 
 
 def _figure(png: bytes | None, caption: str) -> str:
     if png is None:
         return ""
-    return (f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
-            f"<figcaption class=meta>{_e(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+        f"<figcaption class=meta>{_e(caption)}</figcaption></figure>"
+    )
 
 
 def _panels(results: StudyResults) -> str:
@@ -372,58 +455,92 @@ def _panels(results: StudyResults) -> str:
     return "".join(parts)
 
 
-def render_report(results: StudyResults, summaries: list[LevelSummary], *, tradeoff_png: bytes | None,
-                  grid_png: bytes | None, grid_rows: list[GridRow], columns: list[int], shareable: bool = False,
-                  run_name: str = "") -> str:
+def render_report(
+    results: StudyResults,
+    summaries: list[LevelSummary],
+    *,
+    tradeoff_png: bytes | None,
+    grid_png: bytes | None,
+    grid_rows: list[GridRow],
+    columns: list[int],
+    shareable: bool = False,
+    run_name: str = "",
+) -> str:
     """The whole page as a string."""
     chance = 1.0 / results.private_people
     title = f"dpmi: does DP-SGD stop model inversion? - {results.config.get('name') or run_name}"
-    config_rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td>{_e(v)}</td></tr>"
-                          for k, v in sorted(results.config.items()))
+    config_rows = "".join(
+        f"<tr><td><code>{_e(k)}</code></td><td>{_e(v)}</td></tr>" for k, v in sorted(results.config.items())
+    )
     one_seed = all(len(s.seeds) == 1 for s in summaries)
     banners = [f"<p class=private>{_e(SHAREABLE_NOTICE if shareable else PRIVATE_NOTICE)}</p>"]
     if results.quick:
-        banners.append("<p class=smoke>Smoke run (--quick): one seed, shortened attacks and a reduced recipe search. "
-                       "The numbers show the shape of the result, not its size; run without --quick for the study."
-                       "</p>")
+        banners.append(
+            "<p class=smoke>Smoke run (--quick): one seed, shortened attacks and a reduced recipe search. "
+            "The numbers show the shape of the result, not its size; run without --quick for the study."
+            "</p>"
+        )
     if results.migrated_from == 1:
-        banners.append("<p class=meta>This run was made by an older dpmi (results format 1: MI-FACE only, every person "
-                       "private, one recipe); it is shown as recorded. Re-run it for the current study.</p>")
+        banners.append(
+            "<p class=meta>This run was made by an older dpmi (results format 1: MI-FACE only, every person "
+            "private, one recipe); it is shown as recorded. Re-run it for the current study.</p>"
+        )
     reading = "".join(f"<p>{_e(s)}</p>" for s in plain_reading(results, summaries, grid_rows, columns))
     notes = [PLD_NOTE.format(accountant=str(results.config.get("accountant", "rdp")).upper())]
     if "mi-face" in results.attacks:
         threshold = (results.config.get("attack_options") or {}).get("mi-face", {}).get("threshold", 0.01)
-        notes.append(MIFACE_NOTE.format(threshold=_pct(1 - float(threshold)) if threshold else "fully") + " "
-                     + miface_steps(summaries))
+        notes.append(
+            MIFACE_NOTE.format(threshold=_pct(1 - float(threshold)) if threshold else "fully")
+            + " "
+            + miface_steps(summaries)
+        )
     evaluator = results.evaluator or {}
     if evaluator.get("test_accuracy") is not None:
-        notes.append(f"The evaluation classifier names {_pct(evaluator['test_accuracy'])} of the held-out real private "
-                     f"faces correctly ({_pct(evaluator.get('train_accuracy', math.nan))} of its training images)"
-                     + (f", the LBP judge {_pct(evaluator['judge2_test_accuracy'])}"
-                        if evaluator.get("judge2_test_accuracy") is not None else "")
-                     + ": an upper reference for their acc@1 on reconstructions.")
-    missing = [f"{level.label} seed {seed}" for level in results.levels
-               for seed in range(int(results.config.get("seed", 0)),
-                                 int(results.config.get("seed", 0)) + int(results.config.get("seeds", 1)))
-               if not any(c.level.key == level.key and c.seed == seed for c in results.cells)]
+        notes.append(
+            f"The evaluation classifier names {_pct(evaluator['test_accuracy'])} of the held-out real private "
+            f"faces correctly ({_pct(evaluator.get('train_accuracy', math.nan))} of its training images)"
+            + (
+                f", the LBP judge {_pct(evaluator['judge2_test_accuracy'])}"
+                if evaluator.get("judge2_test_accuracy") is not None
+                else ""
+            )
+            + ": an upper reference for their acc@1 on reconstructions."
+        )
+    missing = [
+        f"{level.label} seed {seed}"
+        for level in results.levels
+        for seed in range(
+            int(results.config.get("seed", 0)), int(results.config.get("seed", 0)) + int(results.config.get("seeds", 1))
+        )
+        if not any(c.level.key == level.key and c.seed == seed for c in results.cells)
+    ]
     if missing:
         notes.append(f"Not finished (resume with the same --out): {', '.join(missing)}.")
     spread = "one seed" if one_seed else "mean ± standard deviation over seeds"
     data = results.data or {}
-    provenance = (f"Faces read from {data.get('root') or 'unknown'}; manifest SHA-256 "
-                  f"{data.get('manifest_sha256') or 'unknown'}; pixels SHA-256 {data.get('images_sha256') or 'unknown'}.")
+    provenance = (
+        f"Faces read from {data.get('root') or 'unknown'}; manifest SHA-256 "
+        f"{data.get('manifest_sha256') or 'unknown'}; pixels SHA-256 {data.get('images_sha256') or 'unknown'}."
+    )
     version_text = ", ".join(f"{k} {v}" for k, v in sorted(results.versions.items()))
-    grid_caption = ("One row per privacy level and attack (first seed), one column per private person. "
-                    + ("The top row is the person's real mean training face. " if not shareable else
-                       "The real faces are left out of this variant. ")
-                    + "Each image is rescaled for display (its mean plus or minus 2.5 standard deviations).")
-    tradeoff_caption = (f"Left: the target's held-out accuracy. Then one panel per attack: the share of attacked "
-                        f"people each judge names from the reconstructions ({spread}); dotted: chance.")
+    grid_caption = (
+        "One row per privacy level and attack (first seed), one column per private person. "
+        + (
+            "The top row is the person's real mean training face. "
+            if not shareable
+            else "The real faces are left out of this variant. "
+        )
+        + "Each image is rescaled for display (its mean plus or minus 2.5 standard deviations)."
+    )
+    tradeoff_caption = (
+        f"Left: the target's held-out accuracy. Then one panel per attack: the share of attacked "
+        f"people each judge names from the reconstructions ({spread}); dotted: chance."
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{_e(title)}</title><style>{_CSS}</style></head><body>
 <h1>{_e(title)}</h1>
-{''.join(banners)}
+{"".join(banners)}
 <p class=meta>created {_e(results.created)}; {_e(version_text)}</p>
 <h2>The question</h2><p class=question>{_e("If someone inverts this face classifier, do they get the private people's faces back, and how much does training with DP-SGD stop that?")}</p>
 <p>{_e(setup_text(results))}</p>
@@ -436,7 +553,7 @@ image; Frechet dist: between reconstructions and private images in that feature 
 SSIM against the person's mean face. Verdict: one-sided binomial test at 5% against chance {_e(_pct(chance))}.</p>
 {_level_table(summaries)}
 {_attack_table(summaries, chance)}
-{''.join(f"<p class=meta>{_e(n)}</p>" for n in notes)}
+{"".join(f"<p class=meta>{_e(n)}</p>" for n in notes)}
 <h2>The judges</h2>{_calibration_html(results)}
 <h2>Training recipes</h2>{_recipe_html(results)}
 <h2>Figures</h2>{_figure(tradeoff_png, tradeoff_caption)}{_figure(grid_png, grid_caption)}

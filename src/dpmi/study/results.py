@@ -50,8 +50,12 @@ def versions() -> dict[str, str]:
     import dpmi
 
     return {
-        "dpmi": dpmi.__version__, "python": platform.python_version(), "torch": torch.__version__,
-        "numpy": np.__version__, "scipy": scipy.__version__, "matplotlib": matplotlib.__version__,
+        "dpmi": dpmi.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "matplotlib": matplotlib.__version__,
         "platform": platform.platform(terse=True),
     }
 
@@ -114,47 +118,94 @@ class StudyResults:
         return aggregate(self.levels, self.cells)
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({
-            "format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "question": QUESTION,
-            "created": self.created, "config": self.config, "versions": self.versions or versions(),
-            "data": self.data, "split": self.split,
-            "levels": [level.to_dict() for level in self.levels],
-            "recipes": [r.to_dict() for r in self.recipes],
-            "summary": [s.to_dict() for s in self.summaries()],
-            "evaluator": self.evaluator, "timings": self.timings, "attack_settings": self.attack_settings,
-            "cells": [c.to_dict() for c in self.sorted_cells()],
-            "audits": [self.audits[level.key] for level in self.levels if level.key in self.audits],
-        })
+        return json_safe(
+            {
+                "format": RESULTS_FORMAT,
+                "format_version": RESULTS_VERSION,
+                "question": QUESTION,
+                "created": self.created,
+                "config": self.config,
+                "versions": self.versions or versions(),
+                "data": self.data,
+                "split": self.split,
+                "levels": [level.to_dict() for level in self.levels],
+                "recipes": [r.to_dict() for r in self.recipes],
+                "summary": [s.to_dict() for s in self.summaries()],
+                "evaluator": self.evaluator,
+                "timings": self.timings,
+                "attack_settings": self.attack_settings,
+                "cells": [c.to_dict() for c in self.sorted_cells()],
+                "audits": [self.audits[level.key] for level in self.levels if level.key in self.audits],
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudyResults:
         """Read format 2, or migrate format 1 (MI-FACE only, every person private, one recipe)."""
         version = int(data.get("format_version", 1))
         if version > RESULTS_VERSION:
-            raise ValueError(f"results format {version} is newer than this dpmi reads ({RESULTS_VERSION}): upgrade dpmi")
+            raise ValueError(
+                f"results format {version} is newer than this dpmi reads ({RESULTS_VERSION}): upgrade dpmi"
+            )
         config = dict(data["config"])
-        base = Recipe(float(config.get("lr", 0.01)), int(config.get("epochs", 30)), int(config.get("batch_size", 40)),
-                      float(config.get("max_grad_norm", 1.0)), float(config.get("momentum", 0.9)))
+        base = Recipe(
+            float(config.get("lr", 0.01)),
+            int(config.get("epochs", 30)),
+            int(config.get("batch_size", 40)),
+            float(config.get("max_grad_norm", 1.0)),
+            float(config.get("momentum", 0.9)),
+        )
         cells = [CellRecord.from_dict(c, base_recipe=base) for c in data["cells"]]
         levels = [PrivacyLevel.from_dict(level) for level in data["levels"]]
         if version == 1:
             config.setdefault("attacks", ["mi-face"])
-            return cls(str(data.get("created", "")), config, levels, cells,
-                       [RecipeChoice(level.key, base, searched=False) for level in levels],
-                       dict(data.get("evaluator") or {}), dict(data.get("timings") or {}),
-                       {"root": config.get("data")}, {}, dict(data.get("versions") or {}), migrated_from=1)
-        return cls(str(data.get("created", "")), config, levels, cells,
-                   [RecipeChoice.from_dict(r) for r in data.get("recipes", [])], dict(data.get("evaluator") or {}),
-                   {k: float(v) for k, v in (data.get("timings") or {}).items() if v is not None},
-                   dict(data.get("data") or {}), dict(data.get("split") or {}), dict(data.get("versions") or {}),
-                   {k: dict(v) for k, v in (data.get("attack_settings") or {}).items()},
-                   audits={str(a["level"]["key"]): dict(a) for a in data.get("audits") or []})
+            return cls(
+                str(data.get("created", "")),
+                config,
+                levels,
+                cells,
+                [RecipeChoice(level.key, base, searched=False) for level in levels],
+                dict(data.get("evaluator") or {}),
+                dict(data.get("timings") or {}),
+                {"root": config.get("data")},
+                {},
+                dict(data.get("versions") or {}),
+                migrated_from=1,
+            )
+        return cls(
+            str(data.get("created", "")),
+            config,
+            levels,
+            cells,
+            [RecipeChoice.from_dict(r) for r in data.get("recipes", [])],
+            dict(data.get("evaluator") or {}),
+            {k: float(v) for k, v in (data.get("timings") or {}).items() if v is not None},
+            dict(data.get("data") or {}),
+            dict(data.get("split") or {}),
+            dict(data.get("versions") or {}),
+            {k: dict(v) for k, v in (data.get("attack_settings") or {}).items()},
+            audits={str(a["level"]["key"]): dict(a) for a in data.get("audits") or []},
+        )
 
 
 def csv_rows(results: StudyResults) -> tuple[list[str], list[dict[str, Any]]]:
     """One row per (level, seed, attack): the level's privacy, the recipe, the target's and the attack's numbers."""
-    level_fields = ["level", "label", "seed", "attack", "noise_multiplier", "target_epsilon", "sample_rate", "steps",
-                    "epsilon_rdp", "epsilon_pld", "lr", "epochs", "batch_size", "max_grad_norm"]
+    level_fields = [
+        "level",
+        "label",
+        "seed",
+        "attack",
+        "noise_multiplier",
+        "target_epsilon",
+        "sample_rate",
+        "steps",
+        "epsilon_rdp",
+        "epsilon_pld",
+        "lr",
+        "epochs",
+        "batch_size",
+        "max_grad_norm",
+    ]
     rows, number_keys = [], []
     for cell in results.sorted_cells():
         level = cell.level.to_dict()
@@ -174,8 +225,9 @@ def _csv_text(fields: list[str], rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
-                         for k, v in row.items()})
+        writer.writerow(
+            {k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in row.items()}
+        )
     return buffer.getvalue()
 
 
@@ -218,8 +270,10 @@ def load_results(run_dir: str | os.PathLike[str]) -> StudyResults:
     try:
         results = StudyResults.from_dict(data)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} cannot be read by this dpmi ({exc}); re-run the study with `dpmi run --out "
-                         f"{run_dir}-new` to get a current results file") from exc
+        raise ValueError(
+            f"{path} cannot be read by this dpmi ({exc}); re-run the study with `dpmi run --out "
+            f"{run_dir}-new` to get a current results file"
+        ) from exc
     if not results.audits:  # the audit records saved in the run directory (none in runs without an audit)
         from dpmi.study.audit_phase import load_audits
 
@@ -244,8 +298,9 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
     paths: dict[str, Path] = {}
     tradeoff = None
     if summaries:
-        tradeoff = tradeoff_figure(summaries, num_classes=results.private_people,
-                                   delta=float(results.config.get("delta", 1e-5)))
+        tradeoff = tradeoff_figure(
+            summaries, num_classes=results.private_people, delta=float(results.config.get("delta", 1e-5))
+        )
         atomic_write_bytes(figures_dir / TRADEOFF_PNG, tradeoff)
         paths["tradeoff"] = figures_dir / TRADEOFF_PNG
     roc = roc_png(results.audits, results.levels) if results.audits else None
@@ -260,13 +315,24 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
             judge = grid_rows[0].judge if grid_rows else "the evaluation classifier"
             grid = reconstruction_grid(
                 None if without_faces else mean_faces,
-                [(f"{row.level.label}\n{row.attack}", row.images, row.hits) for row in grid_rows], columns,
-                judge=f"the {judge}", names=results.split.get("private_names"),
-                title=f"Reconstructions, one row per privacy level and attack (seed {grid_rows[0].seed})")
+                [(f"{row.level.label}\n{row.attack}", row.images, row.hits) for row in grid_rows],
+                columns,
+                judge=f"the {judge}",
+                names=results.split.get("private_names"),
+                title=f"Reconstructions, one row per privacy level and attack (seed {grid_rows[0].seed})",
+            )
             atomic_write_bytes(figures_dir / grid_name, grid)
             paths["grid" + ("_shareable" if without_faces else "")] = figures_dir / grid_name
-        page = render_report(results, summaries, tradeoff_png=tradeoff, grid_png=grid, grid_rows=grid_rows,
-                             columns=columns, shareable=without_faces, run_name=store.root.name)
+        page = render_report(
+            results,
+            summaries,
+            tradeoff_png=tradeoff,
+            grid_png=grid,
+            grid_rows=grid_rows,
+            columns=columns,
+            shareable=without_faces,
+            run_name=store.root.name,
+        )
         atomic_write_text(store.root / page_name, page)
         paths["report" + ("_shareable" if without_faces else "")] = store.root / page_name
     return paths
@@ -308,8 +374,11 @@ def grid_inputs(store: RunStore, results: StudyResults) -> tuple[list[GridRow], 
             if index >= stacked.shape[0]:
                 break
             hits, judge = attack.hits("eval_top1"), "evaluation classifier"
-            if hits is None or not attack.per_label.get("eval_top1") or all(
-                    v is None for v in attack.per_label.get("eval_top1", [])):
+            if (
+                hits is None
+                or not attack.per_label.get("eval_top1")
+                or all(v is None for v in attack.per_label.get("eval_top1", []))
+            ):
                 hits, judge = attack.hits("nearest_mean_top1"), "nearest mean face"
             images = stacked[index]  # [people, C, H, W]: grey as [people, H, W], colour as [people, H, W, C]
             images = images[:, 0] if images.shape[1] == 1 else np.moveaxis(images, 1, -1)

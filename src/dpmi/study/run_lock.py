@@ -56,8 +56,13 @@ class LockHolder:
     def from_json(cls, data: Any) -> LockHolder:
         if not isinstance(data, dict):
             raise ValueError("not a lock record")
-        return cls(int(data["pid"]), str(data["host"]), str(data["started"]),
-                   None if data.get("process_start") is None else str(data["process_start"]), str(data["token"]))
+        return cls(
+            int(data["pid"]),
+            str(data["host"]),
+            str(data["started"]),
+            None if data.get("process_start") is None else str(data["process_start"]),
+            str(data["token"]),
+        )
 
 
 def _process_start(pid: int) -> str | None:
@@ -66,7 +71,7 @@ def _process_start(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "; comm may hold spaces or parentheses
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; comm may hold spaces or parentheses
     return fields[19] if len(fields) > 19 else None
 
 
@@ -134,7 +139,9 @@ class RunLock:
     def _locked(self, holder: LockHolder) -> RunLockedError:
         return RunLockedError(
             f"{self.directory} is in use by another dpmi run ({holder.describe()}): wait for it to finish or "
-            f"choose another --out (if that process is not a dpmi run, delete {self.path})", holder)
+            f"choose another --out (if that process is not a dpmi run, delete {self.path})",
+            holder,
+        )
 
     def held_here(self) -> bool:
         """Whether this process holds the lock now."""
@@ -164,8 +171,13 @@ class RunLock:
                     return record
                 del _HELD[key]
         self.directory.mkdir(parents=True, exist_ok=True)
-        me = LockHolder(os.getpid(), socket.gethostname(), datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        _process_start(os.getpid()), uuid.uuid4().hex)
+        me = LockHolder(
+            os.getpid(),
+            socket.gethostname(),
+            datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            _process_start(os.getpid()),
+            uuid.uuid4().hex,
+        )
         unreadable_since: float | None = None
         for _ in range(1000):
             try:

@@ -49,8 +49,18 @@ from dpmi.study.results import MEAN_FACES, StudyResults, record_timings, write_o
 from dpmi.study.store import RunStore
 from dpmi.study.summary import LevelSummary
 
-PHASES = ("data", "recipe search", "accounting", "evaluator", "prior", "training", "attacks", "metrics", "audit",
-          "report")
+PHASES = (
+    "data",
+    "recipe search",
+    "accounting",
+    "evaluator",
+    "prior",
+    "training",
+    "attacks",
+    "metrics",
+    "audit",
+    "report",
+)
 
 
 @dataclass
@@ -103,16 +113,24 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
     form = data_format(config)
     manifest = resources.files("dpmi.data").joinpath(MANIFEST_NAME).read_bytes() if form == "att" else None
     record: dict[str, Any] = {
-        "root": str(resolve_data_root(config.data).resolve()), "format": form,
+        "root": str(resolve_data_root(config.data).resolve()),
+        "format": form,
         "manifest_sha256": hashlib.sha256(manifest).hexdigest() if manifest is not None else None,
         "images_sha256": fingerprint_array(faces.images),
-        "people": int(faces.num_classes), "images": len(faces), "image_shape": list(faces.input_shape),
+        "people": int(faces.num_classes),
+        "images": len(faces),
+        "image_shape": list(faces.input_shape),
         "names": None if faces.names is None else list(faces.names),
     }
     if public is not None and config.public_root is not None:
-        record.update({"public_root": str(Path(config.public_root).resolve()),
-                       "public_images_sha256": fingerprint_array(public.images),
-                       "public_people": int(public.num_classes), "public_images": len(public)})
+        record.update(
+            {
+                "public_root": str(Path(config.public_root).resolve()),
+                "public_images_sha256": fingerprint_array(public.images),
+                "public_people": int(public.num_classes),
+                "public_images": len(public),
+            }
+        )
     return record
 
 
@@ -129,12 +147,16 @@ def split_people(config: StudyConfig, faces: FaceDataset, public: FaceDataset | 
                 private = select_identities(faces, config.private_identities)
             except ValueError as exc:
                 raise ValueError(f"{exc} (--private, [data] private)") from exc
-        return IdentitySplit(private=private, public=public,
-                             private_ids=tuple(config.private_identities or range(faces.num_classes)),
-                             public_ids=tuple(range(public.num_classes)))
+        return IdentitySplit(
+            private=private,
+            public=public,
+            private_ids=tuple(config.private_identities or range(faces.num_classes)),
+            public_ids=tuple(range(public.num_classes)),
+        )
     try:
-        return split_identities(faces, private=config.private_identities or None,
-                                public=config.public_identities or None)
+        return split_identities(
+            faces, private=config.private_identities or None, public=config.public_identities or None
+        )
     except ValueError as exc:
         raise ValueError(f"{exc} (--private / --public, [data] private / public)") from exc
 
@@ -147,8 +169,10 @@ def check_model(config: StudyConfig, split: IdentitySplit, input_shape: tuple[in
     from dpmi.models import resolve_model
 
     if min(input_shape[1:]) < MIN_SIDE:  # the evaluation classifier's smallest image, checked before any write
-        raise ValueError(f"the images are {input_shape[1]}x{input_shape[2]} pixels; the study's evaluation "
-                         f"classifier needs at least {MIN_SIDE} a side: use larger images")
+        raise ValueError(
+            f"the images are {input_shape[1]}x{input_shape[2]} pixels; the study's evaluation "
+            f"classifier needs at least {MIN_SIDE} a side: use larger images"
+        )
     private_levels = bool(config.noise_multipliers or config.target_epsilons)
     resolve_model(config.model, split.private.num_classes, input_shape, seed=config.seed, for_dp_sgd=private_levels)
     if config.recipe_search:
@@ -159,8 +183,13 @@ def study_executor(config: StudyConfig) -> Executor:
     """The executor `--executor` / `--jobs` / `--ray-address` ask for (a Ray address that does not answer is a
     ValueError here, before the run directory exists)."""
     if config.executor == "ray":
-        return make_executor(config.jobs, config.threads, kind="ray", ray_address=config.ray_address,
-                             gpus_per_cell=1 if config.device.startswith("cuda") else 0)
+        return make_executor(
+            config.jobs,
+            config.threads,
+            kind="ray",
+            ray_address=config.ray_address,
+            gpus_per_cell=1 if config.device.startswith("cuda") else 0,
+        )
     return make_executor(config.jobs, config.threads)
 
 
@@ -198,10 +227,24 @@ def _warm_priors(config: StudyConfig, split: IdentitySplit, private_train: FaceD
         if not attack_spec(name).needs_public:
             continue
         log(f"preparing the {name} prior from the {split.public.num_classes} public people ...")
-        model = resolve_model(config.model, num_classes=private_train.num_classes,
-                              input_shape=private_train.input_shape, seed=config.seed).to(config.device).eval()
-        make_attack(name, model, public=split.public, input_shape=private_train.input_shape, device=config.device,
-                    **config.options_for(name))
+        model = (
+            resolve_model(
+                config.model,
+                num_classes=private_train.num_classes,
+                input_shape=private_train.input_shape,
+                seed=config.seed,
+            )
+            .to(config.device)
+            .eval()
+        )
+        make_attack(
+            name,
+            model,
+            public=split.public,
+            input_shape=private_train.input_shape,
+            device=config.device,
+            **config.options_for(name),
+        )
 
 
 def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Callable[[str], None]) -> StudyResult:
@@ -228,8 +271,9 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
 
     start = time.perf_counter()
     planned = plan_levels(config)
-    recipes = {level.key: choose_recipe(level, config, public_train, public_val, len(train), log=log)
-               for level in planned}
+    recipes = {
+        level.key: choose_recipe(level, config, public_train, public_val, len(train), log=log) for level in planned
+    }
     timings["recipe search"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -255,8 +299,12 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
 
     all_cells = [(level, seed) for level in levels for seed in config.cell_seeds()]
     # Seed-major order: an interrupted run has every level for its first seeds, not every seed of a few levels.
-    todo = [CellTask(config, level, recipes[level.key].recipe, seed, people)
-            for seed in config.cell_seeds() for level in levels if not store.finished(level.key, seed)]
+    todo = [
+        CellTask(config, level, recipes[level.key].recipe, seed, people)
+        for seed in config.cell_seeds()
+        for level in levels
+        if not store.finished(level.key, seed)
+    ]
     skipped = len(all_cells) - len(todo)
     if skipped:
         log(f"resuming: {skipped} of {len(all_cells)} cells already finished")
@@ -266,8 +314,9 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
         _warm_priors(config, split, train, log)
     timings["prior"] = time.perf_counter() - start
 
-    with tqdm(total=len(all_cells), initial=skipped, desc="cells", unit="cell", disable=not progress,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(all_cells), initial=skipped, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True
+    ) as bar:
         for task, (record, images) in executor.map_unordered(
             run_cell_task, todo, init_worker, (train, test, split.public, str(store.evaluator_path), config.device)
         ):
@@ -279,23 +328,41 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
             bar.update()
 
     start = time.perf_counter()
-    audits = run_audits(config, store.root, levels, {k: c.recipe for k, c in recipes.items()}, train, test,
-                        lambda key, seed: (store.load_cell(key, seed) or {}).get("test_accuracy"), log=log)
+    audits = run_audits(
+        config,
+        store.root,
+        levels,
+        {k: c.recipe for k, c in recipes.items()},
+        train,
+        test,
+        lambda key, seed: (store.load_cell(key, seed) or {}).get("test_accuracy"),
+        log=log,
+    )
     timings["audit"] = time.perf_counter() - start
 
     start = time.perf_counter()
     records = [store.load_cell(level.key, seed) for level, seed in all_cells]
     results = StudyResults(
-        created=created, config=config.to_dict(), levels=levels,
+        created=created,
+        config=config.to_dict(),
+        levels=levels,
         cells=[CellRecord.from_dict(r) for r in records if r is not None],
-        recipes=list(recipes.values()), evaluator=evaluator, timings=timings, data=provenance,
+        recipes=list(recipes.values()),
+        evaluator=evaluator,
+        timings=timings,
+        data=provenance,
         attack_settings={name: config.options_for(name) for name in config.attacks},
-        split={"private": list(split.private_ids), "public": list(split.public_ids),
-               "private_train_images": len(train), "private_test_images": len(test),
-               "public_images": len(split.public), "people_attacked": people,
-               "grid_people": grid_identities(config, people),
-               "private_names": None if split.private.names is None else list(split.private.names),
-               "public_names": None if split.public.names is None else list(split.public.names)},
+        split={
+            "private": list(split.private_ids),
+            "public": list(split.public_ids),
+            "private_train_images": len(train),
+            "private_test_images": len(test),
+            "public_images": len(split.public),
+            "people_attacked": people,
+            "grid_people": grid_identities(config, people),
+            "private_names": None if split.private.names is None else list(split.private.names),
+            "public_names": None if split.public.names is None else list(split.public.names),
+        },
         audits=audits,
     )
     summaries = write_outputs(store, results)

@@ -22,12 +22,25 @@ JUDGES: list[tuple[str, str, str]] = [
 ]
 # Other per-attack numbers shown in the report and CSV (key, title).
 ATTACK_COLUMNS: list[tuple[str, str]] = [
-    ("eval_acc1", "eval acc@1"), ("eval_acc5", "eval acc@5"), ("judge2_acc1", "LBP acc@1"),
-    ("nearest_mean_top1", "NM top-1"), ("nearest_mean_top5", "NM top-5"), ("knn_dist", "KNN dist"),
-    ("frechet_distance", "Frechet dist"), ("ssim_mean_face", "SSIM mean"),
+    ("eval_acc1", "eval acc@1"),
+    ("eval_acc5", "eval acc@5"),
+    ("judge2_acc1", "LBP acc@1"),
+    ("nearest_mean_top1", "NM top-1"),
+    ("nearest_mean_top5", "NM top-5"),
+    ("knn_dist", "KNN dist"),
+    ("frechet_distance", "Frechet dist"),
+    ("ssim_mean_face", "SSIM mean"),
 ]
-PERCENT_KEYS = {"test_accuracy", "train_accuracy", "nearest_mean_top1", "nearest_mean_top5", "eval_acc1",
-                "eval_acc5", "judge2_acc1", "judge2_acc5"}
+PERCENT_KEYS = {
+    "test_accuracy",
+    "train_accuracy",
+    "nearest_mean_top1",
+    "nearest_mean_top5",
+    "eval_acc1",
+    "eval_acc5",
+    "judge2_acc1",
+    "judge2_acc5",
+}
 SIGNIFICANCE = 0.05
 
 
@@ -50,7 +63,7 @@ def above_chance(successes: int, trials: int, chance: float, alpha: float = SIGN
 
 
 def chance_words(rate: float, trials: int, chance: float) -> str:
-    """"above chance" or "near chance" for a success rate over `trials` attacks (binomial test, 5 %)."""
+    """ "above chance" or "near chance" for a success rate over `trials` attacks (binomial test, 5 %)."""
     successes = round(rate * trials)
     return "above chance" if above_chance(successes, trials, chance) else "near chance"
 
@@ -79,11 +92,16 @@ class LevelSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "level": self.level.to_dict(), "seeds": self.seeds, "people": self.people,
+            "level": self.level.to_dict(),
+            "seeds": self.seeds,
+            "people": self.people,
             "recipe": None if self.recipe is None else self.recipe.to_dict(),
-            "mean": _json(self.mean), "std": _json(self.std),
-            "attacks": {name: {"mean": _json(self.attack_mean[name]), "std": _json(self.attack_std[name])}
-                        for name in self.attack_mean},
+            "mean": _json(self.mean),
+            "std": _json(self.std),
+            "attacks": {
+                name: {"mean": _json(self.attack_mean[name]), "std": _json(self.attack_std[name])}
+                for name in self.attack_mean
+            },
         }
 
 
@@ -118,8 +136,9 @@ def aggregate(levels: list[PrivacyLevel], records: list[CellRecord]) -> list[Lev
         mean, std = _stats([target_numbers(r) for r in mine])
         summary = LevelSummary(level, [r.seed for r in mine], mine[0].recipe, mean=mean, std=std)
         for name in mine[0].attack_names:
-            summary.attack_mean[name], summary.attack_std[name] = _stats([r.attacks[name].metrics for r in mine
-                                                                          if name in r.attacks])
+            summary.attack_mean[name], summary.attack_std[name] = _stats(
+                [r.attacks[name].metrics for r in mine if name in r.attacks]
+            )
         first = next(iter(mine[0].attacks.values()), None)
         summary.people = int(first.metrics.get("num_labels", 0)) if first is not None else 0
         summaries.append(summary)
@@ -155,14 +174,23 @@ def summary_table(summaries: list[LevelSummary]) -> str:
     body = []
     for s in summaries:
         for i, attack in enumerate(s.attack_mean):
-            row = [s.level.label if i == 0 else "", format_epsilon(s.level.epsilon_pld) if i == 0 else "",
-                   format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy"))
-                   if i == 0 else "", attack]
-            row += [format_value(key, s.attack_mean[attack].get(key, math.nan), s.attack_std[attack].get(key))
-                    for key, _, _ in judges]
+            row = [
+                s.level.label if i == 0 else "",
+                format_epsilon(s.level.epsilon_pld) if i == 0 else "",
+                format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy"))
+                if i == 0
+                else "",
+                attack,
+            ]
+            row += [
+                format_value(key, s.attack_mean[attack].get(key, math.nan), s.attack_std[attack].get(key))
+                for key, _, _ in judges
+            ]
             body.append(row)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i in (0, 3) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             for row in [header, *body]]
+    lines = [
+        "  ".join(cell.ljust(w) if i in (0, 3) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in [header, *body]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
