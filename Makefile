@@ -30,7 +30,7 @@ data: $(STAMP)
 	$(VENV)/bin/dpmi data fetch $(if $(FACES_URL),--url "$(FACES_URL)")
 
 run: data
-	$(VENV)/bin/dpmi run
+	$(VENV)/bin/dpmi run --jobs 2
 
 # Lint and type checks first (seconds), then the suite on both cores: pytest-xdist keeps each test file on one
 # worker (--dist loadfile), so module-scoped fixtures (a Ray cluster, a trained target) are built once.

@@ -107,7 +107,7 @@ def test_train_json_and_warning(capsys, tmp_path, faces_root, monkeypatch):
 
     monkeypatch.setattr(accounting, "compute_epsilon", lambda *a, **k: (_ for _ in ()).throw(MemoryError("no")))
     assert main(["train", "--data", str(faces_root), "--out", str(tmp_path / "m.pt"), "--epochs", "1",
-                 "--sigma", "2", "--private", "0-4", "--batch-size", "10", "--secure", "--json", "--no-progress"]) == 0
+                 "--sigma", "2", "--private-people", "0-4", "--batch-size", "10", "--secure", "--json", "--no-progress"]) == 0
     captured = capsys.readouterr()
     out = json.loads(captured.out)
     assert out["identities"]["private"] == [0, 1, 2, 3, 4] and out["identities"]["public"] == list(range(5, 40))

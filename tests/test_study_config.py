@@ -74,7 +74,7 @@ def test_cli_flags_are_derived_from_the_fields():
     from dpmi.cli import build_parser
     from dpmi.study.flags import study_overrides
 
-    args = build_parser().parse_args(["run", "--epsilons", "8,2", "--no-nonprivate", "--private", "0,1",
+    args = build_parser().parse_args(["run", "--epsilons", "8,2", "--no-nonprivate", "--private-people", "0,1",
                                       "--attacks", "mi-face", "--attack-option", "mi-face.max_iter=7",
                                       "--attack-option", "mi-face.process=tv", "--search-lr", "0.5"])
     overrides = study_overrides(args)
@@ -120,7 +120,7 @@ def test_dependent_defaults_follow_their_setting():
         ({"epochs": 2.5}, ["epochs", "must be an integer"]),
         ({"delta": "small"}, ["delta", "must be a number"]),
         ({"quick": 1}, ["quick", "must be true or false"]),
-        ({"private_identities": (0, 1), "public_identities": (1, 2)}, ["overlap in [1]", "--private"]),
+        ({"private_identities": (0, 1), "public_identities": (1, 2)}, ["overlap in [1]", "--private-people"]),
         ({"attacks": ("nope",)}, ["unknown attack 'nope'", "--attacks"]),
         ({"attacks": ()}, ["no attack to run", "--attacks"]),
         ({"attack_options": {"mi-face": {"components": 3}}}, ["takes no option", "components"]),

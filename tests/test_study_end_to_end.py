@@ -157,7 +157,7 @@ def test_report_rebuilds_and_compare(quick_run, tmp_path, capsys):
         (["--search-clip", "0"], "must be > 0"),
         (["--identities", "21"], "identities must be in 1..20"),
         (["--batch-size", "141"], "batch_size must be in 1..140"),
-        (["--private", "0,1", "--public", "1,2"], "overlap"),
+        (["--private-people", "0,1", "--public-people", "1,2"], "overlap"),
     ],
 )
 def test_bad_study_settings_fail_in_one_line_without_a_run_dir(capsys, tmp_path, faces_root, flags, fragment):

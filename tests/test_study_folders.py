@@ -101,7 +101,7 @@ def test_study_on_a_greyscale_folder_with_a_public_folder_serial_and_on_ray(tmp_
     `--executor ray` on a local Ray of 2 CPUs gives the same cell numbers and reconstructions."""
     data = uneven_folder(tmp_path / "private", channels=1, shape=(16, 17), seed=2)
     public = uneven_folder(tmp_path / "public", channels=3, shape=(24, 20), seed=3, people=6, prefix="other")
-    flags = ["--data", str(data), "--public-data", str(public), "--model", USER_MODEL, "--identities", "4",
+    flags = ["--data", str(data), "--public", str(public), "--model", USER_MODEL, "--identities", "4",
              *TINY]
     assert run_cli([*flags, "--out", str(tmp_path / "serial")]) == 0
     results = check_results(tmp_path / "serial", private_names=[f"person{k:02d}" for k in range(PEOPLE)],
@@ -180,7 +180,7 @@ def test_bad_input_is_one_line_and_no_run_directory(capsys, tmp_path, case, flag
     if case == "one identity":
         shutil.rmtree(data / "person01")
     if case == "public is private":  # the attacker's folder holds private faces
-        flags = ["--public-data", str(data)]
+        flags = ["--public", str(data)]
     out = tmp_path / "run"
     _fails_cleanly(capsys, ["--data", str(data), "--out", str(out), *TINY, *flags], fragment)
     assert not out.exists()

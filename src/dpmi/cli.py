@@ -148,7 +148,7 @@ privacy, in one line each:
   secure     noise from the operating system's cryptographic source: not reproducible (for release)
 
 identities are numbered from 0 in the order of the data (AT&T: folder s1 is identity 0). The model learns
-only the private identities (--private; default the first half); the others stay public, the faces an
+only the private identities (--private-people; default the first half); the others stay public, the faces an
 attacker with a prior may use (`dpmi attack`). Model label k is private identity k of the sidecar's list.
 
 writes --out (the weights, a state_dict) and the sidecar beside it (--out with .json): model, identities,
@@ -194,7 +194,7 @@ def _add_train(sub) -> None:
     )
     g = p.add_argument_group("identities and split")
     g.add_argument(
-        "--private",
+        "--private-people",
         type=_labels,
         dest="private_identities",
         default=call["private_identities"],
@@ -202,7 +202,7 @@ def _add_train(sub) -> None:
         help="identities the model learns, e.g. 0-19 (default: the first half)",
     )
     g.add_argument(
-        "--public",
+        "--public-people",
         type=_labels,
         dest="public_identities",
         default=call["public_identities"],

@@ -171,7 +171,7 @@ class StudyConfig:
         None,
         "data",
         "public_root",
-        "--public-data",
+        "--public",
         "path",
         "the attacker's public people from this second identity folder (resized "
         "to the private images); every person of --data is then private "
@@ -192,7 +192,7 @@ class StudyConfig:
         (),
         "data",
         "private",
-        "--private",
+        "--private-people",
         "ints",
         "the target's people (0-based); [] = the first half, or every person not public",
         "LIST",
@@ -201,7 +201,7 @@ class StudyConfig:
         (),
         "data",
         "public",
-        "--public",
+        "--public-people",
         "ints",
         "the attacker's people (0-based), disjoint from private; [] = every person not private",
         "LIST",

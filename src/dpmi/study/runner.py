@@ -137,8 +137,8 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
 def split_people(config: StudyConfig, faces: FaceDataset, public: FaceDataset | None = None) -> IdentitySplit:
     """The private/public people of this study (`dpmi.data.split_identities`; empty lists mean the default).
 
-    With `public` (the second folder, `--public-data`), the attacker's people are all of its people and the
-    private ones are those of `faces` (all of them, or --private): no private person can be public.
+    With `public` (the second folder, `--public DIR`), the attacker's people are all of its people and the
+    private ones are those of `faces` (all of them, or --private-people): no private person can be public.
     """
     if public is not None:
         private = faces
@@ -146,7 +146,7 @@ def split_people(config: StudyConfig, faces: FaceDataset, public: FaceDataset | 
             try:
                 private = select_identities(faces, config.private_identities)
             except ValueError as exc:
-                raise ValueError(f"{exc} (--private, [data] private)") from exc
+                raise ValueError(f"{exc} (--private-people, [data] private)") from exc
         return IdentitySplit(
             private=private,
             public=public,
@@ -158,7 +158,7 @@ def split_people(config: StudyConfig, faces: FaceDataset, public: FaceDataset | 
             faces, private=config.private_identities or None, public=config.public_identities or None
         )
     except ValueError as exc:
-        raise ValueError(f"{exc} (--private / --public, [data] private / public)") from exc
+        raise ValueError(f"{exc} (--private-people / --public-people, [data] private / public)") from exc
 
 
 def check_model(config: StudyConfig, split: IdentitySplit, input_shape: tuple[int, int, int]) -> None:
