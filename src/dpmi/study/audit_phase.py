@@ -127,8 +127,7 @@ def audit_one(
 
     from dpmi.audit import audit_level
     from dpmi.models.accuracy import accuracy
-    from dpmi.privacy.dpsgd import TrainConfig
-    from dpmi.study.cell import CellContext, CellTask, train_target
+    from dpmi.study.cell import CellContext, CellTask, level_train_config, train_target
 
     start = time.perf_counter()
     x_train, y_train = train.to_tensors(config.device)
@@ -150,18 +149,7 @@ def audit_one(
         y_train.cpu(),
         x_test.cpu(),
         y_test.cpu(),
-        TrainConfig(
-            epochs=recipe.epochs,
-            batch_size=recipe.batch_size,
-            lr=recipe.lr,
-            momentum=recipe.momentum,
-            noise_multiplier=level.noise_multiplier,
-            delta=config.delta,
-            max_grad_norm=recipe.max_grad_norm,
-            accountant=config.accountant,
-            seed=seed,
-            device="cpu",
-        ),
+        level_train_config(config, level, recipe, seed, "cpu"),
         model=config.model,
         num_classes=train.num_classes,
         target_seed=seed,

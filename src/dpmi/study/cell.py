@@ -84,10 +84,31 @@ def run_cell_task(task: CellTask) -> tuple[dict[str, Any], np.ndarray]:
     return record.to_dict(), images
 
 
+def level_train_config(
+    config: StudyConfig, level: PrivacyLevel, recipe: Recipe, seed: int, device: str | torch.device
+) -> Any:
+    """The `TrainConfig` a level's target trains with: the level's chosen recipe, its sigma and the seed. The
+    cells and the audit both build it here, so the audited target is the cell's target."""
+    from dpmi.privacy.dpsgd import TrainConfig
+
+    return TrainConfig(
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        noise_multiplier=level.noise_multiplier,
+        delta=config.delta,
+        max_grad_norm=recipe.max_grad_norm,
+        accountant=config.accountant,
+        seed=seed,
+        device=str(device),
+    )
+
+
 def train_target(task: CellTask, context: CellContext) -> tuple[torch.nn.Module, TrainRecord]:
     """The cell's target, trained with the level's privacy and the level's recipe."""
     from dpmi.models import resolve_model
-    from dpmi.privacy.dpsgd import TrainConfig, train
+    from dpmi.privacy.dpsgd import train
 
     config, level, recipe, seed = task.config, task.level, task.recipe, task.seed
     model = resolve_model(
@@ -97,18 +118,7 @@ def train_target(task: CellTask, context: CellContext) -> tuple[torch.nn.Module,
         model,
         context.x_train,
         context.y_train,
-        TrainConfig(
-            epochs=recipe.epochs,
-            batch_size=recipe.batch_size,
-            lr=recipe.lr,
-            momentum=recipe.momentum,
-            noise_multiplier=level.noise_multiplier,
-            delta=config.delta,
-            max_grad_norm=recipe.max_grad_norm,
-            accountant=config.accountant,
-            seed=seed,
-            device=context.device,
-        ),
+        level_train_config(config, level, recipe, seed, context.device),
     )
     if level.private and (
         history.steps != level.steps

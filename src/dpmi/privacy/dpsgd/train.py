@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,10 +143,17 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
         _train_plain(model, optimizer, x, y, config, history)
         return history
 
-    private = make_private(
+    _train_private(model, _private_training(model, optimizer, (x, y), config), config, history)
+    return history
+
+
+def _private_training(model: nn.Module, optimizer: Any, data: Any, config: TrainConfig, **loader: Any) -> Any:
+    """`make_private` with the config's DP-SGD settings, over tensors (x, y) or a Dataset (`loader`: its
+    DataLoader's num_workers and pin_memory)."""
+    return make_private(
         model,
         optimizer,
-        (x, y),
+        data,
         noise_multiplier=config.noise_multiplier,
         target_epsilon=config.target_epsilon,
         delta=config.delta,
@@ -155,9 +163,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
         accountant=config.accountant,
         seed=config.seed,
         secure_mode=config.secure_mode,
+        **loader,
     )
-    _train_private(model, private, config, history)
-    return history
 
 
 def _train_private(model: nn.Module, private: PrivateTraining, config: TrainConfig, history: TrainHistory) -> None:
@@ -224,22 +231,7 @@ def train_on_dataset(
                 history.loss.append(total / n)
                 total = 0.0
         return history
-    private = make_private(
-        model,
-        optimizer,
-        dataset,
-        noise_multiplier=config.noise_multiplier,
-        target_epsilon=config.target_epsilon,
-        delta=config.delta,
-        max_grad_norm=config.max_grad_norm,
-        expected_batch_size=config.batch_size,
-        epochs=config.epochs,
-        accountant=config.accountant,
-        seed=config.seed,
-        secure_mode=config.secure_mode,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-    )
+    private = _private_training(model, optimizer, dataset, config, num_workers=num_workers, pin_memory=pin_memory)
     _train_private(model, private, config, history)
     return history
 
