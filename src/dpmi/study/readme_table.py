@@ -107,6 +107,59 @@ def markdown_table(results: StudyResults) -> str:
     return "\n".join(lines) + "\n\n" + caption
 
 
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    return "inf" if math.isinf(value) else f"{value:.{digits}g}"
+
+
+def audit_table(results: StudyResults) -> str:
+    """One row per audited level: the accountant's epsilon beside what the attackers demonstrably achieved."""
+    head = [
+        "privacy level",
+        "epsilon RDP / PLD (accountant, upper bound)",
+        "LiRA eps_lb (black box)",
+        "one-run eps_lb (white box)",
+        "identity epsilon (k images)",
+        "LiRA AUC",
+        "TPR at 0.1 % FPR",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    shadows = canaries = None
+    for level in results.levels:
+        saved = results.audits.get(level.key)
+        if saved is None:
+            continue
+        record = saved["record"]
+        shadows, canaries = saved["settings"]["shadows"], saved["settings"]["canaries"]
+        bounds = record["epsilon_lower_bound"]
+        identity = record.get("identity_epsilon")
+        k = record.get("records_per_identity")
+        identity_text = "-" if identity is None else f"{_number(identity)} (k = {k})"
+        eps = (
+            "inf" if not level.private else f"{format_epsilon(level.epsilon_rdp)} / {format_epsilon(level.epsilon_pld)}"
+        )
+        tpr = record["tpr_at_fpr"].get("0.001")
+        row = [
+            level.label,
+            eps,
+            _number(bounds["black_box"]),
+            _number(bounds["white_box"]),
+            identity_text,
+            _number(record["auc"]),
+            "-" if tpr is None else f"{100 * tpr:.1f} %",
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    caption = (
+        f"*{results.config.get('model', '?')} target, first seed of each level; {shadows} shadow models, {canaries} "
+        "canaries; lower bounds at 95 % confidence (Clopper-Pearson for LiRA, Steinke et al. 2023 for the one-run "
+        "audit). A lower bound is what this attacker proved; the accountant's epsilon is what no attacker can "
+        "exceed.*"
+    )
+    return "\n".join(lines) + "\n\n" + caption
+
+
 def replace_block(readme: str, name: str, body: str) -> str:
     """`readme` with the text between NAME's markers replaced by `body` (ValueError when the markers are missing)."""
     begin, end = BEGIN.format(name=name), END.format(name=name)
@@ -124,7 +177,10 @@ def load_kept(path: str | Path) -> StudyResults:
 def render_readme(readme: str, tables: dict[str, str | Path]) -> str:
     """`readme` with each named block regenerated from its results file."""
     for name, path in tables.items():
-        readme = replace_block(readme, name, markdown_table(load_kept(path)))
+        results = load_kept(path)
+        readme = replace_block(readme, name, markdown_table(results))
+        if BEGIN.format(name=f"{name}-audit") in readme:  # the audit panel, where the README shows one
+            readme = replace_block(readme, f"{name}-audit", audit_table(results))
     return readme
 
 
