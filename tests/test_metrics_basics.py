@@ -56,15 +56,16 @@ def test_constant_image_has_no_pattern():
     assert target_rank(np.ones((1, 4, 4)), [2], means)[0] == 5  # ties count against the target
 
 
-def test_nearest_mean_on_the_means_themselves(faces):
-    means = faces.class_means()
+def test_nearest_mean_on_the_means_themselves(synthetic_faces):
+    means = synthetic_faces.class_means()
+    people = np.arange(synthetic_faces.num_classes)
     # Each mean face, in the model's input range and rescaled arbitrarily, is its own nearest mean.
     recon = torch.from_numpy(normalize_images(means.astype(np.uint8))) * 3.0 + 0.7
-    assert (target_rank(recon, np.arange(40), means) == 1).all()
+    assert (target_rank(recon, people, means) == 1).all()
     # Claiming the wrong identity for every row: rank > 1.
-    assert not nearest_mean_topk(recon, (np.arange(40) + 1) % 40, means, k=1).any()
+    assert not nearest_mean_topk(recon, (people + 1) % len(people), means, k=1).any()
     # Negated images anti-correlate with their own mean.
-    assert (target_rank(-recon, np.arange(40), means) > 1).all()
+    assert (target_rank(-recon, people, means) > 1).all()
 
 
 def test_target_rank_counts_better_identities():
@@ -116,8 +117,8 @@ def test_evaluate_inversion_on_mean_faces(faces_split):
     assert per_label["nearest_mean_rank"].tolist() == [1, 1, 1, 1]
 
 
-def test_best_private_is_the_best_single_image(faces_split):
-    train_set, _ = faces_split
+def test_best_private_is_the_best_single_image(synthetic_faces):
+    train_set, _ = synthetic_faces.split(train_per_class=4, seed=0)
     members = np.flatnonzero(train_set.labels == 5)
     image = torch.from_numpy(normalize_images(train_set.images[members[2]]))[None, None]
     scores = evaluate_inversion(as_result(image, [5]), train_set)
@@ -125,9 +126,9 @@ def test_best_private_is_the_best_single_image(faces_split):
     assert scores["psnr_best_private"] > 100
 
 
-def test_evaluate_inversion_rejects_unknown_identities(faces_split):
-    train_set, _ = faces_split
-    subset = train_set.subset(np.flatnonzero(train_set.labels < 10))
+def test_evaluate_inversion_rejects_unknown_identities(synthetic_faces):
+    train_set, _ = synthetic_faces.split(train_per_class=4, seed=0)
+    subset = train_set.subset(np.flatnonzero(train_set.labels < 4))
     image = torch.zeros(1, *train_set.input_shape)
     with pytest.raises(ValueError, match="no images of identities"):
-        evaluate_inversion(as_result(image, [20]), subset)
+        evaluate_inversion(as_result(image, [6]), subset)
