@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dpmi.attacks.registry import available_attacks, resolve_options
+from dpmi.attacks.registry import attack_spec, available_attacks, resolve_options
 from dpmi.privacy.accounting import dpsgd_steps
 from dpmi.study.config import (
     FIELDS,
-    QUICK_MAX_ITER,
     SETTINGS,
     TOML_LAYOUT,
     StudyConfig,
@@ -89,7 +88,11 @@ def test_cli_flags_are_derived_from_the_fields():
 
 def test_quick_means_one_seed_a_short_attack_and_a_small_search():
     config = make_config(quick=True, attacks=("mi-face",))
-    assert config.seeds == 1 and config.options_for("mi-face")["max_iter"] <= QUICK_MAX_ITER
+    assert config.seeds == 1 and all(
+        config.options_for(name)[key] <= cap
+        for name in config.attacks
+        for key, cap in attack_spec(name).quick.items()
+    )
     assert len(config.recipe_epochs) == 1 and len(config.recipe_batch_size) == 1
 
 

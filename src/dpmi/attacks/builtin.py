@@ -15,6 +15,7 @@ MI_FACE_PROCESSES = ("none", "denoise", "tv")
     "mi-face",
     defaults={"max_iter": 300, "patience": 100, "threshold": 0.01, "step_size": 0.1, "process": "none"},
     needs_public=False,
+    quick={"max_iter": 100},
     summary="gradient descent on the target's confidence from a blank image, no prior",
     reference="Fredrikson, Jha & Ristenpart, CCS 2015, Algorithm 1",
     help={
@@ -107,6 +108,7 @@ def _search_settings(options: dict[str, Any]):
         "seed": 0,
     },
     needs_public=True,
+    quick={"steps": 50, "restarts": 2, "candidates": 100},
     summary="Adam on eigenface coefficients (public faces + mirrors) under their Gaussian prior, PPA selection",
     reference="eigenfaces (Turk & Pentland 1991) as the prior in GMI's objective (Zhang et al., CVPR 2020, "
     "Eq. 5); initial/result selection and restarts of PPA (Struppek et al., ICML 2022)",
@@ -150,6 +152,7 @@ def _pca_prior(
         "gan_seed": 0,
     },
     needs_public=True,
+    quick={"steps": 50, "restarts": 2, "candidates": 100},
     summary="Adam on the latent of a small GAN trained on the public faces (cached), PPA selection",
     reference="GMI (Zhang et al., CVPR 2020): GAN prior on public faces, identity + discriminator loss; "
     "DiffAugment (Zhao et al., NeurIPS 2020) for the few-image GAN; PPA's selection and restarts "

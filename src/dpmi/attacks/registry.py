@@ -62,6 +62,9 @@ class AttackSpec:
         summary: one line for listings and the report.
         reference: the paper(s) it follows.
         help: option name -> one line explaining it (for --help and the report).
+        quick: caps on numeric options for smoke runs (`dpmi run --quick`): each option is set to
+            min(its value, the cap), so a smoke run shows the shape of the result in seconds, not the attack's
+            full strength.
     """
 
     name: str
@@ -71,6 +74,7 @@ class AttackSpec:
     summary: str
     reference: str
     help: Mapping[str, str] = field(default_factory=dict)
+    quick: Mapping[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, AttackSpec] = {}
@@ -84,13 +88,16 @@ def register_attack(
     summary: str,
     reference: str,
     help: Mapping[str, str] | None = None,
+    quick: Mapping[str, Any] | None = None,
 ) -> Callable[[AttackFactory], AttackFactory]:
     """Decorator registering `factory(model, *, public, input_shape, device, **options)` under `name`."""
 
     def decorate(factory: AttackFactory) -> AttackFactory:
         if name in _REGISTRY:
             raise ValueError(f"an attack named {name!r} is already registered")
-        _REGISTRY[name] = AttackSpec(name, factory, dict(defaults), needs_public, summary, reference, dict(help or {}))
+        _REGISTRY[name] = AttackSpec(
+            name, factory, dict(defaults), needs_public, summary, reference, dict(help or {}), dict(quick or {})
+        )
         return factory
 
     return decorate

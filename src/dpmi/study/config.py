@@ -33,9 +33,9 @@ DATA_FORMATS = ("auto", "att", "folder")  # = dpmi.data.DATA_FORMATS (not import
 # The study's attacks, strongest prior last; the default is every one of them that is registered.
 PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi")
 
-# --quick: one seed, MI-FACE capped, a small recipe search: a smoke run that shows the shape of the result.
+# --quick: one seed, attacks at their registered smoke-run caps, a small recipe search: a smoke run that shows
+# the shape of the result.
 QUICK_SEEDS = 1
-QUICK_MAX_ITER = 100
 QUICK_RECIPE_LIMIT = 2  # values kept per searched recipe setting
 # The default audit size (study.toml says why): sized so the default run stays in its time goal.
 AUDIT_SHADOWS = 16
@@ -123,7 +123,8 @@ class StudyConfig:
         "quick",
         "--quick",
         "bool",
-        f"smoke run: {QUICK_SEEDS} seed, MI-FACE at most {QUICK_MAX_ITER} iterations, a small recipe search",
+        f"smoke run: {QUICK_SEEDS} seed, every attack at its smoke-run caps (fewer steps and restarts), "
+        "a small recipe search",
     )
     device: str = setting("cpu", "run", "device", "--device", "str", "torch device: cpu, cuda, cuda:N or mps")
     executor: str = setting(
@@ -561,17 +562,20 @@ def make_config(file: str | os.PathLike[str] | None = None, **overrides: Any) ->
 
 
 def quicken(config: StudyConfig) -> StudyConfig:
-    """The --quick version of `config`: one seed, MI-FACE capped, the first values of each recipe search list."""
-    options = {k: dict(v) for k, v in config.attack_options.items()}
-    if "mi-face" in config.attacks:
-        from dpmi.attacks.registry import resolve_options
+    """The --quick version of `config`: one seed, every attack at its registered smoke-run caps
+    (`AttackSpec.quick`, e.g. MI-FACE at most 100 iterations), the first values of each recipe search list."""
+    from dpmi.attacks.registry import attack_spec, resolve_options
 
+    options = {k: dict(v) for k, v in config.attack_options.items()}
+    for name in config.attacks:
         try:
-            current = resolve_options("mi-face", options.get("mi-face", {}))["max_iter"]
+            current = resolve_options(name, options.get(name, {}))
+            caps = attack_spec(name).quick
         except ValueError:
-            current = QUICK_MAX_ITER  # the bad option is reported by validate()
-        if isinstance(current, int):
-            options.setdefault("mi-face", {})["max_iter"] = min(current, QUICK_MAX_ITER)
+            continue  # an unknown attack or option is reported by validate()
+        for key, cap in caps.items():
+            if isinstance(current[key], (int, float)) and not isinstance(current[key], bool):
+                options.setdefault(name, {})[key] = min(current[key], cap)
     return dataclasses.replace(
         config,
         seeds=min(config.seeds, QUICK_SEEDS),
