@@ -18,7 +18,7 @@ import io
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -356,12 +356,10 @@ def train_evaluator(
         progress: called as progress(epochs_done, epochs) after every epoch (e.g. a progress bar).
         recipe: fields of `EvaluatorRecipe` overriding its defaults (epochs, lr, max_shift, ...).
     """
-    unknown = sorted(set(recipe) - set(EvaluatorRecipe.__dataclass_fields__))
+    known = [f.name for f in fields(EvaluatorRecipe)]
+    unknown = sorted(set(recipe) - set(known))
     if unknown:
-        raise ValueError(
-            f"train_evaluator takes no option {unknown}; recipe options are "
-            f"{', '.join(EvaluatorRecipe.__dataclass_fields__)}"
-        )
+        raise ValueError(f"train_evaluator takes no option {unknown}; recipe options are {', '.join(known)}")
     settings = EvaluatorRecipe(**recipe)
     settings.check()
     if len(train) == 0:
