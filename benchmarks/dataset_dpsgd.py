@@ -34,6 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# Run as a script, this folder is on sys.path: the step-only accountant is the DP-SGD benchmark's.
+from dpsgd import NullAccountant
 from torch.utils.data import Dataset
 
 from dpmi.data import (
@@ -44,23 +47,9 @@ from dpmi.data import (
     write_image_folder,
 )
 from dpmi.models import resolve_model
-from dpmi.privacy.accounting.base import MechanismStep
 from dpmi.privacy.dpsgd import make_private
 
 SIGMA, CLIP, LR, STEPS = 1.0, 1.0, 0.01, 210
-
-
-class NullAccountant:
-    """Records steps without computing anything (the benchmark times training, not accounting)."""
-
-    def __init__(self) -> None:
-        self.history: list[MechanismStep] = []
-
-    def step(self, noise_multiplier: float, sample_rate: float, num_steps: int = 1) -> None:
-        self.history.append(MechanismStep(noise_multiplier, sample_rate, num_steps))
-
-    def get_epsilon(self, delta: float) -> float:
-        return float("nan")
 
 
 class InMemoryItems(Dataset):

@@ -129,15 +129,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
     """
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same number of examples, got {x.shape[0]} and {y.shape[0]}")
-    n = int(x.shape[0])
-    if n < 1:
-        raise ValueError("the training set is empty")
-    config.validate(n)
-    device = torch.device(config.device)
-    model.to(device)
-    model.train()
+    device, optimizer = _prepare(model, int(x.shape[0]), config)
     x, y = x.to(device), y.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     history = TrainHistory()
     if not config.private:
         _train_plain(model, optimizer, x, y, config, history)
@@ -145,6 +138,18 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
 
     _train_private(model, _private_training(model, optimizer, (x, y), config), config, history)
     return history
+
+
+def _prepare(model: nn.Module, n: int, config: TrainConfig) -> tuple[torch.device, torch.optim.SGD]:
+    """Check the config against n training examples, put the model on the config's device in train mode, and
+    make its SGD optimizer: what tensor and Dataset training share."""
+    if n < 1:
+        raise ValueError("the training set is empty")
+    config.validate(n)
+    device = torch.device(config.device)
+    model.to(device)
+    model.train()
+    return device, torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
 
 
 def _private_training(model: nn.Module, optimizer: Any, data: Any, config: TrainConfig, **loader: Any) -> Any:
@@ -204,13 +209,7 @@ def train_on_dataset(
     tensors holding the same examples, for the same config.
     """
     n = len(dataset)  # type: ignore[arg-type]
-    if n < 1:
-        raise ValueError("the training set is empty")
-    config.validate(n)
-    device = torch.device(config.device)
-    model.to(device)
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    device, optimizer = _prepare(model, n, config)
     history = TrainHistory()
     if not config.private:
         rng = np.random.default_rng(config.seed)  # the permutations of _train_plain, in the same order
