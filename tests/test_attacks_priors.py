@@ -16,7 +16,8 @@ from dpmi.attacks.ppa_selection import initial_selection, robust_confidence
 from dpmi.attacks.priors.face_generator import (
     CACHE_KIND, GANSettings, face_gan_key_parts, load_face_gan, train_face_gan,
 )
-from dpmi.attacks.priors.pca_prior import fit_pca_prior
+from dpmi.attacks.priors.pca_prior import CACHE_KIND as EIGENFACE_KIND
+from dpmi.attacks.priors.pca_prior import fit_pca_prior, load_pca_prior
 from dpmi.cache import cache_key, entry_path
 from dpmi.data import FaceDataset, split_identities
 
@@ -83,6 +84,27 @@ def test_decode_inverts_encode_inside_the_pixel_range(synthetic_faces):
     np.testing.assert_allclose(prior.encode(prior.decode(z)).numpy(), z.numpy(), atol=1e-4)
     basis = prior.basis.double()
     np.testing.assert_allclose((basis @ basis.T).numpy(), np.eye(10), atol=1e-5)
+
+
+def test_the_cached_eigenface_prior_is_the_fitted_one_and_damage_is_rebuilt(synthetic_faces, tmp_path, monkeypatch):
+    monkeypatch.setenv("DPMI_CACHE", str(tmp_path))
+    fitted = fit_pca_prior(synthetic_faces, 7)
+    first, hit_first = load_pca_prior(synthetic_faces, 7)
+    second, hit_second = load_pca_prior(synthetic_faces, 7)
+    assert (hit_first, hit_second) == (False, True)
+    for prior in (first, second):
+        for name in ("mean", "basis", "scale"):
+            torch.testing.assert_close(getattr(prior, name), getattr(fitted, name), rtol=0, atol=0)
+        assert prior.input_shape == synthetic_faces.input_shape
+    other, hit_other = load_pca_prior(synthetic_faces, 5)  # another setting is another entry
+    assert not hit_other and other.latent_dim == 5
+    paths = list((tmp_path / "artifacts" / EIGENFACE_KIND).glob("*.pt"))
+    assert len(paths) == 2
+    for path in paths:
+        path.write_bytes(b"truncated")
+    rebuilt, hit_rebuilt = load_pca_prior(synthetic_faces, 7)
+    assert not hit_rebuilt
+    torch.testing.assert_close(rebuilt.basis, fitted.basis, rtol=0, atol=0)
 
 
 # --- shifts and PPA's selections ---------------------------------------------------------------------
@@ -211,6 +233,30 @@ def test_gan_decodes_to_the_datas_shape_and_is_deterministic(synthetic_faces):
     assert images.shape == (3, *synthetic_faces.input_shape)
     assert float(images.abs().max()) <= 1.0
     assert gan.realism_loss(torch.zeros(3, 8), images).shape == (3,)
+
+
+def test_gan_prior_decodes_and_scores_as_its_networks_with_interpolate(synthetic_faces):
+    # The oracle: the payload's networks rebuilt as trained (spectral norm still a parametrization) with
+    # torch's interpolate for both resizes; FaceGAN freezes the norm and resizes with matrix products.
+    import torch.nn.functional as F
+
+    from dpmi.attacks.priors.face_generator import _networks, face_gan_from_payload
+
+    payload = train_face_gan(synthetic_faces, TINY_GAN, progress=False)
+    gan = face_gan_from_payload(payload)
+    generator, discriminator, size = _networks(synthetic_faces.input_shape, TINY_GAN)
+    generator.load_state_dict(payload["generator"])
+    discriminator.load_state_dict(payload["discriminator"])
+    generator.eval(), discriminator.eval()
+    z = gan.sample(4, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        oracle_images = F.interpolate(generator(z), size=synthetic_faces.image_shape, mode="bilinear",
+                                      align_corners=False)
+        small = F.interpolate(oracle_images, size=size, mode="bilinear", align_corners=False, antialias=True)
+        oracle_realism = F.softplus(-discriminator(small))
+        images = gan.decode(z)
+        torch.testing.assert_close(images, oracle_images, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(gan.realism_loss(z, images), oracle_realism, atol=1e-5, rtol=1e-5)
 
 
 def test_gmi_attack_runs_on_a_cached_tiny_prior(synthetic_faces, tmp_path, monkeypatch):

@@ -65,3 +65,17 @@ def test_sample_fit_and_shrinkage():
         gaussian_fit(x, shrinkage=1.5)
     with pytest.raises(ValueError, match="shapes"):
         frechet_distance(x, x[:, :3])
+
+
+@pytest.mark.parametrize("n_1, n_2", [(20, 140), (140, 20), (5, 5), (30, 200)])
+def test_low_rank_route_equals_the_square_root_of_the_full_covariances(n_1, n_2):
+    # frechet_distance takes the n x n route when a set has fewer samples than dimensions; the oracle is
+    # scipy's sqrtm of the full D x D product.
+    rng = np.random.default_rng(n_1 + n_2)
+    d = 32
+    mixing = rng.normal(size=(d, d))
+    x1 = rng.normal(size=(n_1, d)) @ mixing + 0.5
+    x2 = rng.normal(size=(n_2, d)) @ mixing.T
+    m1, c1 = gaussian_fit(x1)
+    m2, c2 = gaussian_fit(x2)
+    assert frechet_distance(x1, x2) == pytest.approx(sqrtm_oracle(m1, c1, m2, c2), rel=1e-7)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from dpmi.attacks.latent_search import LatentSearch, SearchSettings
-from dpmi.attacks.priors.pca_prior import PCAPrior, fit_pca_prior
+from dpmi.attacks.priors.pca_prior import PCAPrior, load_pca_prior
 from dpmi.attacks.result import PriorInversionResult
 from dpmi.data import FaceDataset
 
@@ -47,7 +47,8 @@ class PCAPriorAttack:
             first = next(iter(model.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
         self.device = torch.device(device)
-        self.prior: PCAPrior = fit_pca_prior(public, components, flips=True).to(self.device)
+        prior, self.cache_hit = load_pca_prior(public, components, flips=True)
+        self.prior: PCAPrior = prior.to(self.device)
         self.search = LatentSearch(model, self.prior, settings, self.device)
 
     def invert(self, labels: int | Sequence[int] | np.ndarray | torch.Tensor) -> PriorInversionResult:

@@ -18,7 +18,7 @@ import io
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +140,29 @@ class Evaluator:
     net: EvaluatorNet
     train_accuracy: float = float("nan")
     test_accuracy: float = float("nan")
+    # Features of reference sets (the private images every reconstruction is compared with), by content: the
+    # study scores each attack of each cell against the same images. The net is fixed once trained.
+    _reference_features: dict[str, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
+
+    def reference_features(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """`embed(images)`, remembered by the images' content (for a reference set embedded again and again)."""
+        from dpmi.cache import fingerprint_array
+
+        key = f"{fingerprint_array(images)}|{self.device}"
+        if key not in self._reference_features:
+            self._reference_features[key] = self.embed(images)
+        return self._reference_features[key]
+
+    @torch.no_grad()
+    def logits_and_features(self, images: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """([N, classes] logits, [N, embedding_dim] features) from one pass of the network."""
+        self.net.eval()
+        features = self.embed(images)
+        return self.net.head(features), features
 
     def _batches(self, images: torch.Tensor | np.ndarray, batch_size: int = 256):
         x = torch.as_tensor(images, dtype=torch.float32)

@@ -68,7 +68,23 @@ def frechet_distance(
     features_1: np.ndarray | torch.Tensor, features_2: np.ndarray | torch.Tensor, shrinkage: float = 0.0
 ) -> float:
     """Frechet distance of Gaussians fitted to two feature sets [n_1, D] and [n_2, D] (see the module
-    docstring for its small-sample bias). 0 for identical sets; larger = the sets differ more."""
+    docstring for its small-sample bias). 0 for identical sets; larger = the sets differ more.
+
+    Without shrinkage, the smaller set's covariance is a product S = A A^T with A [D, n] (the centred
+    features / sqrt(n - 1)), and Tr((S_2^{1/2} A A^T S_2^{1/2})^{1/2}) is the sum of the square roots of the
+    eigenvalues of the n x n matrix A^T S_2 A (B B^T and B^T B share their non-zero eigenvalues, B =
+    S_2^{1/2} A): the same number as the D x D route, with no D x D square root. The study scores ~20
+    reconstructions in a 128-dimensional embedding, once per attack and cell.
+    """
     mean_1, cov_1 = gaussian_fit(features_1, shrinkage)
     mean_2, cov_2 = gaussian_fit(features_2, shrinkage)
-    return frechet_distance_gaussians(mean_1, cov_1, mean_2, cov_2)
+    small, large_cov = (features_1, cov_2) if len(features_1) <= len(features_2) else (features_2, cov_1)
+    if shrinkage > 0 or cov_1.shape != cov_2.shape or len(small) > cov_1.shape[0]:
+        return frechet_distance_gaussians(mean_1, cov_1, mean_2, cov_2)
+    x = small.detach().cpu().numpy() if isinstance(small, torch.Tensor) else small
+    x = np.asarray(x, dtype=np.float64)
+    factor = (x - x.mean(axis=0)).T / np.sqrt(max(len(x) - 1, 1))  # [D, n]
+    inner = factor.T @ large_cov @ factor
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0.0, None)).sum()
+    value = float(np.sum((mean_1 - mean_2) ** 2) + np.trace(cov_1) + np.trace(cov_2) - 2.0 * cross)
+    return max(value, 0.0)  # round-off can leave -1e-12 for identical sets

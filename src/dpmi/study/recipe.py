@@ -180,6 +180,20 @@ def _trial(
     return accuracy(model, xv, yv)
 
 
+def model_signature(model_name: str, data: FaceDataset, seed: int) -> str:
+    """SHA-256 of the model's layers (its repr) and its seeded initial weights for `data`'s classes and shape."""
+    import hashlib
+
+    from dpmi.models import resolve_model
+
+    model = resolve_model(model_name, num_classes=data.num_classes, input_shape=data.input_shape, seed=seed)
+    digest = hashlib.sha256(repr(model).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def choose_recipe(
     level: PrivacyLevel,
     config: StudyConfig,
@@ -198,6 +212,9 @@ def choose_recipe(
     space = candidates(config, private)
     parts = {
         "model": config.model,
+        # The name alone would keep an old choice after the architecture changes (a new built-in cnn, an edited
+        # user model): the layers and the seeded initial weights are part of the key.
+        "model_signature": model_signature(config.model, public_train, config.seed),
         "target_epsilon": level.target_epsilon,
         "delta": config.delta,
         "accountant": config.accountant,

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dpmi.attacks.image_resize import SeparableResize
 from dpmi.attacks.image_shifts import random_flip_shift
 from dpmi.cache import cached, fingerprint_array
 from dpmi.data import FaceDataset
@@ -157,11 +158,15 @@ class FaceGAN:
         train_seconds: float = float("nan"),
     ) -> None:
         self.generator = generator.eval()
-        self.discriminator = discriminator.eval()
+        self.discriminator = _freeze_spectral_norm(discriminator.eval())
         for p in [*generator.parameters(), *discriminator.parameters()]:
             p.requires_grad_(False)
         self.input_shape = input_shape
         self.size = size
+        # Bilinear resizes as matrix products (the same operator as `F.interpolate`, far cheaper to
+        # differentiate on the CPU; `dpmi.attacks.image_resize`).
+        self._upsample = SeparableResize(size, input_shape[1:])
+        self._downsample = SeparableResize(input_shape[1:], size, antialias=True)
         self._latent_dim = latent_dim
         self.latent_weight = float(latent_weight)
         self.train_seconds = train_seconds
@@ -177,21 +182,33 @@ class FaceGAN:
     def to(self, device: str | torch.device) -> FaceGAN:
         self.generator.to(device)
         self.discriminator.to(device)
+        self._upsample.to(device)
+        self._downsample.to(device)
         return self
 
     def sample(self, count: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(count, self._latent_dim, generator=generator, device=self.device)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        small = self.generator(z)
-        return F.interpolate(small, size=self.input_shape[1:], mode="bilinear", align_corners=False)
+        return self._upsample(self.generator(z))
 
     def realism_loss(self, z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        small = F.interpolate(images, size=self.size, mode="bilinear", align_corners=False, antialias=True)
+        small = self._downsample(images)
         loss = F.softplus(-self.discriminator(small))
         if self.latent_weight > 0:
             loss = loss + self.latent_weight * 0.5 * z.pow(2).mean(dim=1)
         return loss
+
+
+def _freeze_spectral_norm(discriminator: Discriminator) -> Discriminator:
+    """Replace each spectrally normalised weight by its current value W / sigma(W) (eval mode: no power
+    iteration, so the value is fixed): the same network without recomputing sigma on every call."""
+    from torch.nn.utils import parametrize
+
+    for module in discriminator.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    return discriminator
 
 
 def _networks(

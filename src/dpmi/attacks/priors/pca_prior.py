@@ -86,3 +86,36 @@ def fit_pca_prior(public: FaceDataset, components: int, *, flips: bool = True) -
     basis = basis * signs
     scale = singular[:components] / (count - 1) ** 0.5
     return PCAPrior(mean.float(), basis.float(), scale.float(), public.input_shape)
+
+
+CACHE_KIND = "eigenface-prior"
+
+
+def load_pca_prior(public: FaceDataset, components: int, *, flips: bool = True) -> tuple[PCAPrior, bool]:
+    """`fit_pca_prior`, cached by content (the public images and labels, `components`, `flips`): the SVD of the
+    public faces takes about a second on a CPU core and every cell of a study needs the same one. Returns
+    (prior, cache_hit)."""
+    from dpmi.cache import cached, fingerprint_array
+
+    parts = {
+        "prior": "eigenfaces",
+        "public_images": fingerprint_array(public.images),
+        "public_labels": fingerprint_array(public.labels),
+        "components": int(components),
+        "flips": bool(flips),
+    }
+
+    def build() -> dict:
+        prior = fit_pca_prior(public, components, flips=flips)
+        return {"mean": prior.mean, "basis": prior.basis, "scale": prior.scale, "input_shape": list(prior.input_shape)}
+
+    payload, hit = cached(CACHE_KIND, parts, build)
+    shape = tuple(int(v) for v in payload.get("input_shape", ()))
+    basis = payload.get("basis")
+    if shape != tuple(public.input_shape) or basis is None or tuple(basis.shape)[0] != components:
+        # Readable but not what this key promises: rebuild rather than trust it.
+        from dpmi.cache import cache_key, store_entry
+
+        payload, hit = build(), False
+        store_entry(CACHE_KIND, cache_key(CACHE_KIND, parts), payload)
+    return PCAPrior(payload["mean"], payload["basis"], payload["scale"], public.input_shape), hit
