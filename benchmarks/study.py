@@ -26,7 +26,7 @@ WARM_GOAL_S = 90.0
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2, as `make run`)")
     parser.add_argument("--quick", action="store_true", help="time --quick instead of the default run")
     parser.add_argument("--cold", action="store_true", help="start from an empty artefact cache")
     parser.add_argument("--model", default=None, help="target model (default: the study's)")
@@ -52,11 +52,18 @@ def main() -> int:
     print(f"dpmi run{' --quick' if args.quick else ''} --jobs {args.jobs} ({'cold' if args.cold else 'current'} "
           f"cache): {cells} cells, attacks {', '.join(config.attacks)}, torch threads {config.threads} per process, "
           f"cpu count {os.cpu_count()}")
-    print(f"{'phase':<15}{'seconds':>9}{'share':>8}{'per cell':>10}")
+    # training, attacks, metrics and audit run in the workers: their seconds are summed over tasks (with N jobs
+    # up to N times the wall clock they fill); the other phases are wall clock in the main process.
+    in_workers = ("training", "attacks", "metrics", "audit")
+    print(f"{'phase':<15}{'seconds':>9}{'share':>8}{'per cell':>10}  clock")
     for phase in (k for k in timings if k != "total"):
-        per_cell = f"{timings[phase] / cells:.2f}" if phase in ("training", "attacks", "metrics") and cells else ""
-        print(f"{phase:<15}{timings[phase]:>9.2f}{timings[phase] / timings['total']:>8.0%}{per_cell:>10}")
-    print(f"{'total':<15}{timings['total']:>9.2f}")
+        per_cell = f"{timings[phase] / cells:.2f}" if phase in in_workers[:3] and cells else ""
+        clock = "summed over worker tasks" if phase in in_workers else "wall"
+        print(f"{phase:<15}{timings[phase]:>9.2f}{timings[phase] / timings['total']:>8.0%}{per_cell:>10}  {clock}")
+    print(f"{'total':<15}{timings['total']:>9.2f}{'':>18}  wall")
+    worker_seconds = sum(timings.get(phase, 0.0) for phase in in_workers)
+    print(f"worker task-seconds {worker_seconds:.1f} over {args.jobs} job(s): at least {worker_seconds / args.jobs:.1f} s "
+          "of wall clock")
     hits = sum(choice.cached for choice in result.recipes.values() if choice.searched)
     print(f"recipe choices from the cache: {hits} of {sum(c.searched for c in result.recipes.values())}")
     if not args.quick:

@@ -1,8 +1,8 @@
 """The study's privacy-audit phase and its report panel: per privacy level (first seed), what the accountant
 promises beside what an attacker measurably achieves (`dpmi.audit.audit_level`).
 
-After the cells, `run_audits` audits each chosen level's target: exactly the study's model for that level and
-the first seed (same recipe, same seed: it is retrained here by the cell's own `train_target`, and its held-out
+Beside the cells, in the same workers (`AuditTask`, `pending_audits`, `dpmi.study.worker_tasks`), the study
+audits each chosen level's target: exactly the study's model for that level and the first seed (same recipe, same seed: it is retrained here by the cell's own `train_target`, and its held-out
 accuracy is checked against the cell's record). Black box: LiRA with `audit_shadows` shadow models trained with
 the level's recipe (trained together for the "softmax" and "mlp" models; the "cnn" falls back to sequential
 shadows, K times one training). White box: the one-run canary audit of DP-SGD (Steinke, Nasr & Jagielski 2023),
@@ -24,6 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,29 +205,62 @@ def load_audits(run_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     return audits
 
 
-def run_audits(
-    config: StudyConfig,
-    run_dir: Path,
-    levels: list[PrivacyLevel],
-    recipes: dict[str, Recipe],
-    train: FaceDataset,
-    test: FaceDataset,
-    cell_accuracy: Callable[[str, int], float | None],
-    log: Callable[[str], None] = lambda message: None,
+@dataclass(frozen=True)
+class AuditTask:
+    """One level's audit (its first-seed target), runnable in a study worker beside the cells (picklable)."""
+
+    config: StudyConfig
+    level: PrivacyLevel
+    recipe: Recipe
+    seed: int
+
+
+def pending_audits(
+    config: StudyConfig, run_dir: Path, levels: list[PrivacyLevel], recipes: dict[str, Recipe]
+) -> list[AuditTask]:
+    """The audits of the chosen levels (first seed) that `run_dir` does not hold yet."""
+    done = load_audits(run_dir)
+    return [
+        AuditTask(config, level, recipes[level.key], config.seed)
+        for level in audited_levels(config, levels)
+        if not (audit_path(run_dir, level.key, config.seed).is_file() and level.key in done)
+    ]
+
+
+def run_audit_task(task: AuditTask, train: FaceDataset, test: FaceDataset) -> dict[str, Any]:
+    """`audit_one` for a task. The cell's accuracy is attached later (`attach_cell_accuracies`): the audit may
+    run before or beside its cell."""
+    return audit_one(task.config, task.level, task.recipe, task.seed, train, test)
+
+
+def save_audit(run_dir: Path, data: dict[str, Any], log: Callable[[str], None] = lambda message: None) -> None:
+    """Write one audit record atomically as `audit/<level>__seed<k>.json`; log any violation it shows."""
+    path = audit_path(run_dir, str(data["level"]["key"]), int(data["seed"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, data)
+    for problem in violations(data):
+        log(f"WARNING: {problem}")
+
+
+def attach_cell_accuracies(
+    run_dir: Path, cell_accuracy: Callable[[str, int], float | None]
 ) -> dict[str, dict[str, Any]]:
-    """Audit every chosen level (first seed) not yet audited in `run_dir`; return all saved records by level."""
-    seed = config.seed
-    for level in audited_levels(config, levels):
-        path = audit_path(run_dir, level.key, seed)
-        if path.is_file() and level.key in load_audits(run_dir):
+    """Record beside each audit the held-out accuracy of the study's cell for the same level and seed, and
+    whether the audited target is that model (same accuracy); return every saved audit by level."""
+    audits = load_audits(run_dir)
+    for key, data in audits.items():
+        accuracy = cell_accuracy(key, int(data["seed"]))
+        if accuracy is None or data.get("cell_test_accuracy") == accuracy:
             continue
-        log(f"auditing {level.label} (seed {seed}, {config.audit_shadows} shadows) ...")
-        data = audit_one(config, level, recipes[level.key], seed, train, test, cell_accuracy(level.key, seed))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, data)
-        for problem in violations(data):
-            log(f"WARNING: {problem}")
-    return load_audits(run_dir)
+        data["cell_test_accuracy"] = accuracy
+        data["target_matches_cell"] = math.isclose(float(data["target_test_accuracy"]), accuracy, abs_tol=1e-9)
+        atomic_write_json(audit_path(run_dir, key, int(data["seed"])), data)
+    return audits
+
+
+def audit_seconds(data: dict[str, Any]) -> float:
+    """CPU-seconds an audit record took (target, black box, white box, identity level)."""
+    return float(sum(float(v) for v in data.get("record", {}).get("seconds", {}).values()))
 
 
 # ---------------------------------------------------------------------------------------------------- report

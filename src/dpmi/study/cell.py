@@ -76,11 +76,16 @@ def init_worker(train: FaceDataset, test: FaceDataset, public: FaceDataset, eval
     _CONTEXT = make_context(train, test, public, evaluator_path, device)
 
 
+def worker_context() -> CellContext:
+    """This process's context (RuntimeError before `init_worker` ran)."""
+    if _CONTEXT is None:
+        raise RuntimeError("a study task ran before init_worker")
+    return _CONTEXT
+
+
 def run_cell_task(task: CellTask) -> tuple[dict[str, Any], np.ndarray]:
     """Executor entry point: run `task` with this process's context (see init_worker); JSON-ready record."""
-    if _CONTEXT is None:
-        raise RuntimeError("run_cell_task called before init_worker")
-    record, images = run_cell(task, _CONTEXT)
+    record, images = run_cell(task, worker_context())
     return record.to_dict(), images
 
 

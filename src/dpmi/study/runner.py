@@ -8,7 +8,8 @@ saved as it arrives, and re-running into the same directory skips finished cells
 Phases timed (seconds; `dpmi run` and benchmarks/study.py print them): data, recipe search, accounting,
 evaluator (the judges, trained once per study and cached), prior (building each prior attack once: trains
 or loads its face prior), training, attacks, metrics (summed over cells: cell-seconds when jobs > 1), audit
-(the privacy audit of each level's first-seed target, `audit_phase`), report, and total (wall clock).
+(the privacy audit of each level's first-seed target, `audit_phase`, run as tasks beside the cells: summed
+task-seconds too), report, and total (wall clock).
 """
 
 from __future__ import annotations
@@ -32,8 +33,15 @@ from dpmi.data import (
     select_identities,
     split_identities,
 )
-from dpmi.study.audit_phase import check_audit_config, run_audits
-from dpmi.study.cell import CellTask, init_worker, run_cell_task
+from dpmi.study.audit_phase import (
+    AuditTask,
+    attach_cell_accuracies,
+    audit_seconds,
+    check_audit_config,
+    pending_audits,
+    save_audit,
+)
+from dpmi.study.cell import CellTask, init_worker
 from dpmi.study.config import (
     StudyConfig,
     attacked_identities,
@@ -48,6 +56,7 @@ from dpmi.study.records import CellRecord
 from dpmi.study.results import MEAN_FACES, StudyResults, record_timings, write_outputs
 from dpmi.study.store import RunStore
 from dpmi.study.summary import LevelSummary
+from dpmi.study.worker_tasks import run_task
 
 PHASES = (
     "data",
@@ -314,31 +323,29 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
         _warm_priors(config, split, train, log)
     timings["prior"] = time.perf_counter() - start
 
+    audits_todo = pending_audits(config, store.root, levels, {k: c.recipe for k, c in recipes.items()})
+    tasks: list[CellTask | AuditTask] = [*todo, *audits_todo]
     with tqdm(
         total=len(all_cells), initial=skipped, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True
     ) as bar:
-        for task, (record, images) in executor.map_unordered(
-            run_cell_task, todo, init_worker, (train, test, split.public, str(store.evaluator_path), config.device)
+        for task, result in executor.map_unordered(
+            run_task, tasks, init_worker, (train, test, split.public, str(store.evaluator_path), config.device)
         ):
+            if isinstance(task, AuditTask):
+                save_audit(store.root, result, log)
+                timings["audit"] += audit_seconds(result)
+                log(f"audited {task.level.label} (seed {task.seed}, {config.audit_shadows} shadows)")
+                continue
+            record, images = result
             store.save_cell(record, images)
             timings["training"] += record["timings"]["train"]
             timings["attacks"] += record["timings"]["attack"]
             timings["metrics"] += record["timings"]["metrics"]
             bar.set_postfix_str(f"{task.level.key} seed {task.seed}: acc {record['test_accuracy']:.2f}")
             bar.update()
-
-    start = time.perf_counter()
-    audits = run_audits(
-        config,
-        store.root,
-        levels,
-        {k: c.recipe for k, c in recipes.items()},
-        train,
-        test,
-        lambda key, seed: (store.load_cell(key, seed) or {}).get("test_accuracy"),
-        log=log,
+    audits = attach_cell_accuracies(
+        store.root, lambda key, seed: (store.load_cell(key, seed) or {}).get("test_accuracy")
     )
-    timings["audit"] = time.perf_counter() - start
 
     start = time.perf_counter()
     records = [store.load_cell(level.key, seed) for level, seed in all_cells]
