@@ -132,3 +132,22 @@ def test_evaluate_inversion_rejects_unknown_identities(synthetic_faces):
     image = torch.zeros(1, *train_set.input_shape)
     with pytest.raises(ValueError, match="no images of identities"):
         evaluate_inversion(as_result(image, [6]), subset)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 12), st.integers(1, 8), st.integers(0, 2**31 - 1))
+def test_chi_square_distances_equal_a_loop_over_pairs(k, n, d, chunk, seed):
+    from dpmi.metrics.lbp_judge import chi_square_distances
+
+    rng = np.random.default_rng(seed)
+    queries = rng.random((k, d)) * (rng.random((k, d)) < 0.6)  # empty bins in both histograms count 0
+    references = (rng.random((n, d)) * (rng.random((n, d)) < 0.6)).astype(np.float32)
+    expected = np.zeros((k, n))
+    for i in range(k):
+        for j in range(n):
+            for b in range(d):
+                q, r = queries[i, b], float(references[j, b])
+                if q + r > 0:
+                    expected[i, j] += (q - r) ** 2 / (q + r)
+    # rtol: the implementation adds 1e-10 to each denominator (empty bins).
+    np.testing.assert_allclose(chi_square_distances(queries, references, chunk=chunk), expected, rtol=1e-6, atol=1e-9)

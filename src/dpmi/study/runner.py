@@ -324,7 +324,14 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     timings["prior"] = time.perf_counter() - start
 
     audits_todo = pending_audits(config, store.root, levels, {k: c.recipe for k, c in recipes.items()})
-    tasks: list[CellTask | AuditTask] = [*todo, *audits_todo]
+    # Longest first, so the pool does not end on one long task while the other workers idle: the audits of
+    # private levels (DP shadow models and canaries), then the cells (seed-major, as a resumed run expects),
+    # then the non-private audits (no noise to draw: the shortest).
+    tasks: list[CellTask | AuditTask] = [
+        *(a for a in audits_todo if a.level.private),
+        *todo,
+        *(a for a in audits_todo if not a.level.private),
+    ]
     with tqdm(
         total=len(all_cells), initial=skipped, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True
     ) as bar:

@@ -3,7 +3,7 @@
 
 Why one pool for both: the audits (shadow models, canaries) used to run one after another once the cells were
 done, leaving all but one core idle for a fifth of the default study; as tasks beside the cells they fill the
-workers (the cells first, seed-major, as a resumed run expects; then the audits, shorter, to fill the tail).
+workers (longest first: see `dpmi.study.runner`).
 """
 
 from __future__ import annotations
