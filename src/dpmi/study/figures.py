@@ -141,6 +141,13 @@ FRAME_RIGHT = "#00A000"  # green
 FRAME_WRONG = "#FF0000"  # red, pure: the title says "red"
 
 
+def _rgb(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour[i : i + 2], 16) / 255.0 for i in (1, 3, 5)])
+
+
+FRAME_NEUTRAL = "#999999"  # grey: a row the judge did not score
+
+
 def reconstruction_grid(
     mean_faces: np.ndarray | None,
     rows: list[tuple[str, np.ndarray, np.ndarray | list[bool] | None]],
@@ -161,6 +168,10 @@ def reconstruction_grid(
             only when some row has them.
         identities: which people (0-based) are the columns.
         names: the private people's names (label k is names[k]), shown over the columns; None: "person k".
+
+    The faces are drawn as one image at one screen pixel per image pixel (tiles with their frames painted in),
+    not as one matplotlib axes per face: the same picture in a tenth of the time (a 16 x 10 grid of axes took
+    seconds to lay out, a sizeable part of a warm study).
     """
     plt = _pyplot()
     reference = 1 if mean_faces is not None else 0
@@ -169,36 +180,39 @@ def reconstruction_grid(
         raise ValueError("nothing to draw: give rows or mean faces")
     reference_image = rows[0][1][0] if rows else mean_faces[0]  # type: ignore[index]
     height, width = reference_image.shape[:2]  # [H, W] or [H, W, C]
-    cell = 1.05
-    fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(cell * n_cols * width / height + 2.0, cell * n_rows + 0.6), squeeze=False
-    )
+    border, gap = 3, 4
+    step_y, step_x = height + 2 * border + gap, width + 2 * border + gap
+    canvas = np.ones((n_rows * step_y - gap, n_cols * step_x - gap, 3))
     labels = (["real mean face"] if reference else []) + [label for label, _, _ in rows]
     framed = any(hits is not None for _, _, hits in rows)
     for r in range(n_rows):
         for c, identity in enumerate(identities):
-            ax = axes[r, c]
             if r < reference and mean_faces is not None:
                 image, correct = mean_faces[identity], None
             else:
                 _, images, hits = rows[r - reference]
                 image = images[identity]
                 correct = None if hits is None else bool(hits[identity])
-            ax.imshow(_display(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            frame = {True: FRAME_RIGHT, False: FRAME_WRONG, None: "0.6"}[correct]
-            for spine in ax.spines.values():
-                spine.set_edgecolor(frame)
-                spine.set_linewidth(3.0 if correct is not None else 0.8)
-            if r == 0:
-                ax.set_title(names[identity] if names else f"person {identity}", fontsize=8)
-            if c == 0:
-                ax.set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=8)
+            shown = _display(image)
+            tile = np.repeat(shown[..., None], 3, axis=2) if shown.ndim == 2 else shown[..., :3]
+            frame = {True: FRAME_RIGHT, False: FRAME_WRONG, None: FRAME_NEUTRAL}[correct]
+            y, x = r * step_y, c * step_x
+            canvas[y : y + height + 2 * border, x : x + width + 2 * border] = _rgb(frame)
+            if correct is None:  # a thin frame: only the outer pixel is grey
+                canvas[y + 1 : y + height + 2 * border - 1, x + 1 : x + width + 2 * border - 1] = 1.0
+            canvas[y + border : y + border + height, x + border : x + border + width] = tile
+    pixels_h, pixels_w = canvas.shape[:2]
+    fig = plt.figure(figsize=(pixels_w / DPI, pixels_h / DPI), dpi=DPI)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(canvas, interpolation="nearest", aspect="equal")
+    ax.set_axis_off()
+    for c, identity in enumerate(identities):
+        label = names[identity] if names else f"person {identity}"
+        ax.text(c * step_x + (width + 2 * border) / 2, -4, label, ha="center", va="bottom", fontsize=8)
+    for r in range(n_rows):
+        ax.text(-8, r * step_y + (height + 2 * border) / 2, labels[r], ha="right", va="center", fontsize=8)
     text = title
     if framed:
         text += f" (frame: green = {judge} names the person, red = it names someone else)"
-    fig.suptitle(text, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.subplots_adjust(wspace=0.06, hspace=0.08)
+    ax.text(pixels_w / 2, -24, text, ha="center", va="bottom", fontsize=10)
     return _png(fig)
