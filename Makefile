@@ -38,8 +38,8 @@ test: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src
-	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/ruff check src benchmarks
+	$(VENV)/bin/ruff format --check src benchmarks
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

@@ -55,8 +55,15 @@ def main() -> None:
         return acc.get_epsilon(DELTA)
 
     def dpmi_aijack() -> float:
-        acc = GeneralMomentAccountant(noise_type="Gaussian", search="ternary", precision=0.001, order_max=1,
-                                      order_min=72, max_iterations=1000, backend="python")
+        acc = GeneralMomentAccountant(
+            noise_type="Gaussian",
+            search="ternary",
+            precision=0.001,
+            order_max=1,
+            order_min=72,
+            max_iterations=1000,
+            backend="python",
+        )
         acc.add_step_info({"sigma": SIGMA}, RATE, STEPS)
         return acc.get_epsilon(DELTA)
 
@@ -74,8 +81,14 @@ def main() -> None:
         return get_noise_multiplier(8.0, 1e-5, 0.04, 2250)
 
     def opacus_sigma_cal() -> float:
-        return opacus_sigma(target_epsilon=8.0, target_delta=1e-5, sample_rate=0.04, steps=2250, accountant="rdp",
-                            epsilon_tolerance=0.001)
+        return opacus_sigma(
+            target_epsilon=8.0,
+            target_delta=1e-5,
+            sample_rate=0.04,
+            steps=2250,
+            accountant="rdp",
+            epsilon_tolerance=0.001,
+        )
 
     rows = {
         "dpmi RDP epsilon": _median_seconds(dpmi_rdp, 15),
@@ -98,10 +111,14 @@ def main() -> None:
     print()
     print(f"dpmi/Opacus RDP time ratio:        {ratio('dpmi RDP epsilon', 'Opacus RDP epsilon'):.3f}")
     print(f"dpmi/dp_accounting RDP time ratio: {ratio('dpmi RDP epsilon', 'dp_accounting RDP epsilon'):.3f}")
-    print(f"dpmi/dp_accounting PLD time ratio: "
-          f"{ratio('dpmi PLD epsilon (interval 1e-4)', 'dp_accounting PLD epsilon (interval 1e-4)'):.3f}")
-    print(f"dpmi/Opacus sigma calibration time ratio: "
-          f"{ratio('dpmi sigma for eps=8 (RDP, q=0.04, 2250 steps)', 'Opacus sigma for eps=8 (RDP, same)'):.3f}")
+    print(
+        f"dpmi/dp_accounting PLD time ratio: "
+        f"{ratio('dpmi PLD epsilon (interval 1e-4)', 'dp_accounting PLD epsilon (interval 1e-4)'):.3f}"
+    )
+    print(
+        f"dpmi/Opacus sigma calibration time ratio: "
+        f"{ratio('dpmi sigma for eps=8 (RDP, q=0.04, 2250 steps)', 'Opacus sigma for eps=8 (RDP, same)'):.3f}"
+    )
     rdp_ms = rows["dpmi RDP epsilon"][0] * 1e3
     print(f"goal RDP epsilon <= 10 ms: {'met' if rdp_ms <= 10 else 'NOT met'} ({rdp_ms:.2f} ms on a shared CPU)")
     pld_ok = rows["dpmi PLD epsilon (interval 1e-4)"][0] <= rows["dp_accounting PLD epsilon (interval 1e-4)"][0]

@@ -65,8 +65,10 @@ def main() -> None:
         sequential(x, y, subsets[:1], seeds[:1], config, classes)
         train_together("softmax", x, y, subsets[:2], seeds[:2], config, num_classes=classes)
 
-    print(f"K = {args.shadows} softmax shadows on {len(train_set)} of {len(x)} private images, 30 epochs, "
-          f"{args.threads} thread(s)")
+    print(
+        f"K = {args.shadows} softmax shadows on {len(train_set)} of {len(x)} private images, 30 epochs, "
+        f"{args.threads} thread(s)"
+    )
     print(f"{'training':<22}{'sequential s':>14}{'together s':>12}{'speed-up':>10}")
     for name, config in (("non-private", TrainConfig()), ("DP-SGD sigma 2", TrainConfig(noise_multiplier=2.0))):
         seq = timed(lambda c=config: sequential(x, y, subsets, seeds, c, classes))
@@ -74,8 +76,10 @@ def main() -> None:
         print(f"{name:<22}{seq:>14.2f}{together:>12.2f}{seq / together:>9.1f}x")
         if config.private:
             steps = 105
-            params = [p.detach() for p in build_model("softmax", num_classes=classes,
-                                                          input_shape=tuple(x.shape[1:])).parameters()]
+            params = [
+                p.detach()
+                for p in build_model("softmax", num_classes=classes, input_shape=tuple(x.shape[1:])).parameters()
+            ]
             buffers = [torch.empty_like(p) for p in params]
 
             def draw_noise(buffers=buffers, steps=steps):
@@ -100,18 +104,33 @@ def main() -> None:
     t_seeded = timed(lambda: train(model, xt, yt, TrainConfig(noise_multiplier=2.0)))
     model = build_model("softmax", num_classes=classes, input_shape=tuple(xt.shape[1:]), seed=0)
     t_secure = timed(lambda: train(model, xt, yt, TrainConfig(noise_multiplier=2.0, secure_mode=True)))
-    print(f"\nnoise for {sum(b.numel() for b in buffers)} coordinates: seeded {seeded * 1e3:.2f} ms, secure "
-          f"{secure * 1e3:.2f} ms ({secure / seeded:.1f}x); a DP-SGD training: seeded {t_seeded:.2f} s, secure "
-          f"{t_secure:.2f} s ({t_secure / t_seeded:.1f}x)")
+    print(
+        f"\nnoise for {sum(b.numel() for b in buffers)} coordinates: seeded {seeded * 1e3:.2f} ms, secure "
+        f"{secure * 1e3:.2f} ms ({secure / seeded:.1f}x); a DP-SGD training: seeded {t_seeded:.2f} s, secure "
+        f"{t_secure:.2f} s ({t_secure / t_seeded:.1f}x)"
+    )
 
     # Full LiRA audit of one level
     torch.set_num_threads(args.lira_threads)
     xm, ym = train_set.to_tensors()
     xh, yh = test_set.to_tensors()
-    lira = timed(lambda: audit_level(xm, ym, xh, yh, TrainConfig(target_epsilon=3.0), num_classes=classes,
-                                     shadows=args.lira_shadows, canaries=0, seed=0))
-    print(f"full LiRA audit of the eps-3 level, K = {args.lira_shadows} (+ target), {args.lira_threads} thread(s): "
-          f"{lira:.1f} s (goal <= 60 s)")
+    lira = timed(
+        lambda: audit_level(
+            xm,
+            ym,
+            xh,
+            yh,
+            TrainConfig(target_epsilon=3.0),
+            num_classes=classes,
+            shadows=args.lira_shadows,
+            canaries=0,
+            seed=0,
+        )
+    )
+    print(
+        f"full LiRA audit of the eps-3 level, K = {args.lira_shadows} (+ target), {args.lira_threads} thread(s): "
+        f"{lira:.1f} s (goal <= 60 s)"
+    )
 
 
 if __name__ == "__main__":

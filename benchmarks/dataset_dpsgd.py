@@ -70,9 +70,18 @@ def train_steps(data, input_shape, classes, num_workers=0, steps=STEPS, batch=40
     model = resolve_model("softmax", classes, input_shape, seed=0)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
     start = time.perf_counter()
-    private = make_private(model, optimizer, data, max_grad_norm=CLIP, noise_multiplier=SIGMA,
-                           expected_batch_size=batch, steps=steps, accountant=NullAccountant(), seed=seed,
-                           num_workers=num_workers)
+    private = make_private(
+        model,
+        optimizer,
+        data,
+        max_grad_norm=CLIP,
+        noise_multiplier=SIGMA,
+        expected_batch_size=batch,
+        steps=steps,
+        accountant=NullAccountant(),
+        seed=seed,
+        num_workers=num_workers,
+    )
     samples = 0
     for xb, yb in private.batches():
         private.step(F.cross_entropy(model(xb), yb, reduction="none"))
@@ -86,20 +95,24 @@ def throughput(data_dir: Path, rounds: int) -> None:
     faces = load_att_faces(data_dir)
     train, _ = faces.split(7, seed=0)
     x, y = train.to_tensors()
-    rows = [i for i, key in enumerate(zip(faces.labels.tolist(), faces.image_ids.tolist()))
-            if key in set(zip(train.labels.tolist(), train.image_ids.tolist()))]
+    rows = [
+        i
+        for i, key in enumerate(zip(faces.labels.tolist(), faces.image_ids.tolist()))
+        if key in set(zip(train.labels.tolist(), train.image_ids.tolist()))
+    ]
     folder = ImageFolderDataset(data_dir, indices=rows)
     cached = ImageFolderDataset(data_dir, indices=rows, cache=True)
     assert folder.names == faces.names and len(folder) == len(train)
     modes = {
         "tensors (in memory)": lambda: train_steps((x, y), train.input_shape, train.num_classes),
-        "Dataset, in-memory items, 0 workers": lambda: train_steps(InMemoryItems(x, y), train.input_shape,
-                                                                   train.num_classes),
+        "Dataset, in-memory items, 0 workers": lambda: train_steps(
+            InMemoryItems(x, y), train.input_shape, train.num_classes
+        ),
         "Dataset, PGM files, 0 workers": lambda: train_steps(folder, train.input_shape, train.num_classes),
-        "Dataset, PGM files, 1 worker": lambda: train_steps(folder, train.input_shape, train.num_classes,
-                                                            num_workers=1),
-        "Dataset, PGM files, cache=True, 0 workers": lambda: train_steps(cached, train.input_shape,
-                                                                         train.num_classes),
+        "Dataset, PGM files, 1 worker": lambda: train_steps(
+            folder, train.input_shape, train.num_classes, num_workers=1
+        ),
+        "Dataset, PGM files, cache=True, 0 workers": lambda: train_steps(cached, train.input_shape, train.num_classes),
     }
     rates: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(rounds):
@@ -107,8 +120,10 @@ def throughput(data_dir: Path, rounds: int) -> None:
             seconds, samples = run()
             rates[name].append(samples / seconds)
     base = statistics.median(rates["tensors (in memory)"])
-    print(f"\nDP-SGD throughput on the AT&T faces ({len(train)} train images, softmax, expected batch 40, "
-          f"{STEPS} steps per round, median of {rounds} interleaved rounds)")
+    print(
+        f"\nDP-SGD throughput on the AT&T faces ({len(train)} train images, softmax, expected batch 40, "
+        f"{STEPS} steps per round, median of {rounds} interleaved rounds)"
+    )
     print(f"{'mode':<42} {'samples/s':>10} {'tensor / this':>14}")
     for name, values in rates.items():
         rate = statistics.median(values)
@@ -168,8 +183,10 @@ print(json.dumps({"images": len(dataset), "baseline_rss_kb": baseline, "peak_rss
 def memory(counts: list[int]) -> None:
     identities, shape = 100, (64, 64)
     largest = max(counts)
-    print(f"\nPeak memory of DP-SGD from an ImageFolderDataset (generated folder, {identities} identities, "
-          f"{shape[1]}x{shape[0]} RGB PNG, 60 steps at expected batch 64, 0 workers, fresh process each)")
+    print(
+        f"\nPeak memory of DP-SGD from an ImageFolderDataset (generated folder, {identities} identities, "
+        f"{shape[1]}x{shape[0]} RGB PNG, 60 steps at expected batch 64, 0 workers, fresh process each)"
+    )
     with tempfile.TemporaryDirectory(prefix="dpmi-bench-") as scratch:
         start = time.perf_counter()
         faces = make_synthetic_faces(identities, largest // identities, shape, channels=3, seed=0)
@@ -180,26 +197,36 @@ def memory(counts: list[int]) -> None:
         del faces, subset
         print(f"generated and wrote {sum(counts)} images in {time.perf_counter() - start:.1f} s")
         results = []
-        for count, root in roots.items():
-            out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(Path(__file__).parent)],
-                                 capture_output=True, text=True, check=True)
+        for root in roots.values():
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(root), str(Path(__file__).parent)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     tensor_bytes = lambda n: n * 3 * shape[0] * shape[1] * 4
-    print(f"{'images':>7} {'RSS after imports':>18} {'peak RSS':>10} {'growth':>9} {'tracemalloc peak':>17} "
-          f"{'ru_maxrss':>10} {'index build':>12} {'samples/s':>10} {'tensor path would hold':>23}")
+    print(
+        f"{'images':>7} {'RSS after imports':>18} {'peak RSS':>10} {'growth':>9} {'tracemalloc peak':>17} "
+        f"{'ru_maxrss':>10} {'index build':>12} {'samples/s':>10} {'tensor path would hold':>23}"
+    )
     for r in results:
-        print(f"{r['images']:>7} {r['baseline_rss_kb'] / 1024:>15.0f} MB {r['peak_rss_kb'] / 1024:>7.0f} MB "
-              f"{(r['peak_rss_kb'] - r['baseline_rss_kb']) / 1024:>6.0f} MB {r['tracemalloc_peak_b'] / 2**20:>14.1f} MB "
-              f"{r['ru_maxrss_kb'] / 1024:>7.0f} MB {r['index_s']:>10.1f} s {r['train_samples_per_s']:>10.0f} "
-              f"{tensor_bytes(r['images']) / 2**20:>20.0f} MB")
+        print(
+            f"{r['images']:>7} {r['baseline_rss_kb'] / 1024:>15.0f} MB {r['peak_rss_kb'] / 1024:>7.0f} MB "
+            f"{(r['peak_rss_kb'] - r['baseline_rss_kb']) / 1024:>6.0f} MB {r['tracemalloc_peak_b'] / 2**20:>14.1f} MB "
+            f"{r['ru_maxrss_kb'] / 1024:>7.0f} MB {r['index_s']:>10.1f} s {r['train_samples_per_s']:>10.0f} "
+            f"{tensor_bytes(r['images']) / 2**20:>20.0f} MB"
+        )
     if not all(r["hwm_reset"] for r in results):
         print("note: /proc/self/clear_refs was not writable: peak RSS includes what the parent held at fork")
     small, big = results[0], results[-1]
     ratio_images = big["images"] / small["images"]
-    print(f"{ratio_images:.0f}x the images: peak RSS x{big['peak_rss_kb'] / small['peak_rss_kb']:.2f}, growth "
-          f"{(big['peak_rss_kb'] - small['peak_rss_kb']) / 1024:.1f} MB (the index: "
-          f"{(big['index_peak_b'] - small['index_peak_b']) / 2**20:.1f} MB more traced while building it); "
-          f"the tensors alone would grow by {(tensor_bytes(big['images']) - tensor_bytes(small['images'])) / 2**20:.0f} MB")
+    print(
+        f"{ratio_images:.0f}x the images: peak RSS x{big['peak_rss_kb'] / small['peak_rss_kb']:.2f}, growth "
+        f"{(big['peak_rss_kb'] - small['peak_rss_kb']) / 1024:.1f} MB (the index: "
+        f"{(big['index_peak_b'] - small['index_peak_b']) / 2**20:.1f} MB more traced while building it); "
+        f"the tensors alone would grow by {(tensor_bytes(big['images']) - tensor_bytes(small['images'])) / 2**20:.0f} MB"
+    )
 
 
 def main() -> None:

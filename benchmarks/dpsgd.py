@@ -82,8 +82,15 @@ def make_dpmi(model_name, x, y, batch):
     model = build_model(model_name, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
     private = make_private(
-        model, opt, (x, y), noise_multiplier=SIGMA, max_grad_norm=CLIP, expected_batch_size=batch,
-        steps=10**9, accountant=NullAccountant(), seed=0,
+        model,
+        opt,
+        (x, y),
+        noise_multiplier=SIGMA,
+        max_grad_norm=CLIP,
+        expected_batch_size=batch,
+        steps=10**9,
+        accountant=NullAccountant(),
+        seed=0,
     )
     batches = private.batches()
 
@@ -134,8 +141,14 @@ def make_opacus(mode):
         loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch)
         engine = PrivacyEngine(accountant="rdp")
         out = engine.make_private(
-            module=model, optimizer=opt, data_loader=loader, noise_multiplier=SIGMA, max_grad_norm=CLIP,
-            grad_sample_mode=mode, criterion=torch.nn.CrossEntropyLoss(), poisson_sampling=True,
+            module=model,
+            optimizer=opt,
+            data_loader=loader,
+            noise_multiplier=SIGMA,
+            max_grad_norm=CLIP,
+            grad_sample_mode=mode,
+            criterion=torch.nn.CrossEntropyLoss(),
+            poisson_sampling=True,
         )
         model, opt = out[0], out[1]
         criterion = out[2] if mode == "ghost" else torch.nn.CrossEntropyLoss()
@@ -181,7 +194,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    root = args.data or os.environ.get("DPMI_DATA") or Path(__file__).resolve().parents[1].parent / "shared/datasets/att_faces"
+    root = (
+        args.data
+        or os.environ.get("DPMI_DATA")
+        or Path(__file__).resolve().parents[1].parent / "shared/datasets/att_faces"
+    )
     x, y = load_att_faces(root).to_tensors()
     modes = {"non-private": make_nonprivate, "noise draw": make_noise_only, "dpmi": make_dpmi}
     if not args.no_microbatch:
@@ -193,8 +210,10 @@ def main() -> None:
         modes["opacus ghost"] = make_opacus("ghost")
     except ImportError:
         print("opacus not installed: skipping its rows")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, N={len(x)}, sigma={SIGMA}, C={CLIP}; "
-          f"medians over {args.rounds} interleaved rounds of single timed steps")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, N={len(x)}, sigma={SIGMA}, C={CLIP}; "
+        f"medians over {args.rounds} interleaved rounds of single timed steps"
+    )
     verdicts = []
     for model_name in args.models.split(","):
         for batch in [int(b) for b in args.batches.split(",")]:

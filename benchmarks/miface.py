@@ -100,19 +100,26 @@ def main() -> int:
     attack = MIFace.tutorial(net, clamp=None)
 
     attack.invert(np.arange(LABELS))  # warm-up (allocator, kernels)
-    best = best_times({
-        "batched": lambda: attack.invert(np.arange(LABELS)),
-        "loop": lambda: per_label_loop(net, range(LABELS)),
-        "bare": lambda: bare_forward_backward(net),
-    }, args.repeats)
+    best = best_times(
+        {
+            "batched": lambda: attack.invert(np.arange(LABELS)),
+            "loop": lambda: per_label_loop(net, range(LABELS)),
+            "bare": lambda: bare_forward_backward(net),
+        },
+        args.repeats,
+    )
     batched, loop, bare = best["batched"], best["loop"], best["bare"]
 
-    print(f"MI-FACE, {LABELS} identities x {ITERATIONS} iterations, tutorial softmax model "
-          f"(torch threads: {torch.get_num_threads()}, best of {args.repeats})")
+    print(
+        f"MI-FACE, {LABELS} identities x {ITERATIONS} iterations, tutorial softmax model "
+        f"(torch threads: {torch.get_num_threads()}, best of {args.repeats})"
+    )
     print(f"{'variant':<44}{'seconds':>10}{'vs batched':>12}")
-    for name, seconds in [("dpmi MIFace.invert (batched)", batched),
-                          ("per-label loop, tutorial style", loop),
-                          ("bare 100 fwd+bwd on batch of 40 (floor)", bare)]:
+    for name, seconds in [
+        ("dpmi MIFace.invert (batched)", batched),
+        ("per-label loop, tutorial style", loop),
+        ("bare 100 fwd+bwd on batch of 40 (floor)", bare),
+    ]:
         print(f"{name:<44}{seconds:>10.3f}{seconds / batched:>11.2f}x")
     speedup = loop / batched
     overhead = batched / bare
@@ -124,9 +131,11 @@ def main() -> int:
         start = time.perf_counter()
         result = paper.invert(np.arange(LABELS))
         seconds = time.perf_counter() - start
-        print(f"MIFace.paper on {LABELS} identities: {seconds:.2f} s, mean steps "
-              f"{result.iterations.mean():.0f}, stop reasons "
-              f"{dict(zip(*np.unique(result.stop_reason, return_counts=True)))}")
+        print(
+            f"MIFace.paper on {LABELS} identities: {seconds:.2f} s, mean steps "
+            f"{result.iterations.mean():.0f}, stop reasons "
+            f"{dict(zip(*np.unique(result.stop_reason, return_counts=True)))}"
+        )
 
     ok = speedup >= SPEEDUP_FLOOR and overhead <= OVERHEAD_CEILING
     print("PASS" if ok else "FAIL")

@@ -41,17 +41,23 @@ def main() -> int:
         from dpmi.study.runner import run_study
         from dpmi.study.summary import summary_table
 
-        config = make_config(data=args.data, out=args.out or os.path.join(tmp, "run"), jobs=args.jobs,
-                             quick=args.quick or None,
-                             model=args.model)
+        config = make_config(
+            data=args.data,
+            out=args.out or os.path.join(tmp, "run"),
+            jobs=args.jobs,
+            quick=args.quick or None,
+            model=args.model,
+        )
         result = run_study(config, progress=False)
     timings = result.timings
     cells = result.cells_run
     print(summary_table(result.summaries))
     print()
-    print(f"dpmi run{' --quick' if args.quick else ''} --jobs {args.jobs} ({'cold' if args.cold else 'current'} "
-          f"cache): {cells} cells, attacks {', '.join(config.attacks)}, torch threads {config.threads} per process, "
-          f"cpu count {os.cpu_count()}")
+    print(
+        f"dpmi run{' --quick' if args.quick else ''} --jobs {args.jobs} ({'cold' if args.cold else 'current'} "
+        f"cache): {cells} cells, attacks {', '.join(config.attacks)}, torch threads {config.threads} per process, "
+        f"cpu count {os.cpu_count()}"
+    )
     # training, attacks, metrics and audit run in the workers: their seconds are summed over tasks (with N jobs
     # up to N times the wall clock they fill); the other phases are wall clock in the main process.
     in_workers = ("training", "attacks", "metrics", "audit")
@@ -62,15 +68,19 @@ def main() -> int:
         print(f"{phase:<15}{timings[phase]:>9.2f}{timings[phase] / timings['total']:>8.0%}{per_cell:>10}  {clock}")
     print(f"{'total':<15}{timings['total']:>9.2f}{'':>18}  wall")
     worker_seconds = sum(timings.get(phase, 0.0) for phase in in_workers)
-    print(f"worker task-seconds {worker_seconds:.1f} over {args.jobs} job(s): at least {worker_seconds / args.jobs:.1f} s "
-          "of wall clock")
+    print(
+        f"worker task-seconds {worker_seconds:.1f} over {args.jobs} job(s): at least {worker_seconds / args.jobs:.1f} s "
+        "of wall clock"
+    )
     hits = sum(choice.cached for choice in result.recipes.values() if choice.searched)
     print(f"recipe choices from the cache: {hits} of {sum(c.searched for c in result.recipes.values())}")
     if not args.quick:
         goal = COLD_GOAL_S if args.cold else WARM_GOAL_S
         verdict = "meets" if timings["total"] <= goal else "MISSES"
-        print(f"\ndefault run {timings['total']:.1f} s: {verdict} the <= {goal:.0f} s "
-              f"{'cold' if args.cold else 'warm'}-cache goal")
+        print(
+            f"\ndefault run {timings['total']:.1f} s: {verdict} the <= {goal:.0f} s "
+            f"{'cold' if args.cold else 'warm'}-cache goal"
+        )
     return 0
 
 
