@@ -58,7 +58,7 @@ def model_summary(name: str) -> str:
 
 register_model("softmax", summary="softmax regression: one linear layer on the pixels")(SoftmaxRegression)
 register_model("mlp", summary="one-hidden-layer perceptron")(MLP)
-register_model("cnn", summary="small convolutional network (GroupNorm, DP-SGD friendly)")(SmallCNN)
+register_model("cnn", summary="small DP-SGD-friendly CNN: pooled centre-surround input, one tanh conv")(SmallCNN)
 
 
 def build_model(
