@@ -126,7 +126,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run_study(config, progress=not args.no_progress, log=_log)
     print(summary_table(result.summaries))
     print(f"\n{result.cells_run} cells run, {result.cells_skipped} resumed; {result.timings['total']:.1f} s in all")
-    print("phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items() if k != "total"))
+    print(
+        "phases (s; training, attacks, metrics and audit are summed over the workers' tasks): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items() if k != "total")
+    )
     print(f"report: {result.run_dir / 'report.html'} (personal data: keep it private)")
     return 0
 
