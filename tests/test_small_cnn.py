@@ -34,6 +34,8 @@ def test_logits_shape_and_uniform_start_for_the_datas_shape(faces_split):
     torch.testing.assert_close(logits, torch.zeros_like(logits))
     colour = SmallCNN(input_shape=(3, 40, 36), num_classes=7)
     assert colour(torch.rand(2, 3, 40, 36) * 2 - 1).shape == (2, 7)
+    plain = SmallCNN(input_shape=train.input_shape, num_classes=train.num_classes, surround=0)  # no high-pass
+    torch.testing.assert_close(plain.features[:2](x[:2]), F.avg_pool2d(x[:2], 4))
 
 
 def test_too_small_images_are_refused_with_the_shape():
@@ -54,8 +56,9 @@ def test_centre_surround_matches_a_loop_and_kills_constants():
     torch.testing.assert_close(got, want)
     constant = torch.full((1, 1, 9, 8), 0.37, dtype=torch.float64)
     torch.testing.assert_close(CentreSurround(5)(constant), torch.zeros_like(constant))
-    with pytest.raises(ValueError, match="odd"):
-        CentreSurround(4)
+    for bad in (4, 1):
+        with pytest.raises(ValueError, match="odd number of pixels >= 3"):
+            CentreSurround(bad)
 
 
 def test_every_weighted_layer_has_a_closed_form_per_example_rule():
