@@ -103,7 +103,7 @@ def _add_run(sub) -> None:
 
     p = sub.add_parser(
         "run",
-        help="the study: privacy levels x seeds x attacks -> train, account, attack, measure, report",
+        help=_HEAVY_COMMANDS["run"],
         description="Run (or resume) the study: does DP-SGD stop model inversion, and at what "
         "epsilon? Writes results and a report. The outputs contain personal data "
         "(faces of private people) and are private by default.",
@@ -136,6 +136,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- dpmi train
 _HEAVY_COMMANDS = {  # their one-line help; their options are built only when they run (see build_parser)
+    "run": "the study: privacy levels x seeds x attacks -> train, account, attack, measure, report",
+    "epsilon": "epsilon of DP-SGD (Poisson-subsampled Gaussian) by RDP and/or PLD",
+    "sigma": "smallest noise multiplier meeting a target epsilon",
+    "audit": "privacy audit of one level: accountant vs membership inference vs canaries",
     "train": "train one target model on the private identities; save weights + sidecar",
     "attack": "invert a model saved by `dpmi train` with any registered attack; write the results beside it",
 }
@@ -739,7 +743,7 @@ def _check_delta(delta: float) -> None:
 def _add_epsilon(sub) -> None:
     p = sub.add_parser(
         "epsilon",
-        help="epsilon of DP-SGD (Poisson-subsampled Gaussian) by RDP and/or PLD",
+        help=_HEAVY_COMMANDS["epsilon"],
         description="Epsilon spent by DP-SGD with noise multiplier sigma, at delta.",
     )
     p.add_argument("--sigma", type=float, required=True, help="noise multiplier (noise std / clip norm), > 0")
@@ -789,7 +793,7 @@ def _flag_note(note: str) -> str:
 def _add_sigma(sub) -> None:
     p = sub.add_parser(
         "sigma",
-        help="smallest noise multiplier meeting a target epsilon",
+        help=_HEAVY_COMMANDS["sigma"],
         description="The smallest DP-SGD noise multiplier whose epsilon at delta is <= the target.",
     )
     p.add_argument("--epsilon", type=float, required=True, help="target epsilon, > 0")
@@ -951,7 +955,7 @@ examples:
 def _add_audit(sub) -> None:
     p = sub.add_parser(
         "audit",
-        help="privacy audit of one level: accountant vs membership inference vs canaries",
+        help=_HEAVY_COMMANDS["audit"],
         description="Audit one privacy level: the accountant's epsilon beside what a black-box "
         "(LiRA) and a white-box (one-run canary) attacker demonstrably achieve, and the "
         "identity-level epsilon.",

@@ -68,6 +68,21 @@ def plan_levels(config: StudyConfig) -> list[PrivacyLevel]:
     return levels
 
 
+def accounting_source_fingerprint() -> str:
+    """SHA-256 of the source of `dpmi.privacy.accounting` (every module, by name): part of cache keys of numbers
+    the accountants computed, so editing an accountant never leaves a stale epsilon in a cache."""
+    import hashlib
+    from importlib import resources
+
+    digest = hashlib.sha256()
+    package = resources.files("dpmi.privacy.accounting")
+    for entry in sorted(package.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".py"):
+            digest.update(entry.name.encode())
+            digest.update(entry.read_bytes())
+    return digest.hexdigest()
+
+
 def resolve_levels(
     levels: list[PrivacyLevel], config: StudyConfig, train_size: int, recipes: dict[str, Any] | None = None
 ) -> list[PrivacyLevel]:
@@ -80,6 +95,7 @@ def resolve_levels(
         ValueError: a target epsilon that no sigma reaches with these steps (the accountant says why).
     """
     # make_private's rule too; each cell checks that its training took exactly these steps.
+    from dpmi.cache import cached
     from dpmi.privacy.accounting import (
         compute_epsilon,
         dpsgd_steps,
@@ -96,18 +112,38 @@ def resolve_levels(
         epochs = config.epochs if recipe is None else recipe.epochs
         sample_rate = batch_size / train_size
         steps = dpsgd_steps(epochs, sample_rate)
-        sigma = level.noise_multiplier
-        if sigma is None:
-            assert level.target_epsilon is not None  # a private level has one or the other
-            sigma = float(
-                get_noise_multiplier(
-                    level.target_epsilon, config.delta, sample_rate, steps, accountant=config.accountant
+
+        def account(level: PrivacyLevel = level, sample_rate: float = sample_rate, steps: int = steps) -> dict:
+            sigma = level.noise_multiplier
+            if sigma is None:
+                assert level.target_epsilon is not None  # a private level has one or the other
+                sigma = float(
+                    get_noise_multiplier(
+                        level.target_epsilon, config.delta, sample_rate, steps, accountant=config.accountant
+                    )
                 )
-            )
-        epsilons = {
-            name: float(compute_epsilon(sigma, sample_rate, steps, config.delta, accountant=name))
-            for name in ("rdp", "pld")
+            return {
+                "sigma": float(sigma),
+                **{
+                    name: float(compute_epsilon(sigma, sample_rate, steps, config.delta, accountant=name))
+                    for name in ("rdp", "pld")
+                },
+            }
+
+        # Cached by content like the recipes (a second or two of every study otherwise); the key holds the
+        # accountants' source, so a change to them recomputes.
+        parts = {
+            "noise_multiplier": level.noise_multiplier,
+            "target_epsilon": level.target_epsilon,
+            "delta": config.delta,
+            "sample_rate": sample_rate,
+            "steps": steps,
+            "calibrated_by": config.accountant,
+            "accounting_source": accounting_source_fingerprint(),
         }
+        numbers, _ = cached("privacy-level", parts, account)
+        sigma = float(numbers["sigma"])
+        epsilons = {name: float(numbers[name]) for name in ("rdp", "pld")}
         resolved.append(
             PrivacyLevel(
                 level.key,
