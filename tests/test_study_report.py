@@ -239,3 +239,32 @@ def test_an_old_run_directory_still_renders_with_a_migration_note(tmp_path, caps
     (run / "results.json").write_text(json.dumps({"config": {}, "levels": [], "cells": [], "format_version": 9}))
     assert main(["report", str(run)]) == 2
     assert "newer than this dpmi reads" in capsys.readouterr().err
+
+
+def test_reading_says_where_the_two_judges_disagree_and_claims_faces_only_for_prior_attacks():
+    from types import SimpleNamespace
+
+    from dpmi.study.report import judges_disagree_sentence, looks_sentence
+    from dpmi.study.summary import JUDGES
+
+    # 60 trials at chance 0.05: 12/60 is above chance (binomial p < 0.001), 4/60 is not.
+    level = SimpleNamespace(
+        trials=60,
+        attack_mean={
+            "mi-face": {"eval_acc1": 0.2, "judge2_acc1": 4 / 60, "ssim_mean_face": 0.35},
+            "pca-prior": {"eval_acc1": 0.2, "judge2_acc1": 0.2, "ssim_mean_face": 0.45},
+            "gmi": {"eval_acc1": 4 / 60, "judge2_acc1": 0.2, "ssim_mean_face": 0.05},
+        },
+    )
+    text = judges_disagree_sentence(level, JUDGES, 0.05)
+    assert "on mi-face (evaluation classifier 20%, above chance; LBP judge 6.7%, near chance)" in text
+    assert "on gmi (evaluation classifier 6.7%, near chance; LBP judge 20%, above chance)" in text
+    assert "pca-prior" not in text  # both judges above chance: no disagreement
+    looks = looks_sentence(level)
+    assert "mi-face gives images with a face's coarse layout" in looks and "face-like" not in looks
+    assert "gmi gives noise-like images" in looks
+    assert "An attack with a face prior draws a face" in looks  # pca-prior has a prior and a face's layout
+    only_miface = SimpleNamespace(trials=60, attack_mean={"mi-face": level.attack_mean["mi-face"]})
+    assert "An attack with a face prior" not in looks_sentence(only_miface)
+    agree = SimpleNamespace(trials=60, attack_mean={"pca-prior": level.attack_mean["pca-prior"]})
+    assert judges_disagree_sentence(agree, JUDGES, 0.05) == ""

@@ -131,31 +131,71 @@ def _epsilon_text(level: PrivacyLevel, accountant: str) -> str:
 
 
 # SSIM (Wang et al. 2004) of a reconstruction with the person's mean face: below LOW the image has no face
-# structure (it looks like noise or a texture), from HIGH up it has the layout of a face (eyes, nose, mouth).
+# structure (it looks like noise or a texture), from HIGH up it has the coarse layout of a face (eyes, nose,
+# mouth where a face has them). SSIM cannot tell a photo-like face from a mosaic with that layout (the cnn's
+# MI-FACE images are constant on the 4 x 4 blocks its input is pooled over), so the words claim the layout only.
 SSIM_NOISE, SSIM_FACE = 0.1, 0.3
+
+
+def _has_face_prior(attack: str) -> bool:
+    from dpmi.attacks.registry import attack_spec
+
+    try:
+        return bool(attack_spec(attack).needs_public)
+    except ValueError:  # an attack of a run made with another version: no claim about it
+        return False
 
 
 def looks_sentence(s: LevelSummary) -> str:
     """What the reconstructions look like, per attack, from their structural similarity with the real mean faces."""
     parts = []
+    prior_faces = False
     for attack, values in s.attack_mean.items():
         value = values.get("ssim_mean_face", math.nan)
         if not math.isfinite(value):
             continue
         look = (
-            "face-like images"
+            "images with a face's coarse layout"
             if value >= SSIM_FACE
             else "noise-like images without a face's structure"
             if value < SSIM_NOISE
             else "images with a faint face structure"
         )
+        prior_faces |= value >= SSIM_FACE and _has_face_prior(attack)
         parts.append(f"{attack} gives {look} (SSIM {value:.2f} with the person's mean face)")
     if not parts:
         return ""
     text = "What the images look like: " + "; ".join(parts) + "."
-    if any("face-like" in part for part in parts):
+    if prior_faces:
         text += " An attack with a face prior draws a face whatever the model leaks; whose face it is, the judges say."
     return text
+
+
+def judges_disagree_sentence(s: LevelSummary, judges: list[tuple[str, str, str]], chance: float) -> str:
+    """Where the two identifying judges (the evaluation classifier and the LBP judge) disagree about an attack at
+    this level: one above chance, the other not. The nearest-mean test is left out: it is far more sensitive
+    than either by design."""
+    named = [(key, name) for key, _, name in judges if key in ("eval_acc1", "judge2_acc1")]
+    if len(named) < 2:
+        return ""
+    parts = []
+    for attack, values in s.attack_mean.items():
+        if not all(math.isfinite(values.get(key, math.nan)) for key, _ in named):
+            continue
+        verdicts = {key: chance_words(values[key], s.trials, chance) for key, _ in named}
+        if len(set(verdicts.values())) < 2:
+            continue
+        said = "; ".join(f"{name} {_pct(values[key])}, {verdicts[key]}" for key, name in named)
+        if verdicts["eval_acc1"] == "above chance":
+            why = (
+                "its images carry features the evaluation network responds to, which need not be a face a person "
+                "would recognise (both networks learned from the same private faces, and such features carry over "
+                "from one network to another): look at its row in the grid"
+            )
+        else:
+            why = "the LBP judge matches local textures, which need not make the person recognisable as a whole"
+        parts.append(f"on {attack} ({said}): {why}")
+    return ("The two judges disagree " + "; and ".join(parts) + ".") if parts else ""
 
 
 def miface_steps(summaries: list[LevelSummary]) -> str:
@@ -206,8 +246,9 @@ def plain_reading(
         (
             f"Each attack reconstructs one image per private person ({summaries[0].people} people attacked, "
             f"{classes} private people in all, chance {_pct(chance)}). Judges decide whether a reconstruction shows who "
-            f"it is: the {primary} (a network trained on the real private faces) is the one that agrees with a person "
-            "looking at the grid; the nearest-mean-face test (is the image most correlated with that person's mean "
+            f"it is: the {primary} (a network trained on the real private faces) is the one that answered like a person "
+            "on real, blurred and mean faces and on noise (the judges' table); on attack images the two judges can "
+            "disagree, and the reading says where. The nearest-mean-face test (is the image most correlated with that person's mean "
             "face?) is a sensitive statistical test that can single out a person from an image a human would call "
             'noise. "Above chance" means a one-sided binomial test over people x seeds rejects guessing at 5%.'
         )
@@ -246,6 +287,9 @@ def plain_reading(
             looks = looks_sentence(s)
             if looks:
                 text += " " + looks
+            disagree = judges_disagree_sentence(s, judges, chance)
+            if disagree:
+                text += " " + disagree
         if grid_rows and columns:
             grid = grid_sentence(grid_rows, s.level.key, columns)
             if grid:
