@@ -156,7 +156,7 @@ def _resolve(spec: str, num_classes: int, input_shape: Sequence[int], seed: int 
     except ValueError as exc:
         if str(exc).startswith("unknown model"):
             raise ValueError(f"{exc}; or your own as pkg.module:factory") from exc
-        raise
+        raise ValueError(f"model {spec!r}: {exc}") from exc  # the name the user typed, before the class's words
     except RuntimeError as exc:  # e.g. a pooling layer larger than what is left of a small image
         raise ValueError(
             f"model {spec!r} cannot be built for images of shape {shape} (C, H, W): "
