@@ -2,8 +2,9 @@
 promises beside what an attacker measurably achieves (`dpmi.audit.audit_level`).
 
 Beside the cells, in the same workers (`AuditTask`, `pending_audits`, `dpmi.study.worker_tasks`), the study
-audits each chosen level's target: exactly the study's model for that level and the first seed (same recipe, same seed: it is retrained here by the cell's own `train_target`, and its held-out
-accuracy is checked against the cell's record). Black box: LiRA with `audit_shadows` shadow models trained with
+audits each chosen level's target: exactly the study's model for that level and the first seed (same recipe,
+same seed: it is retrained here by the cell's own `train_target`, and its held-out accuracy is checked against
+the cell's record by `attach_cell_accuracies` once both are done). Black box: LiRA with `audit_shadows` shadow models trained with
 the level's recipe (trained together for the "softmax" and "mlp" models; the "cnn" falls back to sequential
 shadows, K times one training). White box: the one-run canary audit of DP-SGD (Steinke, Nasr & Jagielski 2023),
 which needs the "softmax" model (a fixed canary gradient direction per input dimension): for other models the
