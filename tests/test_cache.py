@@ -121,3 +121,17 @@ def test_store_leaves_no_temporary_files(cache_dir):
     store_entry("face-prior", "k" * 64, {"x": torch.zeros(2)})
     files = sorted(p.name for p in (cache_dir / "artifacts" / "face-prior").iterdir())
     assert files == ["k" * 64 + ".pt"]
+
+
+def test_an_entry_failing_the_callers_check_is_rebuilt_and_overwritten(cache_dir):
+    builds = []
+
+    def build(value):
+        builds.append(value)
+        return {"value": value}
+
+    cached("thing", {"a": 1}, lambda: build(1))
+    payload, hit = cached("thing", {"a": 1}, lambda: build(2), valid=lambda p: p["value"] == 2)
+    assert (payload["value"], hit) == (2, False)  # readable, but not what the caller needs
+    payload, hit = cached("thing", {"a": 1}, lambda: build(3), valid=lambda p: p["value"] == 2)
+    assert (payload["value"], hit) == (2, True) and builds == [1, 2]  # the rebuilt entry was stored

@@ -125,15 +125,19 @@ def cached(
     build: Callable[[], dict[str, Any]],
     *,
     log: Callable[[str], None] | None = None,
+    valid: Callable[[dict[str, Any]], bool] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """The payload for (kind, parts): loaded when a valid entry exists, else built by `build()` and stored.
+
+    valid: a check of a loaded payload beyond readability (e.g. that it rebuilds the caller's networks); an
+    entry that fails it is rebuilt and overwritten, like a corrupt one.
 
     Returns:
         (payload, hit): hit is True when it came from the cache.
     """
     key = cache_key(kind, parts)
     payload = load_entry(kind, key)
-    if payload is not None:
+    if payload is not None and (valid is None or valid(payload)):
         return payload, True
     if log is not None and entry_path(kind, key).exists():
         log(f"cache entry {entry_path(kind, key)} is corrupt or from another dpmi version: rebuilding it")

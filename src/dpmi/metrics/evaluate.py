@@ -144,8 +144,7 @@ def identification(
     if evaluator is not None:
         logits, features = evaluator.logits_and_features(images)
         top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu().numpy()
-        private_x, _ = private_train.to_tensors()
-        private_features = evaluator.reference_features(private_x)
+        private_features = evaluator.reference_features(private_train)
         private_labels = torch.as_tensor(private_train.labels, device=private_features.device)
         distances = torch.cdist(features.double(), private_features.double()).pow(2)
         own = private_labels[None, :] == torch.as_tensor(labels, device=distances.device)[:, None]

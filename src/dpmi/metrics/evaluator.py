@@ -148,13 +148,14 @@ class Evaluator:
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
-    def reference_features(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """`embed(images)`, remembered by the images' content (for a reference set embedded again and again)."""
+    def reference_features(self, dataset: FaceDataset) -> torch.Tensor:
+        """`embed` of a dataset's images, remembered by its pixels' content (a reference set embedded again and
+        again); the tensors are made only when the set is new."""
         from dpmi.cache import fingerprint_array
 
-        key = f"{fingerprint_array(images)}|{self.device}"
+        key = f"{fingerprint_array(dataset.images)}|{self.device}"
         if key not in self._reference_features:
-            self._reference_features[key] = self.embed(images)
+            self._reference_features[key] = self.embed(dataset.to_tensors()[0])
         return self._reference_features[key]
 
     @torch.no_grad()

@@ -53,7 +53,6 @@ class SerialExecutor:
 
 
 def _init_worker(threads: int, initializer: Callable[..., None] | None, initargs_file: str | None) -> None:
-    import pickle
     import signal
 
     import torch

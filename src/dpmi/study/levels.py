@@ -8,6 +8,7 @@ level's epsilon is reported by both accountants: RDP (Mironov 2017; Mironov, Tal
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -68,6 +69,7 @@ def plan_levels(config: StudyConfig) -> list[PrivacyLevel]:
     return levels
 
 
+@functools.cache
 def accounting_source_fingerprint() -> str:
     """SHA-256 of the source of `dpmi.privacy.accounting` (every module, by name): part of cache keys of numbers
     the accountants computed, so editing an accountant never leaves a stale epsilon in a cache."""

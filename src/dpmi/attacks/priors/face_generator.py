@@ -349,13 +349,12 @@ def load_face_gan(
     def build() -> dict:
         return train_face_gan(public, settings, progress=progress)
 
-    payload, hit = cached(CACHE_KIND, parts, build, log=log)
-    try:
-        return face_gan_from_payload(payload, latent_weight=latent_weight), hit
-    except (KeyError, TypeError, ValueError, RuntimeError):
-        # Readable but not ours (e.g. a payload of another layout): rebuild rather than trust it.
-        from dpmi.cache import cache_key, store_entry
+    def rebuilds(payload: dict) -> bool:  # readable but not ours (another layout): rebuild rather than trust it
+        try:
+            face_gan_from_payload(payload)
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            return False
+        return True
 
-        payload = build()
-        store_entry(CACHE_KIND, cache_key(CACHE_KIND, parts), payload)
-        return face_gan_from_payload(payload, latent_weight=latent_weight), False
+    payload, hit = cached(CACHE_KIND, parts, build, log=log, valid=rebuilds)
+    return face_gan_from_payload(payload, latent_weight=latent_weight), hit

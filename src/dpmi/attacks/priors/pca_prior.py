@@ -109,13 +109,10 @@ def load_pca_prior(public: FaceDataset, components: int, *, flips: bool = True) 
         prior = fit_pca_prior(public, components, flips=flips)
         return {"mean": prior.mean, "basis": prior.basis, "scale": prior.scale, "input_shape": list(prior.input_shape)}
 
-    payload, hit = cached(CACHE_KIND, parts, build)
-    shape = tuple(int(v) for v in payload.get("input_shape", ()))
-    basis = payload.get("basis")
-    if shape != tuple(public.input_shape) or basis is None or tuple(basis.shape)[0] != components:
-        # Readable but not what this key promises: rebuild rather than trust it.
-        from dpmi.cache import cache_key, store_entry
+    def fits(payload: dict) -> bool:  # readable but not what this key promises: rebuild rather than trust it
+        basis = payload.get("basis")
+        shape = tuple(int(v) for v in payload.get("input_shape", ()))
+        return shape == tuple(public.input_shape) and basis is not None and tuple(basis.shape)[0] == components
 
-        payload, hit = build(), False
-        store_entry(CACHE_KIND, cache_key(CACHE_KIND, parts), payload)
+    payload, hit = cached(CACHE_KIND, parts, build, valid=fits)
     return PCAPrior(payload["mean"], payload["basis"], payload["scale"], public.input_shape), hit
