@@ -32,7 +32,10 @@ def die_once(marker: str) -> tuple[str, int]:
 
 def pid_then_sleep(task: tuple[str, int, float]) -> int:
     folder, value, seconds = task
-    Path(folder, f"{value}.pid").write_text(str(os.getpid()))
+    # Written under another name, then renamed: the test waits for *.pid files and must never read an empty one.
+    partial = Path(folder, f"{value}.partial")
+    partial.write_text(str(os.getpid()))
+    partial.replace(Path(folder, f"{value}.pid"))
     time.sleep(seconds)
     return os.getpid()
 
