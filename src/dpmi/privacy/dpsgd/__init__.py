@@ -6,12 +6,13 @@ from dpmi.privacy.dpsgd.dataset_batches import DatasetBatches, PoissonBatchSampl
 from dpmi.privacy.dpsgd.noise import add_gaussian_noise_, derive_seeds, fill_gaussian_noise_, make_generator
 from dpmi.privacy.dpsgd.poisson_sampling import PoissonSampler
 from dpmi.privacy.dpsgd.private_training import PrivateTraining, make_private
-from dpmi.privacy.dpsgd.train import TrainConfig, TrainHistory, train, train_on_dataset
+from dpmi.privacy.dpsgd.train import Objective, TrainConfig, TrainHistory, train, train_on_dataset
 
 __all__ = [
     "ClippedGradients",
     "DatasetBatches",
     "GradientCapture",
+    "Objective",
     "PoissonBatchSampler",
     "PoissonSampler",
     "PrivateTraining",

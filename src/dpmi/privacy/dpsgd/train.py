@@ -1,10 +1,13 @@
 """One training loop for every model the study trains: plain minibatch SGD, or DP-SGD when a noise
-multiplier or a target epsilon is given. Loss: cross-entropy on the model's logits."""
+multiplier or a target epsilon is given. Loss: cross-entropy on the model's logits, or a defense's
+per-example objective (`objective=`) over a subset of the parameters (`parameters=`; see `dpmi.defenses`)."""
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +19,16 @@ from torch.utils.data import DataLoader, Dataset
 
 from dpmi.privacy.accounting.base import Accountant
 from dpmi.privacy.dpsgd.private_training import PrivateTraining, make_private
+
+# objective(model, xb, yb) -> per-example losses [n] of one forward pass of `model` on the batch: what a
+# defense trains with instead of cross-entropy. Example i's loss must depend on example i alone (its inputs and
+# the network's activations on it), so that DP-SGD's per-example clipping bounds each example's influence.
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy_objective(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    """The default objective: per-example cross-entropy on the model's logits."""
+    return F.cross_entropy(model(xb), yb, reduction="none")
 
 
 @dataclass
@@ -102,7 +115,8 @@ class TrainHistory:
     """What training did.
 
     Attributes:
-        loss: mean training cross-entropy (nats) of the batches seen, per epoch.
+        loss: mean training cross-entropy (nats) of the batches seen, per epoch (the objective's mean when
+            trained with one).
         epsilon: epsilon at `delta` after each epoch (empty if not private).
         noise_multiplier: sigma used (None if not private).
         steps: optimizer steps taken (private: including empty Poisson batches).
@@ -121,35 +135,77 @@ class TrainHistory:
     secure_mode: bool = False
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> TrainHistory:
+def train(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    *,
+    objective: Objective | None = None,
+    parameters: Iterable[nn.Parameter] | None = None,
+) -> TrainHistory:
     """Train `model` (returns logits) on images `x` [N, ...] and labels `y` [N] in place.
 
     Plain SGD with momentum on fixed-size shuffled minibatches, or DP-SGD (Poisson batches, per-example
     clipping, Gaussian noise, accounting) when `config.noise_multiplier` or `config.target_epsilon` is set.
+
+    Args:
+        objective: `objective(model, xb, yb) -> [n]` per-example losses (default: cross-entropy); plain
+            training minimises their mean, DP-SGD clips each one's gradient.
+        parameters: the parameters to train (default: all that require gradients). Every other parameter is
+            frozen for the run (requires_grad off, restored afterwards), so it stays bit-identical and DP-SGD
+            clips and noises only the trained ones.
     """
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same number of examples, got {x.shape[0]} and {y.shape[0]}")
-    device, optimizer = _prepare(model, int(x.shape[0]), config)
-    x, y = x.to(device), y.to(device)
-    history = TrainHistory()
-    if not config.private:
-        _train_plain(model, optimizer, x, y, config, history)
+    with _training_only(model, parameters) as trained:
+        device, optimizer = _prepare(model, int(x.shape[0]), config, trained)
+        x, y = x.to(device), y.to(device)
+        history = TrainHistory()
+        if not config.private:
+            _train_plain(model, optimizer, x, y, config, history, objective)
+            return history
+        _train_private(model, _private_training(model, optimizer, (x, y), config), config, history, objective)
         return history
 
-    _train_private(model, _private_training(model, optimizer, (x, y), config), config, history)
-    return history
+
+@contextmanager
+def _training_only(model: nn.Module, parameters: Iterable[nn.Parameter] | None) -> Iterator[list[nn.Parameter] | None]:
+    """Within the block only `parameters` require gradients; yields them (None, changing nothing, when None:
+    the model trains as it is). ValueError when one of them is not the model's, or none is given."""
+    if parameters is None:
+        yield None
+        return
+    chosen = list(parameters)
+    own = {id(p) for p in model.parameters()}
+    if not chosen:
+        raise ValueError("parameters to train is empty: nothing to train")
+    if any(id(p) not in own for p in chosen):
+        raise ValueError("parameters to train must be parameters of the model being trained")
+    keep = {id(p) for p in chosen}
+    saved = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in saved:
+            p.requires_grad_(id(p) in keep)
+        yield [p for p in model.parameters() if id(p) in keep]
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
 
 
-def _prepare(model: nn.Module, n: int, config: TrainConfig) -> tuple[torch.device, torch.optim.SGD]:
+def _prepare(
+    model: nn.Module, n: int, config: TrainConfig, parameters: list[nn.Parameter] | None = None
+) -> tuple[torch.device, torch.optim.SGD]:
     """Check the config against n training examples, put the model on the config's device in train mode, and
-    make its SGD optimizer: what tensor and Dataset training share."""
+    make its SGD optimizer (over `parameters`, default all): what tensor and Dataset training share."""
     if n < 1:
         raise ValueError("the training set is empty")
     config.validate(n)
     device = torch.device(config.device)
     model.to(device)
     model.train()
-    return device, torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    params = list(model.parameters()) if parameters is None else parameters
+    return device, torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
 
 
 def _private_training(model: nn.Module, optimizer: Any, data: Any, config: TrainConfig, **loader: Any) -> Any:
@@ -172,7 +228,13 @@ def _private_training(model: nn.Module, optimizer: Any, data: Any, config: Train
     )
 
 
-def _train_private(model: nn.Module, private: PrivateTraining, config: TrainConfig, history: TrainHistory) -> None:
+def _train_private(
+    model: nn.Module,
+    private: PrivateTraining,
+    config: TrainConfig,
+    history: TrainHistory,
+    objective: Objective | None = None,
+) -> None:
     """The DP-SGD epochs of `train` / `train_on_dataset`; detaches `private` from the model at the end."""
     try:
         history.noise_multiplier = private.noise_multiplier
@@ -189,7 +251,9 @@ def _train_private(model: nn.Module, private: PrivateTraining, config: TrainConf
             )
             total, count = 0.0, 0
             for xb, yb in private.batches(max(0, planned_end - start)):
-                losses = F.cross_entropy(model(xb), yb, reduction="none")
+                losses = (
+                    F.cross_entropy(model(xb), yb, reduction="none") if objective is None else objective(model, xb, yb)
+                )
                 private.step(losses)
                 total += float(losses.detach().sum())
                 count += int(losses.shape[0])
@@ -201,7 +265,14 @@ def _train_private(model: nn.Module, private: PrivateTraining, config: TrainConf
 
 
 def train_on_dataset(
-    model: nn.Module, dataset: Dataset, config: TrainConfig, *, num_workers: int = 0, pin_memory: bool = False
+    model: nn.Module,
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    objective: Objective | None = None,
+    parameters: Iterable[nn.Parameter] | None = None,
 ) -> TrainHistory:
     """`train` on a map-style Dataset (`dataset[i]` = (image [C, H, W], label)) read through a DataLoader
     with `num_workers` workers, so the training images never sit in memory as one tensor (e.g.
@@ -221,7 +292,7 @@ def train_on_dataset(
         for k, (xb, yb) in enumerate(loader):
             xb, yb = xb.to(device, non_blocking=pin_memory), yb.to(device, non_blocking=pin_memory)
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), yb)
+            loss = F.cross_entropy(model(xb), yb) if objective is None else objective(model, xb, yb).mean()
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * yb.numel()
@@ -231,7 +302,7 @@ def train_on_dataset(
                 total = 0.0
         return history
     private = _private_training(model, optimizer, dataset, config, num_workers=num_workers, pin_memory=pin_memory)
-    _train_private(model, private, config, history)
+    _train_private(model, private, config, history, objective)
     return history
 
 
@@ -242,6 +313,7 @@ def _train_plain(
     y: torch.Tensor,
     config: TrainConfig,
     history: TrainHistory,
+    objective: Objective | None = None,
 ) -> None:
     n = int(x.shape[0])
     rng = np.random.default_rng(config.seed)
@@ -251,7 +323,10 @@ def _train_plain(
         for start in range(0, n, config.batch_size):
             index = order[start : start + config.batch_size]
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x[index]), y[index])
+            if objective is None:
+                loss = F.cross_entropy(model(x[index]), y[index])
+            else:
+                loss = objective(model, x[index], y[index]).mean()
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * index.numel()
