@@ -18,16 +18,18 @@ import torch.nn.functional as F
 from dpmi.defenses.base import DefenseSpec, StrengthKnob
 
 
-def smoothed_targets(labels: torch.Tensor, num_classes: int, alpha: float) -> torch.Tensor:
-    """(1 - alpha) onehot(labels) + alpha / K: [N, K], each row summing to 1."""
-    onehot = F.one_hot(labels, num_classes).to(torch.get_default_dtype())
+def smoothed_targets(
+    labels: torch.Tensor, num_classes: int, alpha: float, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """(1 - alpha) onehot(labels) + alpha / K: [N, K] of `dtype` (default: torch's), each row summing to 1."""
+    onehot = F.one_hot(labels, num_classes).to(dtype or torch.get_default_dtype())
     return (1.0 - alpha) * onehot + alpha / num_classes
 
 
 def loss(outputs: torch.Tensor, labels: torch.Tensor, alpha: float, extras: dict[str, Any]) -> torch.Tensor:
     """Per-example cross-entropy of the logits `outputs` [N, K] against the smoothed labels: [N]."""
     log_p = F.log_softmax(outputs, dim=1)
-    targets = smoothed_targets(labels, outputs.shape[1], float(alpha)).to(log_p.dtype)
+    targets = smoothed_targets(labels, outputs.shape[1], float(alpha), log_p.dtype)
     return -(targets * log_p).sum(dim=1)
 
 

@@ -95,7 +95,7 @@ class VIBModel(nn.Module):
 
 def wrap_model(model: nn.Module, beta: float, num_classes: int, seed: int = 0) -> nn.Module:
     """A `VIBModel` around a copy of `model` whose head (last nn.Linear) is replaced by the bottleneck and a new
-    head of `num_classes`; the new layers' weights are seeded by `seed`. `model` itself is left untouched."""
+    head of `num_classes` (on the old head's device and dtype); the new layers' weights are seeded by `seed`. `model` itself is left untouched."""
     body = copy.deepcopy(model)
     name, head = last_linear(body)
     set_submodule(body, name, nn.Identity())
@@ -104,7 +104,10 @@ def wrap_model(model: nn.Module, beta: float, num_classes: int, seed: int = 0) -
     def build() -> nn.Module:
         return VIBModel(body, features, num_classes, bottleneck_width(features), seed=seed)
 
-    return seeded_init(seed, build)
+    net = seeded_init(seed, build)
+    net.encoder.to(device=head.weight.device, dtype=head.weight.dtype)  # the new layers as the old head
+    net.head.to(device=head.weight.device, dtype=head.weight.dtype)
+    return net
 
 
 def loss(outputs: torch.Tensor, labels: torch.Tensor, beta: float, extras: dict[str, Any]) -> torch.Tensor:
