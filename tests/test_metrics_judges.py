@@ -12,12 +12,12 @@ import torch
 from dpmi.cache import cache_key, entry_path
 from dpmi.data import split_identities
 from dpmi.metrics import (
-    SUMMARY_KEYS,
     Judges,
     LabelledImages,
     above_chance,
     evaluate_inversion,
     load_or_train_judges,
+    summary_keys,
     train_evaluator,
 )
 from dpmi.metrics.evaluator import EvaluatorRecipe
@@ -68,7 +68,7 @@ def test_real_faces_as_reconstructions_are_identified_by_both_judges(judges, pri
     _, test = private_split
     _, y = test.to_tensors()
     scores = real_scores
-    assert set(SUMMARY_KEYS) <= set(scores) and scores["attack_steps"] == 4.0
+    assert set(summary_keys(judges.members)) <= set(scores) and scores["attack_steps"] == 4.0
     assert scores["eval_acc1"] == pytest.approx(judges.evaluator.test_accuracy)
     assert scores["judge2_acc1"] == pytest.approx(judges.second.test_accuracy)
     assert scores["eval_acc5"] >= scores["eval_acc1"] and scores["judge2_acc5"] >= scores["judge2_acc1"]
@@ -100,8 +100,8 @@ def test_noise_is_at_chance_for_both_judges(judges, private_split, real_scores):
 @pytest.mark.slow
 def test_calibration_is_stored_with_the_judges(judges):
     calibration = judges.calibration
-    assert set(calibration) == {"held_out_faces", "blurred_sigma2", "blurred_sigma4", "mean_faces", "wrong_label",
-                                "noise"}
+    assert {"held_out_faces", "blurred_sigma2", "blurred_sigma4", "mean_faces", "wrong_label", "noise"} <= set(
+        calibration)
     assert calibration["held_out_faces"]["eval_acc1"] == pytest.approx(judges.evaluator.test_accuracy)
     assert calibration["mean_faces"]["nearest_mean_top1"] == 1.0  # its own references, by construction
     for case in ("noise", "wrong_label"):
@@ -128,13 +128,14 @@ def test_cache_entry_holds_freshly_trained_weights_and_a_corrupt_one_is_rebuilt(
     train, test = synthetic_faces.split(4, seed=0)
     messages: list[str] = []
     built = load_or_train_judges(train, test, seed=3, log=messages.append, epochs=2)
-    assert len(messages) == 1 and "training the evaluation classifier" in messages[0]
+    assert sum("training the evaluation classifier" in m for m in messages) == 1
+    built_messages = len(messages)  # also a line per judge that cannot run here (e.g. without dlib)
     fresh = train_evaluator(train, seed=3, test=test, epochs=2)  # the same recipe, outside the cache
     for a, b in zip(built.evaluator.net.state_dict().values(), fresh.net.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
     loaded = load_or_train_judges(train, test, seed=3, log=messages.append, epochs=2)
-    assert len(messages) == 1  # a hit: nothing rebuilt
+    assert len(messages) == built_messages  # a hit: nothing rebuilt, nothing said
     path = entry_path(CACHE_KIND, cache_key(CACHE_KIND, judges_cache_parts(train, test, 3,
                                                                           EvaluatorRecipe(epochs=2))))
     path.write_bytes(path.read_bytes()[:100])  # truncated

@@ -1,14 +1,17 @@
-"""Attack success: does a reconstruction identify its target? Two judges (an evaluation CNN and an LBP
-nearest-neighbour face matcher, `Judges`), nearest class-mean identification, KNN and Frechet distances in
+"""Attack success: does a reconstruction identify its target? The judges by registry (`JUDGES`: a pretrained
+face recognizer, an evaluation CNN, an LBP nearest-neighbour face matcher; fitted together as `Judges`), nearest
+class-mean identification, KNN and Frechet distances in
 the evaluator's features, PSNR/SSIM, and the stated test behind "above chance"."""
 
+from collections.abc import Callable
+
 from dpmi.metrics.evaluate import (
-    PER_LABEL_KEYS,
-    SUMMARY_DESCRIPTIONS,
-    SUMMARY_KEYS,
     LabelledImages,
     evaluate_inversion,
     identification,
+    per_label_keys,
+    summary_descriptions,
+    summary_keys,
 )
 from dpmi.metrics.evaluator import (
     Evaluator,
@@ -24,6 +27,7 @@ from dpmi.metrics.frechet import (
     gaussian_fit,
 )
 from dpmi.metrics.image_quality import match_to_reference, psnr, ssim
+from dpmi.metrics.judge_registry import JUDGES, JudgeSpec, available_judges, judge_keys
 from dpmi.metrics.judges import (
     Judges,
     calibrate_judges,
@@ -43,9 +47,16 @@ from dpmi.metrics.significance import (
 from dpmi.metrics.standardize import correlation_matrix, standardize
 
 __all__ = [
+    "JUDGES",
     "PER_LABEL_KEYS",
     "SUMMARY_DESCRIPTIONS",
     "SUMMARY_KEYS",
+    "JudgeSpec",
+    "available_judges",
+    "judge_keys",
+    "per_label_keys",
+    "summary_descriptions",
+    "summary_keys",
     "ChanceVerdict",
     "Evaluator",
     "EvaluatorNet",
@@ -79,3 +90,16 @@ __all__ = [
     "target_rank",
     "train_evaluator",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """SUMMARY_KEYS, SUMMARY_DESCRIPTIONS, PER_LABEL_KEYS: built from the judge registry when first read, so
+    a judge registered by a plugin appears in them (PEP 562)."""
+    builders: dict[str, Callable[[], object]] = {
+        "SUMMARY_KEYS": summary_keys,
+        "SUMMARY_DESCRIPTIONS": summary_descriptions,
+        "PER_LABEL_KEYS": per_label_keys,
+    }
+    if name in builders:
+        return builders[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,21 +18,16 @@ from dpmi.metrics.frechet import frechet_distance
 from dpmi.metrics.image_quality import psnr, ssim
 from dpmi.metrics.nearest_mean import target_rank
 
-# The fixed summary keys, in report order (attack diagnostics add "attack_<name>" keys beside them).
-SUMMARY_KEYS = (
+# The summary keys that do not depend on the judges, in report order; `summary_keys()` puts every registered
+# judge's keys after the chance levels (attack diagnostics add "attack_<name>" keys beside them).
+BASE_SUMMARY_KEYS = (
     "num_labels",
     "chance_top1",
     "chance_top5",
-    "eval_acc1",
-    "eval_acc5",
-    "judge2_acc1",
-    "judge2_acc5",
     "nearest_mean_top1",
     "nearest_mean_top5",
     "knn_dist",
     "frechet_distance",
-    "evaluator_test_acc",
-    "judge2_test_acc",
     "psnr_mean_face",
     "ssim_mean_face",
     "psnr_best_private",
@@ -40,23 +35,17 @@ SUMMARY_KEYS = (
     "attack_confidence",
 )
 
-# One line per summary key, for tables, --help and the report.
-SUMMARY_DESCRIPTIONS: dict[str, str] = {
+# One line per key that does not depend on the judges, for tables, --help and the report.
+BASE_DESCRIPTIONS: dict[str, str] = {
     "num_labels": "reconstructions scored (one per inverted identity)",
     "chance_top1": "top-1 rate of guessing: 1 / identities",
     "chance_top5": "top-5 rate of guessing: min(5, identities) / identities",
-    "eval_acc1": "evaluation classifier (CNN trained on the private images) names the identity (top-1)",
-    "eval_acc5": "evaluation classifier has the identity among its 5 most likely",
-    "judge2_acc1": "second judge (LBP histograms, chi-square nearest private image) names the identity (top-1)",
-    "judge2_acc5": "second judge has the identity among its 5 nearest",
     "nearest_mean_top1": "the identity's mean private face is the most correlated with the reconstruction",
     "nearest_mean_top5": "the identity's mean private face is among the 5 most correlated",
     "knn_dist": "squared distance, in the evaluation classifier's features, to the nearest private image of the "
     "identity (lower = closer)",
     "frechet_distance": "Frechet distance between Gaussians fitted to the reconstructions' and the private images' "
     "evaluation-classifier features (FID stand-in; lower = closer; biased upward for few images)",
-    "evaluator_test_acc": "evaluation classifier's accuracy on held-out real private faces",
-    "judge2_test_acc": "second judge's accuracy on held-out real private faces",
     "psnr_mean_face": "PSNR (dB) against the identity's mean private face, after matching brightness and contrast",
     "ssim_mean_face": "SSIM against the identity's mean private face, after matching brightness and contrast",
     "psnr_best_private": "best PSNR (dB) against any one private image of the identity",
@@ -64,24 +53,41 @@ SUMMARY_DESCRIPTIONS: dict[str, str] = {
     "attack_confidence": "target model's probability of the label at the reconstruction (mean)",
 }
 
-PER_LABEL_KEYS = (
-    "label",
-    "confidence",
-    "eval_pred",
-    "eval_top1",
-    "eval_top5",
-    "judge2_pred",
-    "judge2_top1",
-    "judge2_top5",
-    "nearest_mean_rank",
-    "nearest_mean_top1",
-    "nearest_mean_top5",
-    "knn_dist",
-    "psnr_mean_face",
-    "ssim_mean_face",
-    "psnr_best_private",
-    "ssim_best_private",
-)
+
+def summary_keys(judges: Any = None) -> tuple[str, ...]:
+    """Every key `evaluate_inversion` returns (besides "attack_<name>" and "per_label") when the judges named
+    `judges` ran (default: every registered judge), in report order."""
+    return BASE_SUMMARY_KEYS[:3] + judge_summary_keys(judges) + BASE_SUMMARY_KEYS[3:]
+
+
+def summary_descriptions() -> dict[str, str]:
+    """One line per `summary_keys()` key, the judges' from their registered label and family."""
+    from dpmi.metrics.judge_registry import JUDGES, judge_keys
+
+    out = dict(BASE_DESCRIPTIONS)
+    for name, spec in JUDGES.items():
+        keys = judge_keys(name)
+        out[keys["acc1"]] = f"{spec.label} ({spec.family}) names the identity (top-1)"
+        out[keys["acc5"]] = f"{spec.label} has the identity among its 5 most likely"
+        out[keys["detected"]] = f"{spec.label} finds a face in the reconstruction"
+        out[keys["verified"]] = f"{spec.label} verifies the claimed identity at its own same-person threshold"
+        out[keys["test"]] = f"{spec.label}'s accuracy on held-out real private faces"
+    return {key: out[key] for key in summary_keys()}
+
+
+def per_label_keys(judges: Any = None) -> tuple[str, ...]:
+    """The keys of `evaluate_inversion(...)["per_label"]` when the judges named `judges` ran (default: every
+    registered judge)."""
+    from dpmi.metrics.judge_registry import JUDGES
+
+    keys = ["label", "confidence"]
+    for name in JUDGES.names() if judges is None else judges:
+        spec = JUDGES.get(name)
+        keys += [f"{name}_pred", f"{name}_top1", f"{name}_top5"]
+        keys += [f"{name}_detected"] if spec.detects_faces else []
+        keys += [f"{name}_verified"] if spec.verifies else []
+    keys += ["nearest_mean_rank", "nearest_mean_top1", "nearest_mean_top5", "knn_dist"]
+    return (*keys, "psnr_mean_face", "ssim_mean_face", "psnr_best_private", "ssim_best_private")
 
 
 @dataclass(frozen=True)
@@ -107,15 +113,29 @@ class LabelledImages:
         return dict(self.diagnostics)
 
 
-def _as_judges(judges: Any):
-    """(evaluator or None, second judge or None, evaluator test accuracy, second judge test accuracy)."""
+def _as_judges(judges: Any) -> dict[str, Any]:
+    """judge name -> fitted judge, from a `Judges`, a bare `Evaluator` (the evaluation classifier alone) or None."""
     if judges is None:
-        return None, None
+        return {}
     if isinstance(judges, Evaluator):
-        return judges, None
-    if hasattr(judges, "evaluator"):
-        return judges.evaluator, getattr(judges, "second", None)
+        return {"eval": judges}
+    if hasattr(judges, "members"):
+        return dict(judges.members)
     raise ValueError(f"judges must be a dpmi.metrics.Judges, an Evaluator or None, got {type(judges).__name__}")
+
+
+def judge_summary_keys(names: Any = None) -> tuple[str, ...]:
+    """The summary keys of the judges `names` (default: every registered judge), in registry order."""
+    from dpmi.metrics.judge_registry import JUDGES, judge_keys
+
+    keys: list[str] = []
+    for name in JUDGES.names() if names is None else names:
+        spec, named = JUDGES.get(name), judge_keys(name)
+        keys += [named["acc1"], named["acc5"]]
+        keys += [named["detected"]] if spec.detects_faces else []
+        keys += [named["verified"]] if spec.verifies else []
+        keys.append(named["test"])
+    return tuple(keys)
 
 
 def dataset_layout(images: torch.Tensor) -> np.ndarray:
@@ -126,49 +146,67 @@ def dataset_layout(images: torch.Tensor) -> np.ndarray:
     return x[:, 0].numpy() if x.shape[1] == 1 else x.permute(0, 2, 3, 1).numpy()
 
 
+def judge_rates(per_label: dict[str, np.ndarray], members: dict[str, Any]) -> dict[str, float]:
+    """Summary rates of every judge given (`members`, registry names) from its per-row verdicts, and each
+    judge's held-out accuracy under its `test_key`. A judge not given has no keys (not NaN ones): tables show
+    the judges that ran."""
+    from dpmi.metrics.judge_registry import JUDGES, judge_keys
+
+    out: dict[str, float] = {}
+    for name in members:
+        spec, keys = JUDGES.get(name), judge_keys(name)
+        present = True
+        rows = {"acc1": "top1", "acc5": "top5"}
+        if spec.detects_faces:
+            rows["detected"] = "detected"
+        if spec.verifies:
+            rows["verified"] = "verified"
+        for rate, row in rows.items():
+            values = per_label.get(f"{name}_{row}")
+            out[keys[rate]] = float(np.mean(values)) if present and values is not None else float("nan")
+        out[keys["test"]] = float(members[name].test_accuracy) if present else float("nan")
+    return out
+
+
 def identification(
     images: torch.Tensor, labels: np.ndarray, private_train: FaceDataset, judges: Any = None
 ) -> dict[str, np.ndarray]:
-    """Per-row verdicts of every judge (the identification part of `evaluate_inversion`): the per_label
-    arrays eval_*, judge2_*, nearest_mean_*, knn_dist, plus "features" (the evaluator's embedding of the
-    images, [K, D], absent without an evaluator)."""
-    evaluator, second = _as_judges(judges)
+    """Per-row verdicts of every judge (the identification part of `evaluate_inversion`): for each judge
+    `<name>_pred`, `<name>_top1`, `<name>_top5` (and `<name>_detected`, `<name>_verified` where the judge
+    says), nearest_mean_*, knn_dist (NaN without an evaluation classifier), plus "features" and
+    "private_features" (the evaluation classifier's embeddings [K, D], absent without one)."""
+    members = _as_judges(judges)
     count = len(labels)
     ranks = target_rank(dataset_layout(images), labels, private_train.class_means())
     out: dict[str, np.ndarray] = {
         "nearest_mean_rank": ranks,
         "nearest_mean_top1": (ranks <= 1).astype(np.float64),
         "nearest_mean_top5": (ranks <= 5).astype(np.float64),
+        "knn_dist": np.full(count, np.nan),
     }
-    nan = np.full(count, np.nan)
-    if evaluator is not None:
-        logits, features = evaluator.logits_and_features(images)
-        top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu().numpy()
-        private_features = evaluator.reference_features(private_train)
-        private_labels = torch.as_tensor(private_train.labels, device=private_features.device)
-        distances = torch.cdist(features.double(), private_features.double()).pow(2)
-        own = private_labels[None, :] == torch.as_tensor(labels, device=distances.device)[:, None]
-        knn = distances.masked_fill(~own, float("inf")).min(dim=1).values.cpu().numpy()
-        out.update(
-            eval_pred=top5[:, 0].astype(np.int64),
-            eval_top1=(top5[:, 0] == labels).astype(np.float64),
-            eval_top5=(top5 == labels[:, None]).any(axis=1).astype(np.float64),
-            knn_dist=knn,
-            features=features.cpu().numpy(),
-            private_features=private_features.cpu().numpy(),
-        )
-    else:
-        out.update(eval_pred=np.full(count, -1, dtype=np.int64), eval_top1=nan, eval_top5=nan, knn_dist=nan)
-    if second is not None:
-        scores = second.scores(images)
+    for name, judge in members.items():
+        if isinstance(judge, Evaluator):  # one pass gives the logits and the features (KNN, Frechet)
+            logits, features = judge.logits_and_features(images)
+            scores = logits.double().cpu().numpy()
+            private_features = judge.reference_features(private_train)
+            private_labels = torch.as_tensor(private_train.labels, device=private_features.device)
+            distances = torch.cdist(features.double(), private_features.double()).pow(2)
+            own = private_labels[None, :] == torch.as_tensor(labels, device=distances.device)[:, None]
+            out["knn_dist"] = distances.masked_fill(~own, float("inf")).min(dim=1).values.cpu().numpy()
+            out["features"] = features.cpu().numpy()
+            out["private_features"] = private_features.cpu().numpy()
+        elif callable(getattr(judge, "verdicts", None)):  # one pass for scores, face detection, verification
+            verdicts = judge.verdicts(images, labels)
+            scores = np.asarray(verdicts["scores"], dtype=np.float64)
+            for extra in ("detected", "verified"):
+                if extra in verdicts:
+                    out[f"{name}_{extra}"] = np.asarray(verdicts[extra], dtype=np.float64)
+        else:
+            scores = np.asarray(judge.scores(images), dtype=np.float64)
         order = np.argsort(-scores, axis=1, kind="stable")[:, : min(5, scores.shape[1])]
-        out.update(
-            judge2_pred=order[:, 0].astype(np.int64),
-            judge2_top1=(order[:, 0] == labels).astype(np.float64),
-            judge2_top5=(order == labels[:, None]).any(axis=1).astype(np.float64),
-        )
-    else:
-        out.update(judge2_pred=np.full(count, -1, dtype=np.int64), judge2_top1=nan, judge2_top5=nan)
+        out[f"{name}_pred"] = order[:, 0].astype(np.int64)
+        out[f"{name}_top1"] = (order[:, 0] == labels).astype(np.float64)
+        out[f"{name}_top5"] = (order == labels[:, None]).any(axis=1).astype(np.float64)
     return out
 
 
@@ -188,9 +226,10 @@ def evaluate_inversion(result: Any, private_train: FaceDataset, judges: Any = No
             (only nearest-mean and image-quality numbers).
 
     Returns:
-        A flat dict of floats: every key of `SUMMARY_KEYS` (described in `SUMMARY_DESCRIPTIONS`; rates in
+        A flat dict of floats: every key of `summary_keys()` (described in `summary_descriptions()`; rates in
         0..1 are means over the K rows), plus "attack_<name>" for every entry of `result.summary()`, plus
-        "per_label", a dict of numpy arrays [K] in row order with the keys of `PER_LABEL_KEYS`. Judge
+        "per_label", a dict of numpy arrays [K] in row order with the keys of `per_label_keys()` (those of the
+        judges given). Judge
         numbers are NaN when that judge was not given.
     """
     images = result.images.detach().cpu().to(torch.float32)
@@ -239,31 +278,30 @@ def evaluate_inversion(result: Any, private_train: FaceDataset, judges: Any = No
         psnr_mean_face=psnr_mean, ssim_mean_face=ssim_mean, psnr_best_private=psnr_best, ssim_best_private=ssim_best
     )
 
-    evaluator, second = _as_judges(judges)
+    members = _as_judges(judges)
     # `identification` sets "features" and "private_features" together (both absent without an evaluator).
     frechet = float("nan")
     if features is not None and private_features is not None:
         frechet = frechet_distance(features, private_features)
-    summary = {
+    summary: dict[str, float] = {
         "num_labels": float(count),
         "chance_top1": 1.0 / num_classes,
         "chance_top5": min(5, num_classes) / num_classes,
-        "eval_acc1": float(np.mean(per_label["eval_top1"])),
-        "eval_acc5": float(np.mean(per_label["eval_top5"])),
-        "judge2_acc1": float(np.mean(per_label["judge2_top1"])),
-        "judge2_acc5": float(np.mean(per_label["judge2_top5"])),
-        "nearest_mean_top1": float(per_label["nearest_mean_top1"].mean()),
-        "nearest_mean_top5": float(per_label["nearest_mean_top5"].mean()),
-        "knn_dist": float(np.mean(per_label["knn_dist"])),
-        "frechet_distance": float(frechet),
-        "evaluator_test_acc": float(evaluator.test_accuracy) if evaluator is not None else float("nan"),
-        "judge2_test_acc": float(second.test_accuracy) if second is not None else float("nan"),
-        "psnr_mean_face": float(psnr_mean.mean()),
-        "ssim_mean_face": float(ssim_mean.mean()),
-        "psnr_best_private": float(psnr_best.mean()),
-        "ssim_best_private": float(ssim_best.mean()),
-        "attack_confidence": float(np.mean(per_label["confidence"])) if count else float("nan"),
     }
+    summary.update(judge_rates(per_label, members))
+    summary.update(
+        {
+            "nearest_mean_top1": float(per_label["nearest_mean_top1"].mean()),
+            "nearest_mean_top5": float(per_label["nearest_mean_top5"].mean()),
+            "knn_dist": float(np.mean(per_label["knn_dist"])),
+            "frechet_distance": float(frechet),
+            "psnr_mean_face": float(psnr_mean.mean()),
+            "ssim_mean_face": float(ssim_mean.mean()),
+            "psnr_best_private": float(psnr_best.mean()),
+            "ssim_best_private": float(ssim_best.mean()),
+            "attack_confidence": float(np.mean(per_label["confidence"])) if count else float("nan"),
+        }
+    )
     for name, value in dict(result.summary()).items():
         key = f"attack_{name}"
         if key in summary:

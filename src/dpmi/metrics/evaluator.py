@@ -29,6 +29,7 @@ from torch import nn
 
 from dpmi.atomic_files import atomic_write_bytes
 from dpmi.data import FaceDataset
+from dpmi.metrics.judge_registry import JudgeSpec
 
 _EPS = 1e-6
 
@@ -187,6 +188,10 @@ class Evaluator:
     def predict(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
         """Predicted identity of every image, int64 [N]."""
         return self.logits(images).argmax(dim=1).cpu().numpy()
+
+    def scores(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
+        """The judge interface: float64 [N, classes] logits (higher = more like that person)."""
+        return self.logits(images).double().cpu().numpy()
 
     def topk_hits(self, images: torch.Tensor | np.ndarray, labels: np.ndarray | torch.Tensor, k: int = 1) -> np.ndarray:
         """Per image, True when `labels` is among the evaluator's k most likely identities."""
@@ -441,3 +446,36 @@ def _train(
     if test is not None and len(test):
         evaluator.test_accuracy = evaluator.accuracy(test)
     return evaluator
+
+
+def _fit_judge(
+    train: FaceDataset,
+    test: FaceDataset | None,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    recipe: dict | None = None,
+) -> Evaluator:
+    """The evaluation classifier as a judge: trained (or loaded from the content cache) on `train`; `progress`
+    is called per epoch, `recipe` overrides `EvaluatorRecipe` fields."""
+    from dpmi.metrics.judges import load_or_train_evaluator  # the cache lives beside the judges
+
+    return load_or_train_evaluator(train, test, seed, device, log, progress=progress, **(recipe or {}))
+
+
+def _load_judge(state: dict, device: str | torch.device = "cpu") -> Evaluator:
+    return Evaluator.from_state_dict(state, device)
+
+
+JUDGE = JudgeSpec(
+    label="evaluation classifier",
+    family="a CNN trained on the same private images as the target (the field's usual evaluation model)",
+    colour="#CC79A7",
+    marker="o",
+    fit=_fit_judge,
+    load=_load_judge,
+    test_key="evaluator_test_acc",
+    reference="the evaluation model of GMI (Zhang et al. CVPR 2020) and PPA (Struppek et al. ICML 2022)",
+)

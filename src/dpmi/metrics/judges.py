@@ -46,70 +46,94 @@ from dpmi.atomic_files import atomic_write_bytes
 from dpmi.data import FaceDataset
 from dpmi.metrics.blur import blur_faces
 from dpmi.metrics.evaluator import Evaluator, EvaluatorRecipe, train_evaluator
-from dpmi.metrics.lbp_judge import LBPJudge, fit_lbp_judge
 
 CACHE_KIND = "judges"
 EVALUATOR_CACHE_KIND = "evaluator"
 # Bump when the code changes what would be computed for the same inputs (invalidates those cache entries):
 # JUDGES_VERSION for the second judge and the calibration, EVALUATOR_VERSION for the evaluation classifier.
-JUDGES_VERSION = 3
+JUDGES_VERSION = 4
 EVALUATOR_VERSION = 1
 CALIBRATION_SEED_OFFSET = 7919  # noise images draw from seed + this, away from the evaluator's stream
+PROBE_SEED_OFFSET = 104729  # the probes' second classifier: independent of the study's targets (seeds 0, 1, ...)
 BLUR_SIGMAS = (2.0, 4.0)
 
 
 @dataclass
 class Judges:
-    """Both judges and their calibration.
+    """Every registered judge that can run here, fitted on the private training faces, and their calibration.
 
     Attributes:
-        evaluator: the evaluation classifier (acc@1/acc@5, KNN and Frechet features).
-        second: the LBP chi-square nearest-neighbour judge.
+        members: judge name (a `dpmi.metrics.judge_registry.JUDGES` name) -> the fitted judge, in registry order.
         calibration: case -> numbers (see `calibrate_judges`); empty when not measured.
-        seed: the seed the evaluator was trained with.
+        seed: the seed the judges were fitted with.
+        missing: judge name -> why it is not here (a package not installed), for the report and the CLI.
     """
 
-    evaluator: Evaluator
-    second: LBPJudge
+    members: dict[str, Any]
     calibration: dict[str, dict[str, float]] = field(default_factory=dict)
     seed: int = 0
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def evaluator(self) -> Evaluator | None:
+        """The evaluation classifier (its features give the KNN and Frechet distances), or None."""
+        judge = self.members.get("eval")
+        return judge if isinstance(judge, Evaluator) else None
+
+    @property
+    def second(self) -> Any:
+        """The LBP judge (the name older code used), or None."""
+        return self.members.get("judge2")
 
     @property
     def test_accuracy(self) -> float:
-        """The evaluation classifier's held-out accuracy (the primary judge's)."""
-        return float(self.evaluator.test_accuracy)
+        """The evaluation classifier's held-out accuracy (NaN without one)."""
+        return float(self.evaluator.test_accuracy) if self.evaluator is not None else float("nan")
 
     def accuracies(self) -> dict[str, float]:
-        """Train/held-out top-1 accuracy of each judge, in 0..1 (what the study records)."""
-        return {
-            "train_accuracy": float(self.evaluator.train_accuracy),
-            "test_accuracy": float(self.evaluator.test_accuracy),
-            "judge2_test_accuracy": float(self.second.test_accuracy),
-        }
+        """Held-out top-1 accuracy of each judge (0..1) under its `test_key`, plus the evaluation classifier's
+        training accuracy (what the study records)."""
+        from dpmi.metrics.judge_registry import JUDGES
+
+        out: dict[str, float] = {}
+        if self.evaluator is not None:
+            out["train_accuracy"] = float(self.evaluator.train_accuracy)
+            out["test_accuracy"] = float(self.evaluator.test_accuracy)
+        for name, judge in self.members.items():
+            key = JUDGES.get(name).test_key
+            out[_RECORDED_TEST_KEYS.get(key, key)] = float(judge.test_accuracy)
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors, numbers, strings and dicts only (a `dpmi.cache` payload; loads with weights_only)."""
-        evaluator = self.evaluator.state_dict()
-        evaluator["weights"] = {k: v.detach().cpu() for k, v in evaluator["weights"].items()}
+        members = {}
+        for name, judge in self.members.items():
+            state = judge.state_dict()
+            if isinstance(judge, Evaluator):
+                state["weights"] = {k: v.detach().cpu() for k, v in state["weights"].items()}
+            members[name] = state
         return {
             "version": JUDGES_VERSION,
-            "evaluator": evaluator,
-            "second": self.second.state_dict(),
+            "members": members,
             "calibration": {case: {k: float(v) for k, v in row.items()} for case, row in self.calibration.items()},
             "seed": int(self.seed),
+            "missing": dict(self.missing),
         }
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], device: str | torch.device = "cpu") -> Judges:
+        from dpmi.metrics.judge_registry import JUDGES
+
         if not isinstance(state, dict) or state.get("version") != JUDGES_VERSION:
             raise ValueError(
                 "these judges were saved by another dpmi version: delete the file; load_or_train_judges rebuilds them"
             )
+        members = {name: JUDGES.get(name).load(member, device) for name, member in state["members"].items()}
         return cls(
-            Evaluator.from_state_dict(state["evaluator"], device),
-            LBPJudge.from_state_dict(state["second"]),
+            members,
             {case: dict(row) for case, row in state.get("calibration", {}).items()},
             int(state["seed"]),
+            dict(state.get("missing", {})),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -137,11 +161,22 @@ class Judges:
         return cls.from_state_dict(state, device)
 
 
+# The study's results name the held-out accuracies as `Judges.accuracies` always has (results.json readers).
+_RECORDED_TEST_KEYS = {"evaluator_test_acc": "test_accuracy", "judge2_test_acc": "judge2_test_accuracy"}
+
+
 def judges_cache_parts(
-    train: FaceDataset, test: FaceDataset | None, seed: int, recipe: EvaluatorRecipe
+    train: FaceDataset,
+    test: FaceDataset | None,
+    seed: int,
+    recipe: EvaluatorRecipe,
+    public: FaceDataset | None = None,
 ) -> dict[str, Any]:
-    """What the judges depend on (the cache key): the private images and labels, the recipe, the seed, and
-    the version of the judges' code."""
+    """What the judges depend on (the cache key): the private images and labels, the recipe, the seed, the
+    public people of the optimised probes, the registered judges (each one's version and whether it can run
+    here), and the version of the judges' code."""
+    from dpmi.metrics.judge_registry import JUDGES
+
     parts: dict[str, Any] = {
         "train_images": train.images,
         "train_labels": train.labels,
@@ -152,6 +187,9 @@ def judges_cache_parts(
     }
     if test is not None:
         parts.update(test_images=test.images, test_labels=test.labels)
+    if public is not None:
+        parts.update(public_images=public.images, public_labels=public.labels)
+    parts["judges"] = {name: [spec.version, spec.available()[0]] for name, spec in JUDGES.items()}
     return parts
 
 
@@ -174,6 +212,7 @@ def load_or_train_evaluator(
     settings.check()
     parts = judges_cache_parts(train, test, seed, settings)
     parts["version"] = EVALUATOR_VERSION
+    parts.pop("judges")  # the classifier does not depend on which other judges exist (no retraining for them)
 
     def build() -> dict[str, Any]:
         if log is not None:
@@ -198,9 +237,11 @@ def load_or_train_judges(
     log: Callable[[str], None] | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    public: FaceDataset | None = None,
     **recipe: Any,
 ) -> Judges:
-    """Both judges for the private identities, from the cache when built before, else built and cached.
+    """Every registered judge (`dpmi.metrics.judge_registry.JUDGES`) that can run here, fitted on the private
+    identities, from the cache when built before, else built and cached.
 
     Args:
         train: the private training images (the target's training set); the only images either judge learns
@@ -211,22 +252,35 @@ def load_or_train_judges(
         device: where the evaluator trains and runs (the cache entry is device-free).
         log: called with one line before a (re)build, e.g. the study's logger.
         progress: progress(epochs_done, epochs) while the evaluator trains (a progress bar).
+        public: the attacker's public people: with them the calibration also scores `optimised_probes` (images
+            optimised against a second classifier), which tells which judges optimised images fool.
         recipe: `EvaluatorRecipe` fields overriding the measured defaults (part of the cache key).
     """
     from dpmi.cache import cached
+    from dpmi.metrics.judge_registry import JUDGES
 
     settings = EvaluatorRecipe(**recipe)
     settings.check()
 
     def build() -> dict[str, Any]:
-        evaluator = load_or_train_evaluator(train, test, seed, device, log, progress=progress, **settings.as_dict())
-        second = fit_lbp_judge(train, test)
-        judges = Judges(evaluator, second, seed=seed)
+        members: dict[str, Any] = {}
+        missing: dict[str, str] = {}
+        for name, spec in JUDGES.items():
+            ok, why = spec.available()
+            if not ok:
+                missing[name] = why
+                if log is not None:
+                    log(f"judge {name!r} ({spec.label}) is not available: {why}")
+                continue
+            members[name] = spec.fit(
+                train, test, seed=seed, device=device, log=log, progress=progress, recipe=settings.as_dict()
+            )
+        judges = Judges(members, seed=seed, missing=missing)
         if test is not None and len(test):
-            judges.calibration = calibrate_judges(judges, train, test, seed=seed)
+            judges.calibration = calibrate_judges(judges, train, test, seed=seed, public=public, device=device)
         return judges.state_dict()
 
-    payload, _ = cached(CACHE_KIND, judges_cache_parts(train, test, seed, settings), build, log=log)
+    payload, _ = cached(CACHE_KIND, judges_cache_parts(train, test, seed, settings, public), build, log=log)
     return Judges.from_state_dict(payload, device)
 
 
@@ -265,31 +319,81 @@ def calibration_cases(
     return cases
 
 
-def calibrate_judges(
-    judges: Judges, train: FaceDataset, test: FaceDataset, seed: int = 0
-) -> dict[str, dict[str, float]]:
-    """Every judge on every `calibration_cases` case.
+def optimised_probes(
+    train: FaceDataset, public: FaceDataset, seed: int = 0, device: str | torch.device = "cpu"
+) -> dict[str, tuple[torch.Tensor, np.ndarray]]:
+    """The attack's own trick as calibration: images optimised to make a *second* classifier (a softmax
+    regression trained independently on the private training images, seed `seed` + an offset) confident of
+    each private person, by MI-FACE (no prior: images a person calls noise) and by the eigenface-prior attack
+    (whose prior is learnt from the attacker's `public` people only).
+
+    A judge that names the MI-FACE probes above chance rewards features that transfer between classifiers
+    trained on the same images, not identity (Ho et al. 2025 report such false positives of evaluation
+    models against human judgement); the study marks it "fooled by optimised images".
 
     Returns:
-        case -> {"n": images, "eval_acc1", "eval_acc5", "judge2_acc1", "judge2_acc5", "nearest_mean_top1",
-        "nearest_mean_top5", "knn_dist", "frechet_distance"} (rates in 0..1; distances in the evaluator's
+        {"optimised_miface": (images, labels), "optimised_prior": (images, labels)}, images [K, C, H, W] in
+        [-1, 1], one per private person present in `train`.
+    """
+    from dpmi.attacks.registry import make_attack
+    from dpmi.models import build_model
+    from dpmi.privacy.dpsgd import TrainConfig
+    from dpmi.privacy.dpsgd import train as train_model
+
+    present = np.flatnonzero(np.bincount(train.labels, minlength=train.num_classes) > 0)
+    x, y = train.to_tensors()
+    probe_seed = seed + PROBE_SEED_OFFSET
+    model = build_model("softmax", num_classes=train.num_classes, input_shape=train.input_shape, seed=probe_seed)
+    train_model(model, x, y, TrainConfig(epochs=30, batch_size=min(40, len(x)), lr=0.01, seed=probe_seed))
+    model.eval()
+    labels = present.astype(np.int64)
+    out: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(probe_seed)
+        miface = make_attack("mi-face", model, input_shape=train.input_shape, device=device)
+        out["optimised_miface"] = (miface.invert(labels.tolist()).images.detach().cpu().float(), labels)
+        prior = make_attack("pca-prior", model, public=public, input_shape=train.input_shape, device=device)
+        out["optimised_prior"] = (prior.invert(labels.tolist()).images.detach().cpu().float(), labels)
+    return out
+
+
+def calibrate_judges(
+    judges: Judges,
+    train: FaceDataset,
+    test: FaceDataset,
+    seed: int = 0,
+    public: FaceDataset | None = None,
+    device: str | torch.device = "cpu",
+) -> dict[str, dict[str, float]]:
+    """Every judge on every `calibration_cases` case, and on the `optimised_probes` when the attacker's
+    `public` people are given.
+
+    Returns:
+        case -> {"n": images, "chance_top1", "<judge>_acc1", "<judge>_acc5" (and "<judge>_detected" for judges
+        that detect faces) for every judge in `judges`, "nearest_mean_top1", "nearest_mean_top5", and with an
+        evaluation classifier "knn_dist", "frechet_distance"} (rates in 0..1; distances in the evaluator's
         features, against the private training images).
     """
     from dpmi.metrics.evaluate import identification
     from dpmi.metrics.frechet import frechet_distance
 
+    cases = calibration_cases(train, test, seed)
+    if public is not None and len(public):
+        cases.update(optimised_probes(train, public, seed, device))
+    present = int((np.bincount(train.labels, minlength=train.num_classes) > 0).sum())
     out: dict[str, dict[str, float]] = {}
-    for case, (images, labels) in calibration_cases(train, test, seed).items():
+    for case, (images, labels) in cases.items():
         verdicts = identification(images, labels, train, judges)
-        out[case] = {
-            "n": float(len(labels)),
-            "eval_acc1": float(verdicts["eval_top1"].mean()),
-            "eval_acc5": float(verdicts["eval_top5"].mean()),
-            "judge2_acc1": float(verdicts["judge2_top1"].mean()),
-            "judge2_acc5": float(verdicts["judge2_top5"].mean()),
-            "nearest_mean_top1": float(verdicts["nearest_mean_top1"].mean()),
-            "nearest_mean_top5": float(verdicts["nearest_mean_top5"].mean()),
-            "knn_dist": float(verdicts["knn_dist"].mean()),
-            "frechet_distance": frechet_distance(verdicts["features"], verdicts["private_features"]),
-        }
+        row = {"n": float(len(labels)), "chance_top1": 1.0 / max(present, 1)}
+        for name in judges.members:
+            row[f"{name}_acc1"] = float(verdicts[f"{name}_top1"].mean())
+            row[f"{name}_acc5"] = float(verdicts[f"{name}_top5"].mean())
+            if f"{name}_detected" in verdicts:
+                row[f"{name}_detected"] = float(verdicts[f"{name}_detected"].mean())
+        row["nearest_mean_top1"] = float(verdicts["nearest_mean_top1"].mean())
+        row["nearest_mean_top5"] = float(verdicts["nearest_mean_top5"].mean())
+        if "features" in verdicts:
+            row["knn_dist"] = float(verdicts["knn_dist"].mean())
+            row["frechet_distance"] = frechet_distance(verdicts["features"], verdicts["private_features"])
+        out[case] = row
     return out

@@ -29,6 +29,7 @@ import torch
 from skimage.feature import local_binary_pattern
 
 from dpmi.data import FaceDataset
+from dpmi.metrics.judge_registry import JudgeSpec
 
 GALLERY_BLUR_SIGMAS = (1.5, 3.0)
 NEIGHBOURS = 8
@@ -189,3 +190,24 @@ def fit_lbp_judge(
         x_test, y_test = test.to_tensors()
         judge.test_accuracy = float(judge.topk_hits(x_test, y_test, k=1).mean())
     return judge
+
+
+def _fit_judge(train: FaceDataset, test: FaceDataset | None, **_: object) -> LBPJudge:
+    """The LBP matcher as a judge (no randomness, no training: the seed, device and log are unused)."""
+    return fit_lbp_judge(train, test)
+
+
+def _load_judge(state: dict, device: object = "cpu") -> LBPJudge:
+    return LBPJudge.from_state_dict(state)
+
+
+JUDGE = JudgeSpec(
+    label="LBP judge",
+    family="local binary pattern histograms, chi-square nearest private training image (no learned weights)",
+    colour="#009E73",
+    marker="s",
+    fit=_fit_judge,
+    load=_load_judge,
+    test_key="judge2_test_acc",
+    reference="Ahonen, Hadid & Pietikainen, ECCV 2004",
+)

@@ -12,9 +12,12 @@ import math
 from dataclasses import dataclass
 
 from dpmi.study.results import StudyResults
-from dpmi.study.summary import JUDGES, LevelSummary, format_epsilon
+from dpmi.study.summary import LevelSummary, format_epsilon, judge_columns
 
-COMPARED = [("test_accuracy", "test acc")] + [(key, name) for key, _, name in JUDGES]
+
+def compared_columns() -> list[tuple[str, str]]:
+    """(key, title) of every compared number: the target's accuracy, then each judge's acc@1."""
+    return [("test_accuracy", "test acc")] + [(key, name) for key, _, name in judge_columns()]
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def compare_runs(a: StudyResults, b: StudyResults) -> list[Difference]:
         for attack in sa.attack_mean:
             if attack not in sb.attack_mean:
                 continue
-            for key, _ in COMPARED[1:]:
+            for key, _ in compared_columns()[1:]:
                 row = _diff(sa, sb, attack, key)
                 if math.isfinite(row.a) or math.isfinite(row.b):
                     rows.append(row)
@@ -88,7 +91,7 @@ def _diff(sa: LevelSummary, sb: LevelSummary, attack: str | None, key: str) -> D
 
 def comparison_table(rows: list[Difference], name_a: str, name_b: str) -> str:
     """A fixed-width table of the differences (percentage points)."""
-    names = dict(COMPARED)
+    names = dict(compared_columns())
     header = ["level", "eps A", "eps B", "attack", "measure", f"A {name_a} %", f"B {name_b} %", "B - A (points)"]
     body = []
     for r in rows:
@@ -121,8 +124,8 @@ def comparison_figure(rows: list[Difference], name_a: str, name_b: str) -> bytes
     from dpmi.study.figures import _png, _pyplot
 
     plt = _pyplot()
-    keys = [k for k, _ in COMPARED if any(r.key == k for r in rows)]
-    names = dict(COMPARED)
+    keys = [k for k, _ in compared_columns() if any(r.key == k for r in rows)]
+    names = dict(compared_columns())
     fig, axes = plt.subplots(
         len(keys),
         1,

@@ -1,4 +1,4 @@
-"""The study's judges (evaluation classifier + LBP second judge), built once per private training set.
+"""The study's judges (every registered judge that can run here), built once per private training set.
 
 They depend only on the private training and held-out images, the judges' recipe and the seed, so they live
 in dpmi's content-addressed cache (`dpmi.metrics.load_or_train_judges` -> `dpmi.cache`, kind "judges"):
@@ -26,19 +26,22 @@ def ensure_judges(
     device: str = "cpu",
     log: Callable[[str], None] = lambda message: None,
     progress: Callable[[int, int], None] | None = None,
+    public: FaceDataset | None = None,
 ) -> dict[str, Any]:
     """Build (or load from the cache) the judges for `train`/`test` and write them to `path`.
 
     Returns:
         {"train_accuracy", "test_accuracy"} of the evaluation classifier, "judge2_test_accuracy" of the second
         judge (top-1, 0..1, on the private training / held-out `test` images: how far their verdicts on
-        reconstructions can be trusted), and "calibration" (case -> numbers, `dpmi.metrics.calibrate_judges`).
+        reconstructions can be trusted), "calibration" (case -> numbers, `dpmi.metrics.calibrate_judges`; with
+        `public`, the attacker's people, also on images optimised against a second classifier), and "missing"
+        (judge -> why it could not run here).
     """
     from dpmi.metrics import load_or_train_judges
 
-    judges = load_or_train_judges(train, test, seed=seed, device=device, log=log, progress=progress)
+    judges = load_or_train_judges(train, test, seed=seed, device=device, log=log, progress=progress, public=public)
     judges.save(path)
-    return {**judges.accuracies(), "calibration": judges.calibration}
+    return {**judges.accuracies(), "calibration": judges.calibration, "missing": dict(judges.missing)}
 
 
 def load_judges(path: str | os.PathLike[str], device: str = "cpu"):

@@ -9,17 +9,27 @@ import math
 
 import numpy as np
 
-from dpmi.study.summary import JUDGES, LevelSummary
+from dpmi.study.summary import LevelSummary, judge_columns
 
 DPI = 110
 # One colour per quantity, colour-blind safe (Okabe & Ito).
 COLOURS = {
-    "test_accuracy": "#0072B2",
+    "test_accuracy": "#56B4E9",
     "nearest_mean_top1": "#D55E00",
-    "eval_acc1": "#CC79A7",
-    "judge2_acc1": "#009E73",
     "nearest_mean_top5": "#E69F00",
 }
+
+
+def judge_style(key: str) -> tuple[str, str]:
+    """(colour, marker) of a per-attack judge key ("<judge>_acc1"): the judge's registered ones, else the
+    fixed ones above."""
+    from dpmi.metrics.judge_registry import JUDGES
+
+    name = key.rsplit("_", 1)[0]
+    if name in JUDGES:
+        spec = JUDGES.get(name)
+        return spec.colour, spec.marker
+    return COLOURS.get(key, "0.3"), "^"
 
 
 def _pyplot():
@@ -47,11 +57,14 @@ def _x_positions(summaries: list[LevelSummary]) -> tuple[list[float], float | No
     return xs, (infinity_x if has_infinity else None)
 
 
-def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int, delta: float = 1e-5) -> bytes:
+def tradeoff_figure(
+    summaries: list[LevelSummary], *, num_classes: int, delta: float = 1e-5, trusted: list[str] | None = None
+) -> bytes:
     """Epsilon (PLD, log scale) against the target's test accuracy (first panel) and, one panel per attack, the
     share of people each judge names correctly from the reconstructions; error bars = std over seeds (none
     with one seed). The non-private level is drawn at "inf" on the right; the dotted line is chance
-    (1 / num_classes).
+    (1 / num_classes). Judges in `trusted` (metric keys, "<judge>_acc1"; None: all) are drawn bold; the others
+    thin and dashed, labelled "not trusted" (the calibration showed that they are fooled or unchecked).
     """
     plt = _pyplot()
     xs, infinity_x = _x_positions(summaries)
@@ -61,7 +74,7 @@ def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int, delta: f
         attacks += [a for a in s.attack_mean if a not in attacks]
     judges = [
         j
-        for j in JUDGES
+        for j in judge_columns()
         if any(math.isfinite(s.attack_mean.get(a, {}).get(j[0], math.nan)) for s in summaries for a in attacks)
     ]
     panels = 1 + len(attacks)
@@ -70,10 +83,20 @@ def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int, delta: f
     spread = any(len(s.seeds) > 1 for s in summaries)
     x = np.array([xs[i] for i in order])
 
-    def line(ax, means, stds, colour, label, marker="o"):
+    def line(ax, means, stds, colour, label, marker="o", bold=True):
         stds = np.array([0.0 if v is None else v for v in stds]) if spread else None
         ax.errorbar(
-            x, means, yerr=stds, marker=marker, ms=6, capsize=4 if spread else 0, lw=1.8, color=colour, label=label
+            x,
+            means,
+            yerr=stds,
+            marker=marker,
+            ms=6 if bold else 4,
+            capsize=4 if spread else 0,
+            lw=2.4 if bold else 1.0,
+            ls="-" if bold else "--",
+            alpha=1.0 if bold else 0.6,
+            color=colour,
+            label=label,
         )
 
     means = np.array([summaries[i].mean.get("test_accuracy", math.nan) for i in order])
@@ -97,12 +120,14 @@ def tradeoff_figure(summaries: list[LevelSummary], *, num_classes: int, delta: f
                 color="0.3",
             )
     axes[0].set_title("Utility: the target's accuracy", fontsize=11)
-    markers = {"eval_acc1": "o", "judge2_acc1": "s", "nearest_mean_top1": "^"}
     for ax, attack in zip(axes[1:], attacks):
         for key, _, name in judges:
             values = np.array([summaries[i].attack_mean.get(attack, {}).get(key, math.nan) for i in order])
             stds = [summaries[i].attack_std.get(attack, {}).get(key) for i in order]
-            line(ax, values, stds, COLOURS.get(key, "0.3"), f"{name}: person named", markers.get(key, "o"))
+            colour, marker = judge_style(key)
+            bold = trusted is None or key in trusted
+            label = f"{name}: person named" + ("" if bold else " (not trusted)")
+            line(ax, values, stds, colour, label, marker, bold)
         ax.axhline(1.0 / num_classes, ls=":", color="grey", lw=1.2, label=f"chance (1/{num_classes})")
         ax.set_title(f"Leakage: {attack}", fontsize=11)
     for ax in axes:

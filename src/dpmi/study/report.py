@@ -19,17 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from dpmi.study.levels import PrivacyLevel
 from dpmi.study.summary import (
-    ATTACK_COLUMNS,
-    PERCENT_KEYS,
     LevelSummary,
+    attack_columns,
     chance_words,
     format_epsilon,
     format_value,
+    is_percent,
     judges_recorded,
 )
 
 if TYPE_CHECKING:
     from dpmi.study.results import GridRow, StudyResults
+    from dpmi.study.trusted import JudgePanel
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
@@ -39,6 +40,9 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;borde
 .reading{background:#fbf8f1;border-left:4px solid #E69F00;padding:.6em 1em}
 .private{background:#fdecea;border-left:4px solid #c00;padding:.5em 1em}
 .smoke{background:#fff4cc;border-left:4px solid #b58900;padding:.5em 1em;font-weight:600}
+.answer{background:#eef7ee;border:2px solid #009E73;border-radius:6px;padding:.6em 1.2em;margin:1em 0}
+.answer h2{border:none;margin-top:.2em}.answer li{margin:.25em 0}
+.fooled{color:#b00;font-weight:600}.trusted{color:#070;font-weight:600}
 table{border-collapse:collapse;font-size:.88em;margin:.5em 0}th,td{padding:.3em .6em;border-bottom:1px solid #e3e3e3}
 th{background:#f6f6f6;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto}.meta{color:#666;font-size:.85em}
@@ -135,6 +139,7 @@ def _epsilon_text(level: PrivacyLevel, accountant: str) -> str:
 # mouth where a face has them). SSIM cannot tell a photo-like face from a mosaic with that layout (the cnn's
 # MI-FACE images are constant on the 4 x 4 blocks its input is pooled over), so the words claim the layout only.
 SSIM_NOISE, SSIM_FACE = 0.1, 0.3
+PRIOR_CAVEAT = " An attack with a face prior draws a face whatever the model leaks; whose face it is, the judges say."
 
 
 def _has_face_prior(attack: str) -> bool:
@@ -167,35 +172,49 @@ def looks_sentence(s: LevelSummary) -> str:
         return ""
     text = "What the images look like: " + "; ".join(parts) + "."
     if prior_faces:
-        text += " An attack with a face prior draws a face whatever the model leaks; whose face it is, the judges say."
+        text += PRIOR_CAVEAT
     return text
 
 
-def judges_disagree_sentence(s: LevelSummary, judges: list[tuple[str, str, str]], chance: float) -> str:
-    """Where the two identifying judges (the evaluation classifier and the LBP judge) disagree about an attack at
-    this level: one above chance, the other not. The nearest-mean test is left out: it is far more sensitive
-    than either by design."""
-    named = [(key, name) for key, _, name in judges if key in ("eval_acc1", "judge2_acc1")]
+def judges_disagree_sentence(
+    s: LevelSummary, judges: list[tuple[str, str, str]], chance: float, panel: JudgePanel | None = None
+) -> str:
+    """Where the answering judge (the first in `judges`, or `panel.answer`) and each other identifying judge
+    disagree about an attack at this level: one above chance, the other not, with why the other one says so
+    (its calibration verdict when `panel` is given). The nearest-mean test is left out: it is far more
+    sensitive than any judge by design."""
+    named = [(key, name) for key, _, name in judges if key != "nearest_mean_top1"]
+    if panel is not None and panel.answer_key is not None:
+        named.sort(key=lambda item: item[0] != panel.answer_key)
     if len(named) < 2:
         return ""
+    (answer_key, answer_name), others = named[0], named[1:]
     parts = []
     for attack, values in s.attack_mean.items():
-        if not all(math.isfinite(values.get(key, math.nan)) for key, _ in named):
+        answer_rate = values.get(answer_key, math.nan)
+        if not math.isfinite(answer_rate):
             continue
-        verdicts = {key: chance_words(values[key], s.trials, chance) for key, _ in named}
-        if len(set(verdicts.values())) < 2:
-            continue
-        said = "; ".join(f"{name} {_pct(values[key])}, {verdicts[key]}" for key, name in named)
-        if verdicts["eval_acc1"] == "above chance":
-            why = (
-                "its images carry features the evaluation network responds to, which need not be a face a person "
-                "would recognise (both networks learned from the same private faces, and such features carry over "
-                "from one network to another): look at its row in the grid"
-            )
-        else:
-            why = "the LBP judge matches local textures, which need not make the person recognisable as a whole"
-        parts.append(f"on {attack} ({said}): {why}")
-    return ("The two judges disagree " + "; and ".join(parts) + ".") if parts else ""
+        answer_words = chance_words(answer_rate, s.trials, chance)
+        for key, name in others:
+            rate = values.get(key, math.nan)
+            if not math.isfinite(rate):
+                continue
+            words = chance_words(rate, s.trials, chance)
+            if words == answer_words:
+                continue
+            said = f"{answer_name} {_pct(answer_rate)}, {answer_words}; {name} {_pct(rate)}, {words}"
+            verdict = None if panel is None else panel.verdicts.get(key.rsplit("_", 1)[0])
+            if verdict is not None and not verdict.trusted:
+                why = f"the {name} is {verdict.words()}"
+            elif words == "above chance":
+                why = (
+                    f"the {name}'s yes need not be a face a person would recognise (a judge trained on the same "
+                    "private faces responds to the attack's own features): look at its row in the grid"
+                )
+            else:
+                why = f"the {name} misses what the {answer_name} sees (look at its row in the grid)"
+            parts.append(f"on {attack} ({said}): {why}")
+    return ("The judges disagree " + "; and ".join(parts) + ".") if parts else ""
 
 
 def miface_steps(summaries: list[LevelSummary]) -> str:
@@ -228,32 +247,74 @@ def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int]) -> st
     )
 
 
+def _ordered_judges(judges: list[tuple[str, str, str]], panel: JudgePanel | None) -> list[tuple[str, str, str]]:
+    """The answering judge first, then the other recorded judges in registry order."""
+    if panel is None or panel.answer_key is None:
+        return judges
+    return sorted(judges, key=lambda judge: judge[0] != panel.answer_key)
+
+
+def method_sentence(results: StudyResults, summaries: list[LevelSummary], panel: JudgePanel | None) -> str:
+    """How to read the numbers, said once: people attacked, chance, which judge answers and why."""
+    classes = results.private_people
+    text = (
+        f"Each attack reconstructs one image per private person ({summaries[0].people} people attacked, "
+        f"{classes} private people in all, chance {_pct(1.0 / classes)}). "
+    )
+    if panel is not None and panel.answer is not None:
+        verdict = panel.verdicts[panel.answer]
+        label = _judge_label(panel.answer)
+        text += (
+            f"Whose face a reconstruction shows is answered by the {label}, the judge that answered as a person "
+            f"would on images whose answer is known: it names {_pct(verdict.held_out)} of held-out real faces, "
+            f"{_pct(verdict.noise)} of noise and {_pct(verdict.probe)} of images optimised against another "
+            "classifier (the judges' table). "
+        )
+        fooled = [_judge_label(name) for name, v in panel.verdicts.items() if v.fooled]
+        if fooled:
+            text += (
+                f"The {' and the '.join(fooled)} {'is' if len(fooled) == 1 else 'are'} fooled by optimised images "
+                "(they name images that no person would call the person), so their numbers are shown beside the "
+                "answer, never as it. "
+            )
+    elif panel is not None:
+        text += (
+            "No judge passed calibration (see the judges' table), so no number below is an identification a "
+            "person would confirm; they are shown as what each judge says. "
+        )
+    text += (
+        "The nearest-mean-face test (is the image most correlated with that person's mean face?) is a sensitive "
+        'statistical test that singles out people from images a human would call noise: it is not identification. "Above '
+        'chance" means a one-sided binomial test over people x seeds rejects guessing at 5%.'
+    )
+    return text
+
+
+def _judge_label(name: str) -> str:
+    from dpmi.metrics.judge_registry import JUDGES
+
+    return JUDGES.get(name).label if name in JUDGES else name
+
+
 def plain_reading(
     results: StudyResults,
     summaries: list[LevelSummary],
     grid_rows: list[GridRow] | None = None,
     columns: list[int] | None = None,
+    panel: JudgePanel | None = None,
 ) -> list[str]:
-    """A few sentences a non-specialist can read, generated from the aggregated numbers, one per level."""
+    """A few sentences a non-specialist can read, generated from the aggregated numbers: the method once, then
+    one paragraph per level, by the answering judge (`panel.answer`; else the first recorded judge)."""
     classes = results.private_people
     chance = 1.0 / classes
-    judges = judges_recorded(summaries)
+    judges = _ordered_judges(judges_recorded(summaries), panel)
     if not summaries or not judges:
         return ["No finished cells with attack metrics yet."]
     primary_key, _, primary = judges[0]
     accountant = str(results.config.get("accountant", "rdp"))
-    sentences = [
-        (
-            f"Each attack reconstructs one image per private person ({summaries[0].people} people attacked, "
-            f"{classes} private people in all, chance {_pct(chance)}). Judges decide whether a reconstruction shows who "
-            f"it is: the {primary} (a network trained on the real private faces) is the one that answered like a person "
-            "on real, blurred and mean faces and on noise (the judges' table); on attack images the two judges can "
-            "disagree, and the reading says where. The nearest-mean-face test (is the image most correlated with that person's mean "
-            "face?) is a sensitive statistical test that can single out a person from an image a human would call "
-            'noise. "Above chance" means a one-sided binomial test over people x seeds rejects guessing at 5%.'
-        )
-    ]
+    sentences = [method_sentence(results, summaries, panel)]
     base = next((s for s in summaries if not s.level.private), None)
+    said_prior = False
     for s in summaries:
         strongest = strongest_attack(s, primary_key)
         text = (
@@ -285,9 +346,12 @@ def plain_reading(
                     + "."
                 )
             looks = looks_sentence(s)
+            if looks and said_prior:  # the prior's caveat is said once, at the first level that needs it
+                looks = looks.replace(PRIOR_CAVEAT, "")
+            said_prior |= PRIOR_CAVEAT in looks
             if looks:
-                text += " " + looks
-            disagree = judges_disagree_sentence(s, judges, chance)
+                text += " " + looks.strip()
+            disagree = judges_disagree_sentence(s, judges, chance, panel)
             if disagree:
                 text += " " + disagree
         if grid_rows and columns:
@@ -338,22 +402,24 @@ def _table(head: list[str], rows: list[str]) -> str:
     )
 
 
-def _attack_table(summaries: list[LevelSummary], chance: float) -> str:
+def _attack_table(summaries: list[LevelSummary], chance: float, panel: JudgePanel | None = None) -> str:
     present = [
         (k, t)
-        for k, t in ATTACK_COLUMNS
+        for k, t in attack_columns()
         if any(math.isfinite(v.get(k, math.nan)) for s in summaries for v in s.attack_mean.values())
     ]
+    verdict_key = panel.answer_key if panel is not None and panel.answer_key else (present[0][0] if present else "")
+    verdict_name = _judge_label(verdict_key.rsplit("_", 1)[0]) if verdict_key else "-"
     head = (
         ["privacy level", "attack"]
-        + [t + (" (%)" if k in PERCENT_KEYS else "") for k, t in present]
-        + ["verdict (eval acc@1)"]
+        + [t + (" (%)" if is_percent(k) else "") for k, t in present]
+        + [f"verdict ({verdict_name} acc@1)"]
     )
     rows = []
     for s in summaries:
         for attack, values in s.attack_mean.items():
             cells = [format_value(k, values.get(k, math.nan), s.attack_std[attack].get(k)) for k, _ in present]
-            rate = values.get("eval_acc1", math.nan)
+            rate = values.get(verdict_key, math.nan)
             verdict = chance_words(rate, s.trials, chance) if math.isfinite(rate) else "-"
             rows.append(
                 f"<tr><td>{_e(s.level.label)}</td><td>{_e(attack)}</td>"
@@ -361,6 +427,82 @@ def _attack_table(summaries: list[LevelSummary], chance: float) -> str:
                 + f"<td>{_e(verdict)}</td></tr>"
             )
     return _table(head, rows)
+
+
+def short_answer(results: StudyResults, summaries: list[LevelSummary], panel: JudgePanel | None) -> list[str]:
+    """One line per level: accuracy, epsilon, the people the answering judge says the strongest attack recovers
+    (hits of attacks over seeds, with a 95 % Clopper-Pearson interval), chance. The report's box and the
+    terminal print these lines."""
+    from dpmi.metrics.significance import chance_verdict
+    from dpmi.study.trusted import best_attack
+
+    chance = 1.0 / results.private_people
+    if panel is None or panel.answer is None:
+        return [
+            "No judge passed calibration here, so no level can say how many people are recovered "
+            "(see the judges' table)."
+        ]
+    key, label = panel.answer_key or "", _judge_label(panel.answer)
+    lines = []
+    for s in summaries:
+        attack, rate = best_attack(s, key)
+        head = (
+            f"{s.level.label} (accuracy {_pct(s.mean.get('test_accuracy', math.nan))}, "
+            f"epsilon {format_epsilon(s.level.epsilon_pld) if s.level.private else 'inf'}): "
+        )
+        if attack is None or s.trials < 1:
+            lines.append(head + f"not scored by the {label}.")
+            continue
+        verdict = chance_verdict(round(rate * s.trials), s.trials, chance)
+        seeds = f" over {len(s.seeds)} seeds" if len(s.seeds) > 1 else ""
+        lines.append(
+            head + f"the {label} recognises {verdict.hits} of {verdict.n} reconstructions{seeds} from the strongest "
+            f"attack ({attack}): {_pct(verdict.rate)}, 95% CI {_pct(verdict.low)}-{_pct(verdict.high)}, "
+            f"{verdict.words} (chance {_pct(chance)})."
+        )
+    return lines
+
+
+def _short_answer_html(
+    results: StudyResults, summaries: list[LevelSummary], panel: JudgePanel | None, lineups: str = ""
+) -> str:
+    lines = short_answer(results, summaries, panel)
+    extra = (
+        "<p>What people said in blind lineups (<code>dpmi lineup RUN_DIR</code>; human acc@1, chance 1/k):</p>"
+        + lineups
+        if lineups
+        else "<p class=meta>No person has rated this run's reconstructions yet: <code>dpmi lineup RUN_DIR</code> "
+        "serves blind lineups in a local page, and this box then shows what people said.</p>"
+    )
+    return (
+        "<div class=answer><h2>The short answer</h2><ul>"
+        + "".join(f"<li>{_e(line)}</li>" for line in lines)
+        + "</ul>"
+        + extra
+        + "</div>"
+    )
+
+
+def _who_leaks_html(results: StudyResults, panel: JudgePanel | None) -> str:
+    """Per private person: how many (level, attack) pairs recover them by the answering judge."""
+    from dpmi.study.trusted import people_recovered
+
+    if panel is None or panel.answer is None:
+        return ""
+    rows = people_recovered(results, panel.answer)
+    if not rows:
+        return ""
+    body = []
+    for row in rows:
+        where = ", ".join(f"{level} / {attack}" for level, attack in row["recovered"]) or "-"
+        body.append(
+            f"<tr><td>{_e(row['name'])}</td><td class=num>{len(row['recovered'])}</td><td>{_e(where)}</td></tr>"
+        )
+    return (
+        f"<p>Which private people leak, by the {_e(_judge_label(panel.answer))}: for each person, the privacy "
+        "levels and attacks whose reconstruction (on any seed) it names as that person. The most exposed come "
+        "first.</p>" + _table(["person", "levels x attacks recovering them", "where"], body)
+    )
 
 
 def _recipe_html(results: StudyResults) -> str:
@@ -404,6 +546,20 @@ def _recipe_html(results: StudyResults) -> str:
     return f"<p>{_e(SEARCH_NOTE)}</p>{table}{''.join(details)}"
 
 
+def data_name(results: StudyResults) -> str:
+    """What the faces are, in words: "the AT&T faces" only when the run read them, else the folder's name,
+    kind and image size."""
+    data = results.data or {}
+    form = data.get("format")
+    if form in (None, "att"):  # results before the format was recorded ran on the AT&T faces
+        return "the AT&T faces"
+    root = str(data.get("root") or "")
+    name = root.rstrip("/").rsplit("/", 1)[-1] or root or "an image folder"
+    shape = data.get("image_shape") or []
+    size = f", {shape[1]}x{shape[2]} px, {'grey' if shape[0] == 1 else 'colour'}" if len(shape) == 3 else ""
+    return f"the image folder {name} ({data.get('people', '?')} people, {data.get('images', '?')} images{size})"
+
+
 def setup_text(results: StudyResults) -> str:
     """One paragraph saying what was run, from the recorded config and split."""
     from dpmi.attacks.registry import attack_spec
@@ -437,7 +593,7 @@ def setup_text(results: StudyResults) -> str:
         for name, options in results.attack_settings.items()
     )
     return (
-        f"Data: the AT&T faces, {people}; {get('train_per_class', 7)} training images per private person, the "
+        f"Data: {data_name(results)}, {people}; {get('train_per_class', 7)} training images per private person, the "
         f"rest held out. Target: the {get('model', 'softmax')} model. DP-SGD clips each example's gradient and adds "
         f"Gaussian noise; target epsilons are reached by calibrating sigma with the {str(get('accountant', 'rdp')).upper()} "
         f"accountant at delta {get('delta', 1e-5):g}. Attacks, each on every attacked private person: "
@@ -454,27 +610,58 @@ CALIBRATION_CASES = {
     "mean_faces": "each person's mean face",
     "noise": "pure noise",
     "wrong_label": "real faces scored against a wrong person",
+    "optimised_miface": "MI-FACE images optimised against another classifier (a person sees noise)",
+    "optimised_prior": "eigenface-prior images optimised against another classifier",
 }
 
 
-def _calibration_html(results: StudyResults) -> str:
-    """The judges on images whose answer a person knows (`dpmi.metrics.calibrate_judges`)."""
+def _calibration_html(results: StudyResults, panel: JudgePanel | None = None) -> str:
+    """The judges on images whose answer a person knows (`dpmi.metrics.calibrate_judges`), and the verdict
+    the study draws from it (`dpmi.metrics.judge_trust`)."""
+    from dpmi.metrics.judge_registry import JUDGES
+
     calibration = (results.evaluator or {}).get("calibration") or {}
     if not calibration:
         return ""
     keys = [
-        ("eval_acc1", "evaluation classifier"),
-        ("judge2_acc1", "LBP judge"),
-        ("nearest_mean_top1", "nearest mean face"),
+        (f"{name}_acc1", spec.label)
+        for name, spec in JUDGES.items()
+        if any(f"{name}_acc1" in row for row in calibration.values())
     ]
+    keys.append(("nearest_mean_top1", "nearest mean face"))
+    detect = [(f"{name}_detected", spec.label) for name, spec in JUDGES.items() if spec.detects_faces]
     rows = []
     for case, values in calibration.items():
         cells = "".join(f"<td class=num>{_e(_pct(values.get(k, math.nan)))}</td>" for k, _ in keys)
-        rows.append(f"<tr><td>{_e(CALIBRATION_CASES.get(case, case))}</td>{cells}</tr>")
+        found = "; ".join(f"face found in {_pct(values[k])}" for k, _ in detect if values.get(k) is not None)
+        rows.append(f"<tr><td>{_e(CALIBRATION_CASES.get(case, case))}</td>{cells}<td>{_e(found)}</td></tr>")
+    if panel is not None:
+        cells = ""
+        for key, _ in keys:
+            verdict = panel.verdicts.get(key.rsplit("_", 1)[0])
+            if verdict is None:
+                cells += "<td class=fooled>not identification</td>" if key == "nearest_mean_top1" else "<td>-</td>"
+            elif verdict.trusted:
+                cells += "<td class=trusted>trusted</td>"
+            else:
+                words = "fooled by optimised images" if verdict.fooled else "not trusted"
+                cells += f"<td class=fooled title='{_e('; '.join(verdict.reasons))}'>{_e(words)}</td>"
+        rows.append(f"<tr><td><b>verdict</b></td>{cells}<td></td></tr>")
+    missing = ""
+    if panel is not None and panel.missing:
+        missing = "".join(
+            f"<p class=meta>Not run here: {_e(_judge_label(name))}: {_e(why)}</p>"
+            for name, why in panel.missing.items()
+        )
     return (
         "<p>How the judges answer on images whose answer a person knows (private people's images, share of "
         "images named as the right person): a judge a person would trust names real and blurred faces and does "
-        "not name noise or a wrong person.</p>" + _table(["images"] + [name for _, name in keys], rows)
+        "not name noise, a wrong person, or images optimised against another classifier trained on the same "
+        "private faces (the attack's own trick: such images make any classifier trained on those faces "
+        "confident, but a person sees noise). A judge that names the optimised MI-FACE images above chance is "
+        "marked fooled; the eigenface-prior images are shown for reference (a prior draws a real face).</p>"
+        + _table(["images"] + [name for _, name in keys] + ["face detector"], rows)
+        + missing
     )
 
 
@@ -509,8 +696,14 @@ def render_report(
     columns: list[int],
     shareable: bool = False,
     run_name: str = "",
+    panel: JudgePanel | None = None,
+    lineups: str = "",
 ) -> str:
-    """The whole page as a string."""
+    """The whole page as a string. `panel`: the judges' trust verdicts (default: from the results' calibration);
+    `lineups`: an escaped HTML fragment of the blind lineups' numbers (`dpmi.lineup`), "" when none."""
+    from dpmi.study.trusted import judge_panel
+
+    panel = panel if panel is not None else judge_panel(results)
     chance = 1.0 / results.private_people
     title = f"dpmi: does DP-SGD stop model inversion? - {results.config.get('name') or run_name}"
     config_rows = "".join(
@@ -529,7 +722,7 @@ def render_report(
             "<p class=meta>This run was made by an older dpmi (results format 1: MI-FACE only, every person "
             "private, one recipe); it is shown as recorded. Re-run it for the current study.</p>"
         )
-    reading = "".join(f"<p>{_e(s)}</p>" for s in plain_reading(results, summaries, grid_rows, columns))
+    reading = "".join(f"<p>{_e(s)}</p>" for s in plain_reading(results, summaries, grid_rows, columns, panel))
     notes = [PLD_NOTE.format(accountant=str(results.config.get("accountant", "rdp")).upper())]
     if "mi-face" in results.attacks:
         threshold = (results.config.get("attack_options") or {}).get("mi-face", {}).get("threshold", 0.01)
@@ -538,17 +731,16 @@ def render_report(
             + " "
             + miface_steps(summaries)
         )
-    evaluator = results.evaluator or {}
-    if evaluator.get("test_accuracy") is not None:
+    held_out = [
+        f"the {_judge_label(name)} {_pct(verdict.held_out)}"
+        for name, verdict in panel.verdicts.items()
+        if math.isfinite(verdict.held_out)
+    ]
+    if held_out:
         notes.append(
-            f"The evaluation classifier names {_pct(evaluator['test_accuracy'])} of the held-out real private "
-            f"faces correctly ({_pct(evaluator.get('train_accuracy', math.nan))} of its training images)"
-            + (
-                f", the LBP judge {_pct(evaluator['judge2_test_accuracy'])}"
-                if evaluator.get("judge2_test_accuracy") is not None
-                else ""
-            )
-            + ": an upper reference for their acc@1 on reconstructions."
+            "Of the held-out real private faces, "
+            + ", ".join(held_out)
+            + " are named correctly: an upper reference for each judge's acc@1 on reconstructions."
         )
     missing = [
         f"{level.label} seed {seed}"
@@ -578,7 +770,8 @@ def render_report(
     )
     tradeoff_caption = (
         f"Left: the target's held-out accuracy. Then one panel per attack: the share of attacked "
-        f"people each judge names from the reconstructions ({spread}); dotted: chance."
+        f"people each judge names from the reconstructions ({spread}); bold: judges the calibration trusts, "
+        "dashed: the others; dotted: chance."
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -588,6 +781,7 @@ def render_report(
 <p class=meta>created {_e(results.created)}; {_e(version_text)}</p>
 <h2>The question</h2><p class=question>{_e("If someone inverts this face classifier, do they get the private people's faces back, and how much does training with DP-SGD stop that?")}</p>
 <p>{_e(setup_text(results))}</p>
+{_short_answer_html(results, summaries, panel, lineups)}
 <h2>What we found</h2><div class=reading>{reading}</div>
 <h2>Results</h2>
 <p class=meta>{_e(spread.capitalize())}. Accuracies in %. eval acc: the evaluation classifier names the person;
@@ -596,9 +790,11 @@ face; KNN dist: squared distance in the evaluation classifier's feature space to
 image; Frechet dist: between reconstructions and private images in that feature space (lower = closer);
 SSIM against the person's mean face. Verdict: one-sided binomial test at 5% against chance {_e(_pct(chance))}.</p>
 {_level_table(summaries)}
-{_attack_table(summaries, chance)}
+{_attack_table(summaries, chance, panel)}
 {"".join(f"<p class=meta>{_e(n)}</p>" for n in notes)}
-<h2>The judges</h2>{_calibration_html(results)}
+<h2>The judges</h2>{_calibration_html(results, panel)}
+<h2>Who leaks</h2>{_who_leaks_html(results, panel) or "<p>No trusted judge: not measured.</p>"}
+{f"<h2>Blind lineups</h2>{lineups}" if lineups else ""}
 <h2>Training recipes</h2>{_recipe_html(results)}
 <h2>Figures</h2>{_figure(tradeoff_png, tradeoff_caption)}{_figure(grid_png, grid_caption)}
 {_panels(results)}

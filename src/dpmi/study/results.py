@@ -294,12 +294,21 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
 
     figures_dir = store.root / FIGURES_DIR
     figures_dir.mkdir(parents=True, exist_ok=True)
+    from dpmi.study.trusted import judge_panel
+
     summaries = results.summaries()
+    panel = judge_panel(results)
+    lineups = _lineup_html(store.root)
     paths: dict[str, Path] = {}
     tradeoff = None
     if summaries:
         tradeoff = tradeoff_figure(
-            summaries, num_classes=results.private_people, delta=float(results.config.get("delta", 1e-5))
+            summaries,
+            num_classes=results.private_people,
+            delta=float(results.config.get("delta", 1e-5)),
+            trusted=panel.trusted_keys()
+            if panel.verdicts and any(v.trusted for v in panel.verdicts.values())
+            else None,
         )
         atomic_write_bytes(figures_dir / TRADEOFF_PNG, tradeoff)
         paths["tradeoff"] = figures_dir / TRADEOFF_PNG
@@ -309,7 +318,7 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
         paths["audit_roc"] = figures_dir / AUDIT_ROC_PNG
     variants = [(False, REPORT_HTML, GRID_PNG)] + ([(True, SHAREABLE_HTML, GRID_SHAREABLE_PNG)] if shareable else [])
     for without_faces, page_name, grid_name in variants:
-        grid_rows, mean_faces, columns = grid_inputs(store, results)
+        grid_rows, mean_faces, columns = grid_inputs(store, results, panel.answer)
         grid = None
         if grid_rows:
             judge = grid_rows[0].judge if grid_rows else "the evaluation classifier"
@@ -332,18 +341,29 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
             columns=columns,
             shareable=without_faces,
             run_name=store.root.name,
+            panel=panel,
+            lineups=lineups,
         )
         atomic_write_text(store.root / page_name, page)
         paths["report" + ("_shareable" if without_faces else "")] = store.root / page_name
     return paths
 
 
+def _lineup_html(run_dir: Path) -> str:
+    """The blind lineups' numbers as an HTML fragment ("" when nobody has rated this run)."""
+    try:
+        from dpmi.lineup import lineup_report_html
+    except ImportError:
+        return ""
+    return lineup_report_html(run_dir)
+
+
 @dataclass
 class GridRow:
     """One row of the reconstruction grid: a (level, attack) of the first finished seed.
 
-    images: [people, H, W] (greyscale) or [people, H, W, C] (colour) in the model input range. hits: per person, did the evaluation
-    classifier (else the nearest-mean test) name the right person; None when neither was recorded.
+    images: [people, H, W] (greyscale) or [people, H, W, C] (colour) in the model input range. hits: per person, did the
+    answering judge (else the nearest-mean test) name the right person; None when neither was recorded.
     judge: which judge `hits` is.
     """
 
@@ -355,8 +375,16 @@ class GridRow:
     judge: str
 
 
-def grid_inputs(store: RunStore, results: StudyResults) -> tuple[list[GridRow], np.ndarray | None, list[int]]:
-    """The grid's rows (levels in order, attacks in order within each), the real mean faces and the columns."""
+def grid_inputs(
+    store: RunStore, results: StudyResults, judge: str | None = None
+) -> tuple[list[GridRow], np.ndarray | None, list[int]]:
+    """The grid's rows (levels in order, attacks in order within each), the real mean faces and the columns.
+    Frames: `judge`'s verdicts (the answering judge, a `dpmi.metrics.judge_registry.JUDGES` name), else the
+    nearest-mean test's, said in the caption."""
+    from dpmi.metrics.judge_registry import JUDGES
+
+    judge_key = f"{judge}_top1" if judge else None
+    judge_label = JUDGES.get(judge).label if judge and judge in JUDGES else ""
     mean_path = store.root / MEAN_FACES
     mean_faces = np.load(mean_path, allow_pickle=False) if mean_path.is_file() else None
     rows: list[GridRow] = []
@@ -373,16 +401,16 @@ def grid_inputs(store: RunStore, results: StudyResults) -> tuple[list[GridRow], 
         for index, (name, attack) in enumerate(cell.attacks.items()):
             if index >= stacked.shape[0]:
                 break
-            hits, judge = attack.hits("eval_top1"), "evaluation classifier"
+            hits, by = (attack.hits(judge_key), judge_label) if judge_key else (None, "")
             if (
                 hits is None
-                or not attack.per_label.get("eval_top1")
-                or all(v is None for v in attack.per_label.get("eval_top1", []))
+                or not attack.per_label.get(judge_key or "")
+                or all(v is None for v in attack.per_label.get(judge_key or "", []))
             ):
-                hits, judge = attack.hits("nearest_mean_top1"), "nearest mean face"
+                hits, by = attack.hits("nearest_mean_top1"), "nearest-mean-face test (not identification)"
             images = stacked[index]  # [people, C, H, W]: grey as [people, H, W], colour as [people, H, W, C]
             images = images[:, 0] if images.shape[1] == 1 else np.moveaxis(images, 1, -1)
-            rows.append(GridRow(level, name, cell.seed, images, hits, judge))
+            rows.append(GridRow(level, name, cell.seed, images, hits, by))
     people = min((len(r.images) for r in rows), default=0)
     wanted = int(results.split.get("grid_people") or results.config.get("grid_identities") or 8)
     return rows, mean_faces, list(range(min(people, wanted)))

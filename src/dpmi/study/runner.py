@@ -303,7 +303,9 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     atomic_save_npy(store.root / MEAN_FACES, (train.class_means() / 127.5 - 1.0).astype(np.float32))
 
     start = time.perf_counter()
-    evaluator = ensure_judges(store.evaluator_path, train, test, seed=config.seed, device=config.device, log=log)
+    evaluator = ensure_judges(
+        store.evaluator_path, train, test, seed=config.seed, device=config.device, log=log, public=split.public
+    )
     timings["evaluator"] = time.perf_counter() - start
 
     all_cells = [(level, seed) for level in levels for seed in config.cell_seeds()]

@@ -13,34 +13,44 @@ from dpmi.study.levels import PrivacyLevel
 from dpmi.study.recipe import Recipe
 from dpmi.study.records import CellRecord
 
-# The judges of "does the reconstruction show who it is?", strongest evidence first: (per-attack metric key,
-# per-person key, name). A judge appears in tables and sentences only when the run recorded it.
-JUDGES: list[tuple[str, str, str]] = [
-    ("eval_acc1", "eval_top1", "evaluation classifier"),
-    ("judge2_acc1", "judge2_top1", "LBP judge"),
-    ("nearest_mean_top1", "nearest_mean_top1", "nearest mean face"),
-]
-# Other per-attack numbers shown in the report and CSV (key, title).
-ATTACK_COLUMNS: list[tuple[str, str]] = [
-    ("eval_acc1", "eval acc@1"),
-    ("eval_acc5", "eval acc@5"),
-    ("judge2_acc1", "LBP acc@1"),
-    ("nearest_mean_top1", "NM top-1"),
-    ("nearest_mean_top5", "NM top-5"),
-    ("knn_dist", "KNN dist"),
-    ("frechet_distance", "Frechet dist"),
-    ("ssim_mean_face", "SSIM mean"),
-]
-PERCENT_KEYS = {
-    "test_accuracy",
-    "train_accuracy",
-    "nearest_mean_top1",
-    "nearest_mean_top5",
-    "eval_acc1",
-    "eval_acc5",
-    "judge2_acc1",
-    "judge2_acc5",
-}
+NEAREST_MEAN = ("nearest_mean_top1", "nearest_mean_top1", "nearest mean face")
+
+
+def judge_columns() -> list[tuple[str, str, str]]:
+    """The judges of "does the reconstruction show who it is?" as (per-attack metric key, per-person key, name):
+    every registered judge in registry order (`dpmi.metrics.judge_registry.JUDGES`), then the nearest-mean-face
+    test. A judge appears in tables and sentences only when the run recorded it."""
+    from dpmi.metrics.judge_registry import JUDGES
+
+    return [(f"{name}_acc1", f"{name}_top1", spec.label) for name, spec in JUDGES.items()] + [NEAREST_MEAN]
+
+
+def attack_columns() -> list[tuple[str, str]]:
+    """Per-attack numbers shown in the report and CSV (key, title): each judge's acc@1 and acc@5 (and face
+    detection where the judge detects faces), nearest mean, distances, SSIM."""
+    from dpmi.metrics.judge_registry import JUDGES
+
+    columns: list[tuple[str, str]] = []
+    for name, spec in JUDGES.items():
+        columns += [(f"{name}_acc1", f"{spec.label} acc@1"), (f"{name}_acc5", f"{spec.label} acc@5")]
+        if spec.detects_faces:
+            columns.append((f"{name}_detected", f"{spec.label}: face found"))
+    return columns + [
+        ("nearest_mean_top1", "NM top-1"),
+        ("nearest_mean_top5", "NM top-5"),
+        ("knn_dist", "KNN dist"),
+        ("frechet_distance", "Frechet dist"),
+        ("ssim_mean_face", "SSIM mean"),
+    ]
+
+
+def is_percent(key: str) -> bool:
+    """Rates in 0..1 shown as percent: accuracies, judges' rates, nearest-mean rates."""
+    return key in ("test_accuracy", "train_accuracy") or key.endswith(
+        ("_acc1", "_acc5", "_detected", "_verified", "_top1", "_top5", "no_reconstruction")
+    )
+
+
 SIGNIFICANCE = 0.05
 
 
@@ -148,7 +158,7 @@ def aggregate(levels: list[PrivacyLevel], records: list[CellRecord]) -> list[Lev
 def judges_recorded(summaries: list[LevelSummary]) -> list[tuple[str, str, str]]:
     """The judges with a finite number in at least one (level, attack)."""
     found = []
-    for judge in JUDGES:
+    for judge in judge_columns():
         if any(math.isfinite(values.get(judge[0], math.nan)) for s in summaries for values in s.attack_mean.values()):
             found.append(judge)
     return found
@@ -162,7 +172,7 @@ def format_value(key: str, mean: float, std: float | None) -> str:
     """A number as the tables show it: percent for rates, mean ± std only when there is a spread (> 1 seed)."""
     if mean is None or not math.isfinite(mean):
         return "-"
-    if key in PERCENT_KEYS:
+    if is_percent(key):
         return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
     return f"{mean:.3g}" + (f" ± {std:.2g}" if std is not None else "")
 
