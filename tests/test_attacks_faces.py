@@ -58,7 +58,11 @@ def scores(identities, private_split, judges, epsilon):
     for name in ATTACKS:
         result = make_attack(name, model, public=identities.public, input_shape=train_set.input_shape).invert(labels)
         summary = evaluate_inversion(result, train_set, judges)
-        out[name] = {"eval": summary["eval_acc1"], "judge2": summary["judge2_acc1"]}
+        out[name] = {
+            "eval": summary["eval_acc1"],
+            "judge2": summary["judge2_acc1"],
+            "no_reconstruction": summary["attack_no_reconstruction"],
+        }
     return out
 
 
@@ -89,10 +93,16 @@ def test_non_private_target_gives_its_people_back(non_private):
         assert best_prior(non_private, judge) > non_private["mi-face"][judge]
 
 
-def test_non_private_prior_attack_doubles_mi_face(non_private):
-    # Measured with target seeds 0/1/2 (attack defaults of 100 steps at lr 0.1): MI-FACE 0.40 by the evaluation
-    # CNN each time, pca-prior 0.85 / 0.80 / 0.85 (gmi 0.80 / 0.65 / 0.60): the floor holds for all three.
-    assert best_prior(non_private, "eval") >= 2 * non_private["mi-face"]["eval"]
+def test_non_private_prior_attack_nearly_doubles_mi_face(non_private):
+    # Measured with target seeds 0/1/2 (attack defaults of 100 steps at lr 0.1): MI-FACE (cost log-p) 0.45 /
+    # 0.35 / 0.45 by the evaluation CNN (1 - p: 0.40 each time; docs/results/miface_cost.md), pca-prior 0.85 /
+    # 0.80 / 0.85 (gmi 0.80 / 0.65 / 0.60): 1.9x / 2.3x / 1.9x, so the floor of 1.8x holds for all three.
+    assert best_prior(non_private, "eval") >= 1.8 * non_private["mi-face"]["eval"]
+
+
+def test_mi_face_images_leave_the_blank_start(non_private, epsilon_8):
+    for table in (non_private, epsilon_8):
+        assert table["mi-face"]["no_reconstruction"] == 0.0
 
 
 def test_epsilon_8_prior_attacks_identify_at_least_twice_as_many_as_mi_face(epsilon_8):

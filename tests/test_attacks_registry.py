@@ -77,7 +77,8 @@ def test_mi_face_result_is_an_attack_result_with_measured_confidence():
     np.testing.assert_allclose(result.confidence, expected, atol=1e-6)
     summary = result.summary()
     assert summary == {"best_cost": pytest.approx(float(np.mean(result.best_cost))),
-                       "iterations": pytest.approx(float(np.mean(result.iterations)))}
+                       "iterations": pytest.approx(float(np.mean(result.iterations))),
+                       "no_reconstruction": float(np.mean(result.no_reconstruction))}
     assert result.history(0).shape == (result.iterations[0] + 1,) and set(result.stop_reason) <= {
         "threshold", "patience", "max_iter"}
 

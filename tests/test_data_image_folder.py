@@ -80,7 +80,7 @@ def test_resize_and_mixed_sizes(tmp_path, rgb_folder):
     assert load_image_folder(root, image_size=8).image_shape == (8, 8)
     mixed = write_image_folder(make_synthetic_faces(3, 2, (20, 16), seed=2), tmp_path / "mixed")
     Image.fromarray(np.zeros((24, 16), np.uint8)).save(mixed / "id1" / "2.png")
-    with pytest.raises(ValueError, match=r"id1[/\\]2\.png is 16x24 pixels .* giving an image size"):
+    with pytest.raises(ValueError, match=r"20x16 \(5 images, .* 24x16 \(1 image, e\.g\. .*id1[/\\]2\.png\).* --image-size HxW"):
         load_image_folder(mixed)
     assert load_image_folder(mixed, image_size=(20, 16)).image_shape == (20, 16)
 

@@ -3,7 +3,7 @@
 
 Algorithm 1, for one label:
 
-    c(x) = 1 - f_label(x) + AuxTerm(x)
+    c(x) = 1 - f_label(x) + AuxTerm(x)         (cost="one-minus-p"; cost="log-p": -log f_label(x) + AuxTerm(x))
     x_0 = 0
     for i = 1 .. alpha:
         x_i = Process(x_{i-1} - lambda * grad c(x_{i-1}))
@@ -16,6 +16,13 @@ rows still running; every row keeps its own best iterate and stops on its own ru
 details open: both rules look at x_i for i >= 1; the window rule applies once beta earlier costs exist
 (i >= beta, counting c(x_0)); the argmin ranges over x_0 .. x_T. Rows are independent because the model is
 run in eval mode (BatchNorm uses its running statistics, dropout is off).
+
+The cost 1 - p has gradient p * grad log p, which vanishes where the target's probability p of the label is ~0
+at the start (a model whose logit for the blank image is far below its top one): such rows never leave x_0.
+cost="log-p" (the negative log-probability, computed from log-softmax) has the gradient grad log p there
+too; without an AuxTerm it orders iterates exactly as 1 - p does (so the argmin and the window rule see the
+same iterates), only the steps differ. Every result flags the rows that never left x_0 or are flat
+(`InversionResult.no_reconstruction`, `dpmi.attacks.no_reconstruction.no_reconstruction_mask`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dpmi.attacks.no_reconstruction import HALF_GREY_LEVEL, no_reconstruction_mask
 from dpmi.attacks.result import InversionResult
 
 AuxTerm = Callable[[torch.Tensor], torch.Tensor]
@@ -34,6 +42,20 @@ Process = Callable[[torch.Tensor], torch.Tensor]
 
 # A model "outputs probabilities" when every output is in [0, 1] and every row sums to 1 within this.
 _PROBABILITY_SUM_TOLERANCE = 1e-3
+
+# The costs MIFace can descend: Fredrikson et al.'s 1 - p (Alg. 1, the AIJack tutorial's) and -log p.
+COSTS = ("one-minus-p", "log-p")
+
+
+def cost_threshold(gamma: float, cost: str) -> float:
+    """Alg. 1's gamma on c for a rule read as "stop once 1 - p <= gamma" (p the target's confidence), for
+    `cost`: gamma itself for "one-minus-p", -log(1 - gamma) for "log-p" (c <= that iff p >= 1 - gamma, without
+    an AuxTerm). gamma in (0, 1)."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+    if not 0 < gamma < 1:
+        raise ValueError(f"gamma read as 1 - confidence must be in (0, 1), got {gamma}")
+    return float(gamma) if cost == "one-minus-p" else float(-np.log1p(-gamma))
 
 
 def outputs_probabilities(outputs: torch.Tensor) -> bool:
@@ -56,7 +78,8 @@ class MIFace:
         max_iter: alpha, the most gradient steps per row, >= 0.
         patience: beta, the window of the no-progress rule: row stops at step i >= beta when
             c(x_i) >= max(c(x_{i-1}), ..., c(x_{i-beta})). None turns the rule off. >= 1.
-        threshold: gamma, a row stops at step i >= 1 once c(x_i) <= gamma. None turns the rule off.
+        threshold: gamma, a row stops at step i >= 1 once c(x_i) <= gamma (on c: with cost="log-p" use
+            `cost_threshold` to turn "1 - confidence <= gamma" into c units). None turns the rule off.
             Note what gamma means here: without an AuxTerm, c = 1 - confidence, so gamma = 0.01 means "stop
             at 99% confidence". A 40-class model starts near confidence 1/40 (c ~ 0.975), so the paper's
             literal gamma = 0.99 (c <= 0.99, i.e. confidence >= 1%) would stop a 40-identity attack after
@@ -77,6 +100,11 @@ class MIFace:
             are in [0, 1] and every row sums to 1 (within 1e-3), else logits.
         input_shape: (C, H, W) of one input, used for the default start x_0 = 0. Default: the faces.
         device: where the attack runs; default the device of the model's first parameter (else CPU).
+        cost: "one-minus-p" (default: c = 1 - p + AuxTerm, Alg. 1 and the AIJack tutorial) or "log-p"
+            (c = -log p + AuxTerm: gradient also where p is ~0 at the start; see the module docstring).
+        no_reconstruction_tol: a row is flagged as no reconstruction when its returned image is within this
+            fraction of the `clamp` range (else of [-1, 1]) of the start everywhere, or flat
+            (`no_reconstruction_mask`); default half an 8-bit grey level.
     """
 
     def __init__(
@@ -94,7 +122,13 @@ class MIFace:
         apply_softmax: bool | None = None,
         input_shape: tuple[int, int, int] = (1, 112, 92),
         device: str | torch.device | None = None,
+        cost: str = "one-minus-p",
+        no_reconstruction_tol: float = HALF_GREY_LEVEL,
     ) -> None:
+        if cost not in COSTS:
+            raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+        if not (np.isfinite(no_reconstruction_tol) and no_reconstruction_tol >= 0):
+            raise ValueError(f"no_reconstruction_tol must be a finite number >= 0, got {no_reconstruction_tol}")
         if int(max_iter) != max_iter or max_iter < 0:
             raise ValueError(f"max_iter (alpha) must be an integer >= 0, got {max_iter}")
         if patience is not None and (int(patience) != patience or patience < 1):
@@ -122,6 +156,8 @@ class MIFace:
         self.clamp = None if clamp is None else (float(clamp[0]), float(clamp[1]))
         self.apply_softmax = apply_softmax
         self.input_shape = tuple(int(s) for s in input_shape)
+        self.cost = cost
+        self.no_reconstruction_tol = float(no_reconstruction_tol)
         if device is None:
             first = next(iter(model.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
@@ -143,15 +179,30 @@ class MIFace:
         settings.update(overrides)
         return cls(model, **settings)
 
-    def _target_confidence(self, x: torch.Tensor, labels: torch.Tensor, apply_softmax: bool) -> torch.Tensor:
+    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
         outputs = self.model(x)
         if outputs.ndim != 2:
             raise ValueError(f"the model must output [batch, classes], got shape {tuple(outputs.shape)}")
+        return outputs
+
+    def _target_confidence(self, x: torch.Tensor, labels: torch.Tensor, apply_softmax: bool) -> torch.Tensor:
+        outputs = self._outputs(x)
         probabilities = outputs.softmax(dim=1) if apply_softmax else outputs
         return probabilities.gather(1, labels.unsqueeze(1)).squeeze(1)
 
+    def _target_log_confidence(self, x: torch.Tensor, labels: torch.Tensor, apply_softmax: bool) -> torch.Tensor:
+        outputs = self._outputs(x)
+        if apply_softmax:
+            log_probabilities = outputs.log_softmax(dim=1)
+        else:  # a model that outputs probabilities: a p that underflowed to 0 has no gradient to give
+            log_probabilities = outputs.clamp_min(torch.finfo(outputs.dtype).tiny).log()
+        return log_probabilities.gather(1, labels.unsqueeze(1)).squeeze(1)
+
     def _cost(self, x: torch.Tensor, labels: torch.Tensor, apply_softmax: bool) -> torch.Tensor:
-        cost = 1.0 - self._target_confidence(x, labels, apply_softmax)
+        if self.cost == "log-p":
+            cost = -self._target_log_confidence(x, labels, apply_softmax)
+        else:
+            cost = 1.0 - self._target_confidence(x, labels, apply_softmax)
         if self.aux_term is not None:
             cost = cost + torch.as_tensor(self.aux_term(x), dtype=cost.dtype, device=cost.device)
         return cost
@@ -287,8 +338,8 @@ class MIFace:
                 x = x.clamp(*self.clamp)
 
         measured = None
-        if self.aux_term is not None:
-            # c includes the AuxTerm, so 1 - c is not the confidence: measure it at the returned images.
+        if self.aux_term is not None or self.cost != "one-minus-p":
+            # c includes the AuxTerm (or is -log p), so 1 - c is not the confidence: measure it at the images.
             with torch.no_grad():
                 measured = self._target_confidence(best_images, labels, apply_softmax).cpu().numpy().astype(np.float64)
         return InversionResult(
@@ -299,4 +350,11 @@ class MIFace:
             cost_history=history.cpu().numpy().astype(np.float64),
             stop_reason=reasons.astype(str),
             measured_confidence=measured,
+            no_reconstruction=no_reconstruction_mask(
+                best_images,
+                start,
+                tol=self.no_reconstruction_tol,
+                input_range=self.clamp if self.clamp is not None else (-1.0, 1.0),
+            ),
+            cost=self.cost,
         )

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dpmi.attacks.no_reconstruction import no_reconstruction_mask
+
 
 @dataclass(frozen=True)
 class InversionResult:
@@ -19,7 +21,8 @@ class InversionResult:
             (Fredrikson et al. 2015, Alg. 1 returns argmin_i c(x_i)), in the model's input range
             (within `clamp` when the attack clamps).
         labels: int64 tensor [K], the inverted labels.
-        best_cost: float numpy array [K], c at `images`, i.e. 1 - f_label(x) + AuxTerm(x).
+        best_cost: float numpy array [K], c at `images`, i.e. 1 - f_label(x) + AuxTerm(x) (cost
+            "one-minus-p") or -log f_label(x) + AuxTerm(x) (cost "log-p").
         iterations: int64 numpy array [K], gradient steps taken by each row before its stopping rule fired
             (0..max_iter).
         cost_history: float numpy array [K, max_iter + 1]; column i is c(x_i), NaN after the row stopped, so
@@ -28,7 +31,11 @@ class InversionResult:
             of beta), or "max_iter" (alpha steps taken).
         measured_confidence: float numpy array [K] or None: the target's softmax probability of the label at
             `images`, measured by a forward pass (MIFace does so when an AuxTerm makes 1 - best_cost differ
-            from it). None: `confidence` is 1 - best_cost (exact without an AuxTerm).
+            from it, and with cost "log-p"). None: `confidence` is 1 - best_cost (exact without an AuxTerm).
+        no_reconstruction: bool numpy array [K] or None: True where the row's image is no reconstruction
+            (it never left the start image, or it is flat: `dpmi.attacks.no_reconstruction_mask`). None: not
+            checked (a result built by hand); `moved` is then all True.
+        cost: the cost descended, "one-minus-p" or "log-p" (`dpmi.attacks.mi_face.COSTS`).
     """
 
     images: torch.Tensor
@@ -38,6 +45,8 @@ class InversionResult:
     cost_history: np.ndarray
     stop_reason: np.ndarray
     measured_confidence: np.ndarray | None = None
+    no_reconstruction: np.ndarray | None = None
+    cost: str = "one-minus-p"
 
     @property
     def confidence(self) -> np.ndarray:
@@ -46,9 +55,20 @@ class InversionResult:
             return np.asarray(self.measured_confidence, dtype=np.float64)
         return self.best_confidence()
 
+    @property
+    def moved(self) -> np.ndarray:
+        """bool numpy [K]: True where the row's image is a reconstruction (not `no_reconstruction`)."""
+        if self.no_reconstruction is None:
+            return np.ones(len(self), dtype=bool)
+        return ~np.asarray(self.no_reconstruction, dtype=bool)
+
     def summary(self) -> dict[str, float]:
-        """Means over rows of the lowest cost c and of the gradient steps taken."""
-        return {"best_cost": float(np.mean(self.best_cost)), "iterations": float(np.mean(self.iterations))}
+        """Means over rows of the lowest cost c and of the gradient steps taken, and "no_reconstruction": the
+        fraction of rows whose image never left the start or is flat (when checked)."""
+        out = {"best_cost": float(np.mean(self.best_cost)), "iterations": float(np.mean(self.iterations))}
+        if self.no_reconstruction is not None:
+            out["no_reconstruction"] = float(np.mean(np.asarray(self.no_reconstruction, dtype=bool)))
+        return out
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -60,8 +80,10 @@ class InversionResult:
         return self.cost_history[row, : int(self.iterations[row]) + 1].copy()
 
     def best_confidence(self) -> np.ndarray:
-        """1 - best_cost: the target-class confidence at the returned image when there is no AuxTerm."""
-        return 1.0 - np.asarray(self.best_cost, dtype=np.float64)
+        """The target-class confidence at the returned image read off `best_cost` (exact when there is no
+        AuxTerm): 1 - best_cost for cost "one-minus-p", exp(-best_cost) for "log-p"."""
+        best = np.asarray(self.best_cost, dtype=np.float64)
+        return np.exp(-best) if self.cost == "log-p" else 1.0 - best
 
 
 @dataclass(frozen=True)
@@ -108,10 +130,21 @@ class PriorInversionResult:
     def iterations(self) -> np.ndarray:
         return np.full(len(self), self.steps, dtype=np.int64)
 
+    @property
+    def no_reconstruction(self) -> np.ndarray:
+        """bool numpy [K]: True where the kept image is flat or not finite (`no_reconstruction_mask` without a
+        start: a prior attack starts from many latents, not one image)."""
+        return no_reconstruction_mask(self.images)
+
+    @property
+    def moved(self) -> np.ndarray:
+        return ~self.no_reconstruction
+
     def summary(self) -> dict[str, float]:
         """Means over rows: final/identity/realism loss, confidence at the image, selection confidences,
-        plus restarts and steps."""
+        the fraction of flat images ("no_reconstruction"), plus restarts and steps."""
         return {
+            "no_reconstruction": float(np.mean(self.no_reconstruction)),
             "final_loss": float(np.mean(self.final_loss)),
             "identity_loss": float(np.mean(self.identity_loss)),
             "realism_loss": float(np.mean(self.realism_loss)),

@@ -22,7 +22,7 @@ from PIL import Image
 from dpmi.data.face_dataset import FaceDataset, normalize_images
 from dpmi.data.image_folder import _index, load_index, read_image
 from dpmi.data.manifest import load_manifest
-from dpmi.data.paths import ENV_VAR, resolve_data_root
+from dpmi.data.paths import ENV_VAR, missing_directory_message, resolve_data_root
 
 __all__ = ["IMAGE_SHAPE", "NUM_SUBJECTS", "FaceDataset", "load_att_faces", "normalize_images", "read_pgm"]
 
@@ -73,6 +73,11 @@ def load_att_faces(root: str | os.PathLike[str] | None = None) -> FaceDataset:
     """
     directory = resolve_data_root(root)
     if not directory.is_dir():
+        missing = missing_directory_message(directory, root)
+        if missing is not None:
+            raise FileNotFoundError(
+                f"{missing}: check the path; to put the AT&T faces there, run `dpmi data fetch --dest {directory}`"
+            )
         raise FileNotFoundError(
             f"no AT&T faces directory at {directory} (looked at the given path, else ${ENV_VAR}, else the "
             f"cache). Download it with `dpmi data fetch`, or pass --data / set {ENV_VAR} to a directory "

@@ -16,6 +16,10 @@ import numpy as np
 
 from dpmi.data.face_dataset import FaceDataset
 
+# The default split gives half the people to each side, and each side needs 2 (a classifier of 1 person
+# is no classifier): fewer people need a second folder for the attacker (--public DIR).
+MIN_PEOPLE_TO_SPLIT = 4
+
 
 @dataclass(frozen=True)
 class IdentitySplit:
@@ -69,12 +73,18 @@ def split_identities(
         public: original labels of the public identities. Default: every identity not private.
 
     Raises:
-        ValueError: an identity out of range or repeated, the two sets overlapping, or either set empty.
+        ValueError: an identity out of range or repeated, the two sets overlapping, either set empty, fewer
+            than 2 private people (a classifier needs 2), or, for the default split, fewer than 4 people.
     """
     classes = dataset.num_classes
-    if classes < 2:
-        raise ValueError(f"need at least 2 identities to split into private and public, got {classes}")
     if private is None and public is None:
+        if classes < MIN_PEOPLE_TO_SPLIT:
+            raise ValueError(
+                f"the faces hold {classes} {'person' if classes == 1 else 'people'}; a study needs at least "
+                f"{MIN_PEOPLE_TO_SPLIT} people to split into private and public (at least 2 on each side: the "
+                "target and the attacker's classifiers tell 2 or more people apart), or pass --public DIR (a "
+                "second folder of the attacker's people) to keep them all private"
+            )
         private = range(classes // 2)
     if private is None:
         assert public is not None
@@ -94,6 +104,11 @@ def split_identities(
         raise ValueError(
             f"both sides need at least one identity (private {list(private_ids)}, public "
             f"{list(public_ids)}); choose a split that leaves people on each side"
+        )
+    if len(private_ids) < 2:
+        raise ValueError(
+            f"only 1 private person ({private_ids[0]}): the target classifier needs at least 2 private people; "
+            "choose more"
         )
     return IdentitySplit(
         select_identities(dataset, private_ids), select_identities(dataset, public_ids), private_ids, public_ids

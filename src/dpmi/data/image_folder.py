@@ -84,8 +84,8 @@ class ImageFolderIndex:
         """((height, width), channels) of the images as loaded with these options.
 
         Raises:
-            ValueError: mixed sizes without `image_size` (names the first image whose size differs), or a
-                bad `image_size`.
+            ValueError: mixed sizes without `image_size` (names every size found, how many images have it and
+                one of them, and the fix: an image size), or a bad `image_size`.
         """
         channels = 1 if (grayscale if grayscale is not None else bool(self.grey.all())) else 3
         if image_size is not None:
@@ -93,13 +93,26 @@ class ImageFolderIndex:
         first = self.sizes[0]
         differs = np.flatnonzero((self.sizes != first).any(axis=1))
         if differs.size:
-            k = int(differs[0])
-            raise ValueError(
-                f"{self.paths[k]} is {self.sizes[k][1]}x{self.sizes[k][0]} pixels but {self.paths[0]} is "
-                f"{first[1]}x{first[0]} (width x height): images differ in size; resize them all by giving "
-                "an image size (image_size=(height, width), --image-size HxW)"
-            )
+            raise ValueError(mixed_sizes_message(self))
         return (int(first[0]), int(first[1])), channels
+
+
+def mixed_sizes_message(index: ImageFolderIndex) -> str:
+    """The error for a folder whose images differ in size: every size found (height x width, the order
+    --image-size takes), how many images have it and one of them, most common first, and the fix."""
+    sizes, first_row, counts = np.unique(index.sizes, axis=0, return_index=True, return_counts=True)
+    order = sorted(range(len(sizes)), key=lambda i: (-int(counts[i]), int(first_row[i])))
+    found = "; ".join(
+        f"{int(sizes[i][0])}x{int(sizes[i][1])} ({int(counts[i])} image{'s' if counts[i] != 1 else ''}, e.g. "
+        f"{index.paths[int(first_row[i])]})"
+        for i in order
+    )
+    common = sizes[order[0]]
+    return (
+        f"the images in {index.root} differ in size (height x width): {found}. Resize them all to one size: "
+        f"pass --image-size HxW (e.g. --image-size {int(common[0])}x{int(common[1])}, the most common size; "
+        "image_size=(height, width) in Python)"
+    )
 
 
 def _parse_size(image_size: int | Sequence[int]) -> tuple[int, int]:
@@ -137,8 +150,8 @@ def index_image_folder(root: str | os.PathLike[str]) -> ImageFolderIndex:
     directory = Path(root).expanduser()
     if not directory.is_dir():
         raise FileNotFoundError(
-            f"no image folder at {directory}: give a directory holding one sub-folder of "
-            "images per identity (root/<identity>/<image>)"
+            f"no such directory: {directory} (give a directory holding one sub-folder of images per identity: "
+            "root/<identity>/<image>)"
         )
     identities = sorted(
         (p for p in directory.iterdir() if p.is_dir() and _visible(p)), key=lambda p: natural_key(p.name)

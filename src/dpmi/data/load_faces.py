@@ -16,7 +16,7 @@ from dpmi.data.face_dataset import FaceDataset
 from dpmi.data.folder_summary import looks_like_att_faces
 from dpmi.data.identities import IdentitySplit, split_identities
 from dpmi.data.image_folder import load_image_folder
-from dpmi.data.paths import resolve_data_root
+from dpmi.data.paths import missing_directory_message, resolve_data_root
 
 DATA_FORMATS = ("auto", "att", "folder")
 
@@ -33,13 +33,21 @@ def load_faces(
         format: "att" (the AT&T faces, checked against the shipped manifest's layout: s1..s40/1..10.pgm,
             112x92 greyscale PGM), "folder" (any root/<identity>/<image> folder, see
             `dpmi.data.image_folder`), or "auto" (the default): "att" when the directory holds any of the
-            AT&T images or does not exist (so the error says how to fetch them), else "folder".
+            AT&T images, else "folder".
         image_size, grayscale: for "folder" (and "auto" resolving to it): resize to (height, width) / force
             one or three channels; "att" refuses them (the AT&T images have one size and one channel).
+
+    Raises:
+        FileNotFoundError: "no such directory: PATH" for a path given (or $DPMI_DATA) that does not exist;
+            for the default cache directory, how to fetch the AT&T faces there.
     """
     if format not in DATA_FORMATS:
         raise ValueError(f"data format must be one of {', '.join(DATA_FORMATS)}, got {format!r}")
     directory = resolve_data_root(root)
+    if not directory.is_dir():
+        missing = missing_directory_message(directory, root)
+        if missing is not None:  # a mistyped path: say so, not how to download the AT&T faces
+            raise FileNotFoundError(missing)
     if format == "auto":
         format = "att" if not directory.is_dir() or looks_like_att_faces(directory) else "folder"
     if format == "att":

@@ -25,3 +25,14 @@ def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return default_cache_dir()
+
+
+def missing_directory_message(directory: Path, root: str | os.PathLike[str] | None) -> str | None:
+    """The error for a faces directory that does not exist and was asked for (a path given, or $DPMI_DATA):
+    "no such directory: PATH", saying where the path came from; None when it is the default cache directory,
+    for which the fix is to fetch the AT&T faces, not to correct a path."""
+    if root is not None:
+        return f"no such directory: {directory}"
+    if os.environ.get(ENV_VAR):
+        return f"no such directory: {directory} (from ${ENV_VAR})"
+    return None
