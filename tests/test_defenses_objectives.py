@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dpmi.defenses import DEFENSES, bido, check_defense, label_smoothing, mid, train_with_defense
+from dpmi.defenses import DEFENSES, bido, check_defense, defended_trainer, label_smoothing, mid, train_with_defense
 from dpmi.models import build_model
 from dpmi.privacy.dpsgd import TrainConfig
 
@@ -181,6 +181,8 @@ def test_every_defense_documents_its_paper_knob_and_dp_composition():
             assert spec.check_strength(None) == spec.strength.default
         assert spec.composes_with_dp or spec.why_not_dp
     assert {n for n, s in DEFENSES.items() if not s.composes_with_dp} == {"early-stop", "bido"}
+    assert {n for n, s in DEFENSES.items() if s.loss_only} == {"label-smoothing"}
+    assert {n for n, s in DEFENSES.items() if not s.changes_training} == {"none", "dp-sgd", "early-stop"}
 
 
 def test_unknown_defense_names_the_choices():
@@ -209,3 +211,26 @@ def test_unknown_defense_names_the_choices():
 def test_strength_out_of_range_names_defense_knob_and_range(name, strength, pattern):
     with pytest.raises(ValueError, match=pattern):
         check_defense(name, strength)
+
+
+def test_defended_trainer_checks_once_and_trains_like_train_with_defense():
+    with pytest.raises(ValueError, match="unknown defense 'mixup'"):
+        defended_trainer("mixup")
+    with pytest.raises(ValueError, match=r"alpha=2 is outside"):
+        defended_trainer("label-smoothing", 2)
+    x = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1] * 4)
+    trainer = defended_trainer("label-smoothing", -0.05)
+    a = trainer(
+        build_model("softmax", num_classes=2, input_shape=(1, 4, 4), seed=0), x, y, TrainConfig(epochs=2, batch_size=4)
+    )
+    b = train_with_defense(
+        build_model("softmax", num_classes=2, input_shape=(1, 4, 4), seed=0),
+        x,
+        y,
+        TrainConfig(epochs=2, batch_size=4),
+        "label-smoothing",
+        -0.05,
+    )
+    assert a.defense == "label-smoothing" and a.strength == -0.05
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))

@@ -10,7 +10,7 @@ of range, no DP-SGD composition) before anything is trained.
 
 from dpmi.defenses.base import DefenseSpec, StrengthKnob
 from dpmi.defenses.registry import DEFENSES, check_defense
-from dpmi.defenses.training import DefendedTraining, defense_objective, train_with_defense
+from dpmi.defenses.training import DefendedTraining, defended_trainer, defense_objective, train_with_defense
 
 __all__ = [
     "DEFENSES",
@@ -18,6 +18,7 @@ __all__ = [
     "DefenseSpec",
     "StrengthKnob",
     "check_defense",
+    "defended_trainer",
     "defense_objective",
     "train_with_defense",
 ]

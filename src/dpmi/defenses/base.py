@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -77,6 +77,28 @@ class StrengthKnob:
         return above and below
 
 
+def same_model(model: nn.Module, strength: float, num_classes: int, seed: int = 0) -> nn.Module:
+    """The default `wrap_model`: the model itself."""
+    return model
+
+
+def cross_entropy_loss(
+    outputs: torch.Tensor, labels: torch.Tensor, strength: float, extras: dict[str, Any]
+) -> torch.Tensor:
+    """The default `loss`: per-example cross-entropy on the logits."""
+    return F.cross_entropy(outputs, labels, reduction="none")
+
+
+def all_parameters(model: nn.Module, strength: float) -> list[nn.Parameter]:
+    """The default `trainable`: every parameter that requires gradients."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def same_config(config: TrainConfig, strength: float) -> TrainConfig:
+    """The default `configure`: the recipe unchanged."""
+    return config
+
+
 @dataclass(frozen=True)
 class DefenseSpec:
     """A registered defense.
@@ -102,16 +124,35 @@ class DefenseSpec:
     composes_with_dp: bool = True
     why_not_dp: str = ""
     private: bool = False
-    wrap_model: Callable[..., nn.Module] = field(default=lambda model, strength, num_classes, seed=0: model)
-    loss: Callable[[torch.Tensor, torch.Tensor, float, dict[str, Any]], torch.Tensor] = field(
-        default=lambda outputs, labels, strength, extras: F.cross_entropy(outputs, labels, reduction="none")
-    )
-    trainable: Callable[[nn.Module, float], Iterable[nn.Parameter]] = field(
-        default=lambda model, strength: [p for p in model.parameters() if p.requires_grad]
-    )
+    wrap_model: Callable[..., nn.Module] = same_model
+    loss: Callable[[torch.Tensor, torch.Tensor, float, dict[str, Any]], torch.Tensor] = cross_entropy_loss
+    trainable: Callable[[nn.Module, float], Iterable[nn.Parameter]] = all_parameters
     pretrain: Callable[..., Any] | None = None
-    configure: Callable[[TrainConfig, float], TrainConfig] = field(default=lambda config, strength: config)
+    configure: Callable[[TrainConfig, float], TrainConfig] = same_config
     needs_public: bool = False
+
+    @property
+    def loss_only(self) -> bool:
+        """True when the defense changes only the per-example loss of the logits (label-smoothing): same
+        network, all parameters, no pre-training, no extras beyond the logits; a trainer with its own fast
+        path for cross-entropy (the audit's stacked shadow models) can swap `loss` in for it."""
+        return (
+            self.wrap_model is same_model
+            and self.trainable is all_parameters
+            and self.pretrain is None
+            and self.loss is not cross_entropy_loss
+        )
+
+    @property
+    def changes_training(self) -> bool:
+        """False for a defense that trains exactly as `dpmi.privacy.dpsgd.train` with the (configured) recipe
+        (none, dp-sgd, early-stop): every other one needs `train_with_defense`."""
+        return not (
+            self.wrap_model is same_model
+            and self.trainable is all_parameters
+            and self.pretrain is None
+            and self.loss is cross_entropy_loss
+        )
 
     def check_strength(self, strength: object = None) -> float:
         """The strength to use: `strength`, or the knob's default when None; ValueError naming the defense, the

@@ -11,6 +11,7 @@ non-private loop minimises the mean loss and whose DP-SGD loop clips each exampl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,3 +110,18 @@ def train_with_defense(
     trained = sum(p.numel() for p in chosen)
     frozen = sum(p.numel() for p in net.parameters() if id(p) not in chosen_ids)
     return DefendedTraining(net, history, spec.name, value, config, trained, frozen, pretrain_history)
+
+
+def defended_trainer(
+    defense: str, strength: float | None = None, *, public: Any = None, num_classes: int | None = None
+) -> Callable[[nn.Module, torch.Tensor, torch.Tensor, TrainConfig], DefendedTraining]:
+    """`trainer(model, x, y, config) -> DefendedTraining`: `train_with_defense` with the defense fixed, checked
+    once here (unknown name or strength out of range: ValueError), for code that trains many models of one
+    recipe, such as an audit's shadow and canary models."""
+    spec = DEFENSES.get(defense)
+    value = spec.check_strength(strength)
+
+    def trainer(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> DefendedTraining:
+        return train_with_defense(model, x, y, config, spec.name, value, public=public, num_classes=num_classes)
+
+    return trainer
