@@ -219,3 +219,215 @@ def _gmi(
     return GMIAttack(
         model, public, gan=gan, settings=_search_settings(options), latent_weight=float(latent_weight), device=device
     )
+
+
+# --- Black-box (scores-only) and label-only attacks (`dpmi.attacks.access`) ------------------------------
+
+_ES_HELP = {
+    "steps": "NES steps on the latent of every row (cut to what fits query_budget)",
+    "population": "images queried per row and step (antithetic pairs: even)",
+    "sigma": "NES sampling radius in latent units",
+    "lr": "Adam learning rate on the latent (on the NES gradient estimate)",
+    "restarts": "rows searched per identity (PPA); the most shift/flip-robust one is kept",
+    "candidates": "random latents queried once for PPA's initial selection (shared by all identities)",
+    "prior_weight": "weight of the prior's term (the attacker's own, no query) against the identity loss",
+    "identity_loss": "ce (-log p_label) or margin (best other log-probability - the label's, clipped)",
+    "selection_shift": "pixels of the shifts in PPA's result selection (with a mirror)",
+    "query_budget": "the most queries (images) per identity; steps are cut to fit, below one step is an error",
+    "seed": "seeds the candidates and every row's NES noise (by seed, label, restart)",
+}
+_GAN_HELP = {
+    "latent_weight": "weight of 0.5 ||z||^2 / d added to the discriminator's loss (0 = GMI's loss alone)",
+    "gan_steps": "GAN training steps (trained once per public set and settings, then cached)",
+    "gan_scale": "the generator's resolution as a fraction of the faces' H and W (upsampled after)",
+    "gan_width": "channels of the GAN's widest layer",
+    "gan_latent_dim": "size of the GAN's latent z ~ N(0, I)",
+    "gan_seed": "seeds the GAN's training",
+}
+_GAN_DEFAULTS = {"gan_steps": 3000, "gan_scale": 0.25, "gan_width": 32, "gan_latent_dim": 64, "gan_seed": 0}
+
+
+def _es_settings(options: dict[str, Any]):
+    from dpmi.attacks.black_box_latent import ESSettings
+
+    budget = options["query_budget"]
+    return ESSettings(
+        steps=int(options["steps"]),
+        population=int(options["population"]),
+        sigma=float(options["sigma"]),
+        lr=float(options["lr"]),
+        restarts=int(options["restarts"]),
+        candidates=int(options["candidates"]),
+        prior_weight=float(options["prior_weight"]),
+        identity_loss=str(options["identity_loss"]),
+        selection_shift=int(options["selection_shift"]),
+        query_budget=None if budget is None else int(budget),
+        seed=int(options["seed"]),
+    )
+
+
+def _gan_prior(public: Any, options: dict[str, Any], latent_weight: float = 0.0):
+    from dpmi.attacks.priors.face_generator import GANSettings, load_face_gan
+
+    gan = GANSettings(
+        latent_dim=int(options["gan_latent_dim"]),
+        scale=float(options["gan_scale"]),
+        width=int(options["gan_width"]),
+        steps=int(options["gan_steps"]),
+        seed=int(options["gan_seed"]),
+    )
+    prior, _ = load_face_gan(public, gan, progress=False, latent_weight=float(latent_weight))
+    return prior
+
+
+def _query_device(device: Any):
+    import torch
+
+    return torch.device(device if device is not None else "cpu")
+
+
+@register_attack(
+    "pca-prior-bb",
+    # Measured on the non-private softmax target, 20 private identities, seed 0 (evaluation CNN / LBP acc@1;
+    # white-box pca-prior 0.85 / 0.80): sigma 0.5, 4 restarts x 90 steps x 50: 0.90 / 0.55 (18,049 queries per
+    # identity, 55 s); sigma 1.0: 0.65 / 0.75; 2 restarts x 180 steps: 0.70 / 0.55. docs/results/access.md.
+    defaults={
+        "components": 40,
+        "steps": 90,
+        "population": 50,
+        "sigma": 0.5,
+        "lr": 0.1,
+        "restarts": 4,
+        "candidates": 500,
+        "prior_weight": 0.1,
+        "identity_loss": "margin",
+        "selection_shift": 2,
+        "query_budget": 20_000,
+        "seed": 0,
+    },
+    needs_public=True,
+    access="scores",
+    quick={"steps": 20, "restarts": 2, "candidates": 100},
+    summary="scores only: NES (antithetic) on eigenface coefficients, one batched query per step, PPA selection",
+    reference="NES (Wierstra et al., JMLR 2014; antithetic, Salimans et al. 2017; as a black-box attack, Ilyas "
+    "et al., ICML 2018) in the latent of the pca-prior attack; gradient-free latent search as in RLB-MI (Han et "
+    "al., CVPR 2023); PPA's selection (Struppek et al., ICML 2022)",
+    help={"components": "eigenfaces kept (fitted on the public images and their mirrors)", **_ES_HELP},
+)
+def _pca_prior_bb(model: Any, *, public: Any, input_shape: Any, device: Any, components: int, **options: Any):
+    """The scores-only eigenface attack (`dpmi.attacks.black_box_latent.BlackBoxLatentSearch`)."""
+    from dpmi.attacks.black_box_latent import BlackBoxLatentSearch
+    from dpmi.attacks.priors.pca_prior import load_pca_prior
+
+    device = _query_device(device)
+    prior, _ = load_pca_prior(public, int(components), flips=True)
+    return BlackBoxLatentSearch(model, prior.to(device), _es_settings(options), device)
+
+
+@register_attack(
+    "gmi-bb",
+    defaults={
+        "steps": 90,
+        "population": 50,
+        "sigma": 0.5,
+        "lr": 0.1,
+        "restarts": 4,
+        "candidates": 500,
+        "prior_weight": 0.01,
+        "identity_loss": "margin",
+        "selection_shift": 2,
+        "query_budget": 20_000,
+        "seed": 0,
+        "latent_weight": 0.0,
+        **_GAN_DEFAULTS,
+    },
+    needs_public=True,
+    access="scores",
+    quick={"steps": 20, "restarts": 2, "candidates": 100},
+    summary="scores only: NES (antithetic) on the GAN prior's latent, one batched query per step, PPA selection",
+    reference="NES (Wierstra et al., JMLR 2014; antithetic, Salimans et al. 2017; Ilyas et al., ICML 2018) in "
+    "the latent of the gmi attack's GAN (Zhang et al., CVPR 2020), as RLB-MI's gradient-free GAN-latent search "
+    "(Han et al., CVPR 2023); PPA's selection (Struppek et al., ICML 2022)",
+    help={**_ES_HELP, **_GAN_HELP},
+)
+def _gmi_bb(model: Any, *, public: Any, input_shape: Any, device: Any, latent_weight: float, **options: Any):
+    """The scores-only GAN attack (`dpmi.attacks.black_box_latent.BlackBoxLatentSearch`)."""
+    from dpmi.attacks.black_box_latent import BlackBoxLatentSearch
+
+    device = _query_device(device)
+    prior = _gan_prior(public, options, latent_weight).to(device)
+    return BlackBoxLatentSearch(model, prior, _es_settings(options), device)
+
+
+BREP_PRIORS = ("gan", "pca")
+
+
+@register_attack(
+    "brep-mi",
+    defaults={
+        "prior": "gan",
+        "components": 40,
+        "steps": 500,
+        "points": 32,
+        "radius": 2.0,
+        "radius_growth": 1.3,
+        "max_radius": 8.0,
+        "alpha": 0.3,
+        "latent_radius": 1.5,
+        "init_batch": 500,
+        "init_rounds": 20,
+        "query_budget": 20_000,
+        "seed": 0,
+        **_GAN_DEFAULTS,
+    },
+    needs_public=True,
+    access="labels",
+    quick={"steps": 50, "init_rounds": 4},
+    summary="labels only: boundary repulsion from a latent the target labels as the person (GAN or eigenfaces)",
+    reference="BREP-MI (Kahla, Chen, Jin & Jia, CVPR 2022) in the latent of the gmi attack's GAN or of the "
+    "eigenface prior",
+    help={
+        "prior": "the latent searched: gan (the gmi attack's GAN, as BREP-MI) or pca (eigenface coefficients)",
+        "components": "eigenfaces kept when prior is pca",
+        "steps": "repulsion steps (each queries the sphere and the proposal of every identity)",
+        "points": "N: points on the sphere queried per identity and step",
+        "radius": "the sphere's starting radius in latent units",
+        "radius_growth": "gamma: the radius grows by this factor when the whole sphere is labelled the person",
+        "max_radius": "the radius stops growing here",
+        "alpha": "a step moves alpha x radius away from the points labelled otherwise",
+        "latent_radius": "proposals are kept within latent_radius x sqrt(d) of the origin (the prior's typical set)",
+        "init_batch": "random latents queried per round while looking for starts labelled as each person",
+        "init_rounds": "the most rounds of the start search",
+        "query_budget": "the most queries (images) per identity; steps are cut to fit, below one step is an error",
+        "seed": "seeds the start pool and every identity's sphere points",
+        **_GAN_HELP,
+    },
+)
+def _brep_mi(model: Any, *, public: Any, input_shape: Any, device: Any, prior: str, components: int, **options: Any):
+    """The label-only attack (`dpmi.attacks.label_only.BoundaryRepulsion`)."""
+    from dpmi.attacks.label_only import BoundaryRepulsion, BoundaryRepulsionSettings
+    from dpmi.attacks.priors.pca_prior import load_pca_prior
+
+    if prior not in BREP_PRIORS:
+        raise ValueError(f"brep-mi prior must be one of {', '.join(BREP_PRIORS)}, got {prior!r}")
+    device = _query_device(device)
+    latent_prior: Any = (
+        load_pca_prior(public, int(components), flips=True)[0].to(device)
+        if prior == "pca"
+        else _gan_prior(public, options).to(device)
+    )
+    budget = options["query_budget"]
+    settings = BoundaryRepulsionSettings(
+        steps=int(options["steps"]),
+        points=int(options["points"]),
+        radius=float(options["radius"]),
+        radius_growth=float(options["radius_growth"]),
+        max_radius=float(options["max_radius"]),
+        alpha=float(options["alpha"]),
+        latent_radius=float(options["latent_radius"]),
+        init_batch=int(options["init_batch"]),
+        init_rounds=int(options["init_rounds"]),
+        query_budget=None if budget is None else int(budget),
+        seed=int(options["seed"]),
+    )
+    return BoundaryRepulsion(model, latent_prior, settings, device)

@@ -18,7 +18,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch import nn
 
 
 @runtime_checkable
@@ -65,6 +64,8 @@ class AttackSpec:
         quick: caps on numeric options for smoke runs (`dpmi run --quick`): each option is set to
             min(its value, the cap), so a smoke run shows the shape of the result in seconds, not the attack's
             full strength.
+        access: what the attack needs of the target (`dpmi.attacks.access.ACCESS_LEVELS`): "white-box" (the
+            module and its gradients), "scores" (a score vector per queried image) or "labels" (the top class).
     """
 
     name: str
@@ -75,6 +76,7 @@ class AttackSpec:
     reference: str
     help: Mapping[str, str] = field(default_factory=dict)
     quick: Mapping[str, Any] = field(default_factory=dict)
+    access: str = "white-box"
 
 
 _REGISTRY: dict[str, AttackSpec] = {}
@@ -89,14 +91,27 @@ def register_attack(
     reference: str,
     help: Mapping[str, str] | None = None,
     quick: Mapping[str, Any] | None = None,
+    access: str = "white-box",
 ) -> Callable[[AttackFactory], AttackFactory]:
     """Decorator registering `factory(model, *, public, input_shape, device, **options)` under `name`."""
 
     def decorate(factory: AttackFactory) -> AttackFactory:
         if name in _REGISTRY:
             raise ValueError(f"an attack named {name!r} is already registered")
+        from dpmi.attacks.access import ACCESS_LEVELS
+
+        if access not in ACCESS_LEVELS:
+            raise ValueError(f"attack {name!r}: access must be one of {', '.join(ACCESS_LEVELS)}, got {access!r}")
         _REGISTRY[name] = AttackSpec(
-            name, factory, dict(defaults), needs_public, summary, reference, dict(help or {}), dict(quick or {})
+            name,
+            factory,
+            dict(defaults),
+            needs_public,
+            summary,
+            reference,
+            dict(help or {}),
+            dict(quick or {}),
+            access,
         )
         return factory
 
@@ -136,7 +151,7 @@ def resolve_options(name: str, options: Mapping[str, Any] | None = None) -> dict
 
 def make_attack(
     name: str,
-    model: nn.Module,
+    model: Any,
     *,
     public: Any = None,
     input_shape: tuple[int, int, int] | None = None,
@@ -148,7 +163,10 @@ def make_attack(
     Args:
         name: one of `available_attacks()`.
         model: the target classifier, [B, C, H, W] inputs in its own range -> [B, classes] logits or
-            probabilities.
+            probabilities: an `nn.Module` (white-box), or a `dpmi.attacks.access` object (`WhiteBox`,
+            `ScoresOnly`, `LabelsOnly`). An attack gets the access it declares (`attack_spec(name).access`):
+            a module is queried through `from_module` by a scores or label-only attack, scores serve labels;
+            a white-box attack on a scores- or label-only target is a ValueError.
         public: the attacker's public faces (a `dpmi.data.FaceDataset` of identities disjoint from the
             target's); required by attacks with a prior, ignored by the others.
         input_shape: (C, H, W) of one model input; default: the public faces' shape. Attacks that need it
@@ -167,7 +185,33 @@ def make_attack(
         input_shape = (
             (public.channels, *public.image_shape) if hasattr(public, "channels") else (1, *public.image_shape)
         )
+    model = _target_for(spec, model, input_shape)
     return spec.factory(model, public=public, input_shape=input_shape, device=device, **resolved)
+
+
+def _target_for(spec: AttackSpec, model: Any, input_shape: tuple[int, int, int] | None) -> Any:
+    """The target at the access `spec` needs (`dpmi.attacks.access.as_access`); a white-box attack gets the
+    bare module. ValueError when the target gives less access than the attack needs."""
+    from dpmi.attacks.access import LabelsOnly, QueryAccess, WhiteBox, as_access
+
+    if spec.access == "white-box":
+        if isinstance(model, WhiteBox):
+            return model.module
+        if isinstance(model, QueryAccess):
+            level = "label-only" if isinstance(model, LabelsOnly) else "scores-only"
+            others = [n for n, s in _REGISTRY.items() if s.access == model.access]
+            raise ValueError(
+                f"attack {spec.name!r} needs white-box access (the target's gradients) but the target is "
+                f"{level} ({type(model).__name__}): use an attack for {model.access} access"
+                + (f" ({', '.join(others)})" if others else "")
+                + ", or pass the model itself"
+            )
+        return model
+    if isinstance(model, QueryAccess) and input_shape is not None and tuple(input_shape) != model.input_shape:
+        raise ValueError(
+            f"the target takes images {model.input_shape} but the attack's images are {tuple(input_shape)}"
+        )
+    return as_access(model, spec.access, input_shape=input_shape)
 
 
 def _load_builtins() -> None:
