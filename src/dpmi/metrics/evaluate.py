@@ -33,6 +33,7 @@ BASE_SUMMARY_KEYS = (
     "psnr_best_private",
     "ssim_best_private",
     "attack_confidence",
+    "no_reconstruction",
 )
 
 # One line per key that does not depend on the judges, for tables, --help and the report.
@@ -51,6 +52,8 @@ BASE_DESCRIPTIONS: dict[str, str] = {
     "psnr_best_private": "best PSNR (dB) against any one private image of the identity",
     "ssim_best_private": "best SSIM against any one private image of the identity",
     "attack_confidence": "target model's probability of the label at the reconstruction (mean)",
+    "no_reconstruction": "share of rows that are no reconstruction (never left the start image, or flat): "
+    "scored as recovering nobody",
 }
 
 
@@ -72,6 +75,8 @@ def summary_descriptions() -> dict[str, str]:
         out[keys["detected"]] = f"{spec.label} finds a face in the reconstruction"
         out[keys["verified"]] = f"{spec.label} verifies the claimed identity at its own same-person threshold"
         out[keys["test"]] = f"{spec.label}'s accuracy on held-out real private faces"
+        out[f"{name}_collapsed"] = f"{spec.label} answered one person for most images (its rate is no measurement)"
+        out[f"{name}_top_answer_share"] = f"share of images for which {spec.label} gave its most frequent answer"
     return {key: out[key] for key in summary_keys()}
 
 
@@ -86,7 +91,7 @@ def per_label_keys(judges: Any = None) -> tuple[str, ...]:
         keys += [f"{name}_pred", f"{name}_top1", f"{name}_top5"]
         keys += [f"{name}_detected"] if spec.detects_faces else []
         keys += [f"{name}_verified"] if spec.verifies else []
-    keys += ["nearest_mean_rank", "nearest_mean_top1", "nearest_mean_top5", "knn_dist"]
+    keys += ["nearest_mean_rank", "nearest_mean_top1", "nearest_mean_top5", "knn_dist", "no_reconstruction"]
     return (*keys, "psnr_mean_face", "ssim_mean_face", "psnr_best_private", "ssim_best_private")
 
 
@@ -134,7 +139,7 @@ def judge_summary_keys(names: Any = None) -> tuple[str, ...]:
         keys += [named["acc1"], named["acc5"]]
         keys += [named["detected"]] if spec.detects_faces else []
         keys += [named["verified"]] if spec.verifies else []
-        keys.append(named["test"])
+        keys += [named["test"], f"{name}_collapsed", f"{name}_top_answer_share"]
     return tuple(keys)
 
 
@@ -144,6 +149,36 @@ def dataset_layout(images: torch.Tensor) -> np.ndarray:
     if x.ndim != 4:
         raise ValueError(f"images must be [K, C, H, W], got shape {tuple(x.shape)}")
     return x[:, 0].numpy() if x.shape[1] == 1 else x.permute(0, 2, 3, 1).numpy()
+
+
+def _no_reconstruction(result: Any, count: int) -> np.ndarray:
+    """The result's own no-reconstruction flags [K] (an attack that checks its start image), else flat or
+    non-finite images (`dpmi.attacks.no_reconstruction.no_reconstruction_mask` without a start)."""
+    from dpmi.attacks.no_reconstruction import no_reconstruction_mask
+
+    flags = getattr(result, "no_reconstruction", None)
+    if flags is not None:
+        flags = np.asarray(flags, dtype=bool).reshape(-1)
+        if flags.shape == (count,):
+            return flags
+    return no_reconstruction_mask(result.images)
+
+
+def judge_collapses(
+    per_label: dict[str, np.ndarray], members: dict[str, Any], num_classes: int, labels: np.ndarray
+) -> dict[str, float]:
+    """Per judge given, "<judge>_collapsed" (1.0 when it answered one person for most images,
+    `dpmi.metrics.judge_collapse`, else 0.0) and "<judge>_top_answer_share" (that answer's share, 0..1)."""
+    from dpmi.metrics.judge_collapse import judge_collapse
+
+    out: dict[str, float] = {}
+    if num_classes < 2:
+        return out
+    for name in members:
+        found = judge_collapse(per_label[f"{name}_pred"], num_classes, labels=labels)
+        out[f"{name}_collapsed"] = 1.0 if found["collapsed"] else 0.0
+        out[f"{name}_top_answer_share"] = float(found["share"])
+    return out
 
 
 def judge_rates(per_label: dict[str, np.ndarray], members: dict[str, Any]) -> dict[str, float]:
@@ -263,6 +298,14 @@ def evaluate_inversion(result: Any, private_train: FaceDataset, judges: Any = No
         "confidence": np.asarray(result.confidence, dtype=np.float64).reshape(-1),
     }
     per_label.update(verdicts)
+    # An image that never left the start image, or is flat, is no reconstruction: it recovers nobody, whatever
+    # a judge answers for it (`dpmi.attacks.no_reconstruction`).
+    blank = _no_reconstruction(result, count)
+    per_label["no_reconstruction"] = blank.astype(np.float64)
+    if blank.any():
+        for key in list(per_label):
+            if key.endswith(("_top1", "_top5")):
+                per_label[key] = np.where(blank, 0.0, per_label[key])
 
     planes = dataset_layout(images)
     means = private_train.class_means()
@@ -289,6 +332,8 @@ def evaluate_inversion(result: Any, private_train: FaceDataset, judges: Any = No
         "chance_top5": min(5, num_classes) / num_classes,
     }
     summary.update(judge_rates(per_label, members))
+    summary["no_reconstruction"] = float(blank.mean())
+    summary.update(judge_collapses(per_label, members, num_classes, labels))
     summary.update(
         {
             "nearest_mean_top1": float(per_label["nearest_mean_top1"].mean()),

@@ -45,12 +45,16 @@ def slim(results: StudyResults) -> dict[str, Any]:
 
 def markdown_table(results: StudyResults) -> str:
     """One row per (privacy level, attack): the level's epsilons, recipe and accuracy, each judge's acc@1."""
+    from dpmi.study.report import _ordered_judges
+    from dpmi.study.trusted import judge_panel
+
     summaries = results.summaries()
-    judges = judges_recorded(summaries)
+    panel = judge_panel(results)
+    judges = _ordered_judges(judges_recorded(summaries), panel)
     chance = 1.0 / results.private_people
     seeds = max((len(s.seeds) for s in summaries), default=0)
     head = ["privacy level", "epsilon RDP / PLD", "recipe (searched on public people)", "test accuracy", "attack"]
-    head += [f"{name} acc@1" for _, _, name in judges]
+    head += [f"{name} acc@1{_trust_note(panel, key)}" for key, _, name in judges]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for s in summaries:
         for i, attack in enumerate(s.attack_mean):
@@ -80,7 +84,12 @@ def markdown_table(results: StudyResults) -> str:
                     text += " %" + (" (near chance)" if chance_words(mean, s.trials, chance) == "near chance" else "")
                 row.append(text)
             lines.append("| " + " | ".join(row) + " |")
-    if judges:
+    if judges and panel.answer is None and panel.verdicts:
+        lines += [
+            "",
+            "- No judge passed calibration on this run: no row above is an identification a person would confirm.",
+        ]
+    elif judges:
         lines.append("")
         key, _, name = judges[0]
         for s in summaries:
@@ -105,6 +114,25 @@ def markdown_table(results: StudyResults) -> str:
         f"reject guessing{took}.*"
     )
     return "\n".join(lines) + "\n\n" + caption
+
+
+def _trust_note(panel: Any, key: str) -> str:
+    """ " (trusted)", " (fooled by optimised images)", " (not trusted)", " (not identification)" or ""."""
+    if key == "nearest_mean_top1":
+        return " (not identification)"
+    verdict = panel.verdicts.get(key.rsplit("_", 1)[0])
+    if verdict is None:
+        return ""
+    return " (trusted)" if verdict.trusted else " (fooled by optimised images)" if verdict.fooled else " (not trusted)"
+
+
+def answer_lines(results: StudyResults) -> str:
+    """The short answer (`dpmi.study.report.short_answer`) as markdown bullets: per level, the people the
+    trusted judge says the strongest attack recovers, with a 95 % interval."""
+    from dpmi.study.report import short_answer
+    from dpmi.study.trusted import judge_panel
+
+    return "\n".join(f"- {line}" for line in short_answer(results, results.summaries(), judge_panel(results)))
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -181,6 +209,8 @@ def render_readme(readme: str, tables: dict[str, str | Path]) -> str:
         readme = replace_block(readme, name, markdown_table(results))
         if BEGIN.format(name=f"{name}-audit") in readme:  # the audit panel, where the README shows one
             readme = replace_block(readme, f"{name}-audit", audit_table(results))
+        if BEGIN.format(name=f"{name}-answer") in readme:  # the short answer, by the trusted judge
+            readme = replace_block(readme, f"{name}-answer", answer_lines(results))
     return readme
 
 

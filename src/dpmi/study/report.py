@@ -112,7 +112,22 @@ def _judge_phrase(s: LevelSummary, attack: str, key: str, name: str, chance: flo
         return ""
     people = round(rate * s.people) if len(s.seeds) == 1 else None
     count = f"{people} of {s.people} people, " if people is not None else ""
-    return f"the {name} names {count}{_pct(rate)} ({chance_words(rate, s.trials, chance)})"
+    text = f"the {name} names {count}{_pct(rate)} ({chance_words(rate, s.trials, chance)})"
+    return text + collapse_note(s, attack, key)
+
+
+def collapse_note(s: LevelSummary, attack: str, key: str) -> str:
+    """ " - collapsed: ..." when the judge of `key` answered one person for most of the attack's images (in most
+    seeds): its rate is then fixed by that one answer, not measured."""
+    judge = key.rsplit("_", 1)[0]
+    collapsed = s.attack_mean.get(attack, {}).get(f"{judge}_collapsed", math.nan)
+    share = s.attack_mean.get(attack, {}).get(f"{judge}_top_answer_share", math.nan)
+    if not (math.isfinite(collapsed) and collapsed >= 0.5):
+        return ""
+    return (
+        f" - but it gave one answer for {_pct(share)} of these images, so that rate is fixed by the one answer, "
+        "not a measurement"
+    )
 
 
 def strongest_attack(s: LevelSummary, key: str) -> str | None:
@@ -157,6 +172,13 @@ def looks_sentence(s: LevelSummary) -> str:
     prior_faces = False
     for attack, values in s.attack_mean.items():
         value = values.get("ssim_mean_face", math.nan)
+        blank = values.get("no_reconstruction", math.nan)
+        if math.isfinite(blank) and blank >= 0.5:  # nothing to describe: the attack did not move
+            parts.append(
+                f"{attack} gives no reconstruction for {_pct(blank)} of the people (the image never left its start "
+                "image, or is flat: scored as recovering nobody)"
+            )
+            continue
         if not math.isfinite(value):
             continue
         look = (

@@ -410,6 +410,10 @@ def grid_inputs(
                 hits, by = attack.hits("nearest_mean_top1"), "nearest-mean-face test (not identification)"
             images = stacked[index]  # [people, C, H, W]: grey as [people, H, W], colour as [people, H, W, C]
             images = images[:, 0] if images.shape[1] == 1 else np.moveaxis(images, 1, -1)
+            blank = attack.per_label.get("no_reconstruction") or []
+            if any(blank):  # shown flat grey: the display stretch would turn a 2e-6 change into a pattern
+                images = images.copy()
+                images[np.asarray([bool(v) for v in blank][: len(images)] + [False] * (len(images) - len(blank)))] = 0.0
             rows.append(GridRow(level, name, cell.seed, images, hits, by))
     people = min((len(r.images) for r in rows), default=0)
     wanted = int(results.split.get("grid_people") or results.config.get("grid_identities") or 8)

@@ -177,8 +177,10 @@ def format_value(key: str, mean: float, std: float | None) -> str:
     return f"{mean:.3g}" + (f" ± {std:.2g}" if std is not None else "")
 
 
-def summary_table(summaries: list[LevelSummary]) -> str:
-    """A fixed-width table: one row per (level, attack), accuracies in %, mean ± std over seeds (> 1 seed)."""
+def summary_table(summaries: list[LevelSummary], chance: float | None = None) -> str:
+    """A fixed-width table: one row per (level, attack), accuracies in %, mean ± std over seeds (> 1 seed).
+    With `chance` (1 / private people), each judge's rate is marked "+" when above chance (one-sided binomial
+    test at 5 % over people x seeds) and the chance level is said under the table."""
     judges = judges_recorded(summaries)
     header = ["level", "eps PLD", "test acc %", "attack"] + [f"{name} %" for _, _, name in judges]
     body = []
@@ -192,10 +194,12 @@ def summary_table(summaries: list[LevelSummary]) -> str:
                 else "",
                 attack,
             ]
-            row += [
-                format_value(key, s.attack_mean[attack].get(key, math.nan), s.attack_std[attack].get(key))
-                for key, _, _ in judges
-            ]
+            for key, _, _ in judges:
+                mean = s.attack_mean[attack].get(key, math.nan)
+                text = format_value(key, mean, s.attack_std[attack].get(key))
+                if chance is not None and math.isfinite(mean):
+                    text += " +" if chance_words(mean, s.trials, chance) == "above chance" else "  "
+                row.append(text)
             body.append(row)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = [
@@ -203,4 +207,8 @@ def summary_table(summaries: list[LevelSummary]) -> str:
         for row in [header, *body]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if chance is not None:
+        lines.append(
+            f"chance {100 * chance:.1f} %; + = above chance (one-sided binomial test at 5 % over people x seeds)"
+        )
     return "\n".join(lines)
