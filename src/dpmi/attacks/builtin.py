@@ -400,7 +400,7 @@ BREP_PRIORS = ("gan", "pca")
         "init_rounds": "the most rounds of the start search",
         "query_budget": "the most queries (images) per identity; steps are cut to fit, below one step is an error",
         "seed": "seeds the start pool and every identity's sphere points",
-        **_GAN_HELP,
+        **{key: text for key, text in _GAN_HELP.items() if key != "latent_weight"},
     },
 )
 def _brep_mi(model: Any, *, public: Any, input_shape: Any, device: Any, prior: str, components: int, **options: Any):
