@@ -29,7 +29,7 @@ from torch import nn
 
 from dpmi.atomic_files import atomic_write_bytes
 from dpmi.data import FaceDataset
-from dpmi.metrics.judge_registry import JudgeSpec
+from dpmi.metrics.judge_spec import JudgeSpec
 
 _EPS = 1e-6
 
@@ -448,6 +448,54 @@ def _train(
     return evaluator
 
 
+EVALUATOR_CACHE_KIND = "evaluator"
+EVALUATOR_VERSION = 1  # bump when training would give another classifier for the same inputs
+
+
+def load_or_train_evaluator(
+    train: FaceDataset,
+    test: FaceDataset | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    log: Callable[[str], None] | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    **recipe: Any,
+) -> Evaluator:
+    """The evaluation classifier, from dpmi's content cache (kind "evaluator") or trained on `train` and cached.
+    Its own entry, so a change to another judge or the calibration does not retrain it. `test`: held-out private
+    faces (its test accuracy); `recipe`: `EvaluatorRecipe` fields (part of the key); `log` is called before a
+    (re)build, `progress(epochs_done, epochs)` while it trains."""
+    from dpmi.cache import cached
+
+    settings = EvaluatorRecipe(**recipe)
+    settings.check()
+    parts: dict[str, Any] = {
+        "train_images": train.images,
+        "train_labels": train.labels,
+        "num_classes": int(train.num_classes),
+        "seed": int(seed),
+        "recipe": settings.as_dict(),
+        "version": EVALUATOR_VERSION,
+    }
+    if test is not None:
+        parts.update(test_images=test.images, test_labels=test.labels)
+
+    def build() -> dict[str, Any]:
+        if log is not None:
+            log(
+                f"training the evaluation classifier on {len(train)} private images of {train.num_classes} "
+                "identities (once; cached for later runs) ..."
+            )
+        evaluator = train_evaluator(train, seed, test=test, device=device, progress=progress, **settings.as_dict())
+        state = evaluator.state_dict()
+        state["weights"] = {k: v.detach().cpu() for k, v in state["weights"].items()}
+        return state
+
+    payload, _ = cached(EVALUATOR_CACHE_KIND, parts, build, log=log)
+    return Evaluator.from_state_dict(payload, device)
+
+
 def _fit_judge(
     train: FaceDataset,
     test: FaceDataset | None,
@@ -460,8 +508,6 @@ def _fit_judge(
 ) -> Evaluator:
     """The evaluation classifier as a judge: trained (or loaded from the content cache) on `train`; `progress`
     is called per epoch, `recipe` overrides `EvaluatorRecipe` fields."""
-    from dpmi.metrics.judges import load_or_train_evaluator  # the cache lives beside the judges
-
     return load_or_train_evaluator(train, test, seed, device, log, progress=progress, **(recipe or {}))
 
 

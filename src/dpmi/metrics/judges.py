@@ -45,14 +45,18 @@ import torch
 from dpmi.atomic_files import atomic_write_bytes
 from dpmi.data import FaceDataset
 from dpmi.metrics.blur import blur_faces
-from dpmi.metrics.evaluator import Evaluator, EvaluatorRecipe, train_evaluator
+from dpmi.metrics.evaluator import (  # noqa: F401  (load_or_train_evaluator: re-exported)
+    EVALUATOR_CACHE_KIND,
+    EVALUATOR_VERSION,
+    Evaluator,
+    EvaluatorRecipe,
+    load_or_train_evaluator,
+)
 
 CACHE_KIND = "judges"
-EVALUATOR_CACHE_KIND = "evaluator"
 # Bump when the code changes what would be computed for the same inputs (invalidates those cache entries):
-# JUDGES_VERSION for the second judge and the calibration, EVALUATOR_VERSION for the evaluation classifier.
+# JUDGES_VERSION for the judges together and the calibration (the evaluation classifier's own entry: `dpmi.metrics.evaluator`).
 JUDGES_VERSION = 4
-EVALUATOR_VERSION = 1
 CALIBRATION_SEED_OFFSET = 7919  # noise images draw from seed + this, away from the evaluator's stream
 PROBE_SEED_OFFSET = 104729  # the probes' second classifier: independent of the study's targets (seeds 0, 1, ...)
 BLUR_SIGMAS = (2.0, 4.0)
@@ -191,42 +195,6 @@ def judges_cache_parts(
         parts.update(public_images=public.images, public_labels=public.labels)
     parts["judges"] = {name: [spec.version, spec.available()[0]] for name, spec in JUDGES.items()}
     return parts
-
-
-def load_or_train_evaluator(
-    train: FaceDataset,
-    test: FaceDataset | None = None,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    log: Callable[[str], None] | None = None,
-    *,
-    progress: Callable[[int, int], None] | None = None,
-    **recipe: Any,
-) -> Evaluator:
-    """The evaluation classifier alone, from the cache (kind "evaluator") or trained and cached. Its own entry,
-    so a change to the second judge or the calibration does not retrain it. Arguments as
-    `load_or_train_judges`."""
-    from dpmi.cache import cached
-
-    settings = EvaluatorRecipe(**recipe)
-    settings.check()
-    parts = judges_cache_parts(train, test, seed, settings)
-    parts["version"] = EVALUATOR_VERSION
-    parts.pop("judges")  # the classifier does not depend on which other judges exist (no retraining for them)
-
-    def build() -> dict[str, Any]:
-        if log is not None:
-            log(
-                f"training the evaluation classifier on {len(train)} private images of {train.num_classes} "
-                "identities (once; cached for later runs) ..."
-            )
-        evaluator = train_evaluator(train, seed, test=test, device=device, progress=progress, **settings.as_dict())
-        state = evaluator.state_dict()
-        state["weights"] = {k: v.detach().cpu() for k, v in state["weights"].items()}
-        return state
-
-    payload, _ = cached(EVALUATOR_CACHE_KIND, parts, build, log=log)
-    return Evaluator.from_state_dict(payload, device)
 
 
 def load_or_train_judges(

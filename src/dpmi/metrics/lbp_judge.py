@@ -29,7 +29,7 @@ import torch
 from skimage.feature import local_binary_pattern
 
 from dpmi.data import FaceDataset
-from dpmi.metrics.judge_registry import JudgeSpec
+from dpmi.metrics.judge_spec import JudgeSpec
 
 GALLERY_BLUR_SIGMAS = (1.5, 3.0)
 NEIGHBOURS = 8

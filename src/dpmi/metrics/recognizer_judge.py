@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dpmi.data import FaceDataset
-from dpmi.metrics.judge_registry import JudgeSpec
+from dpmi.metrics.judge_spec import JudgeSpec
 
 
 class RecognizerJudge:
