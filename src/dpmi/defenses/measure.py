@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="../shared/datasets/att_faces")
     parser.add_argument("--models", nargs="+", default=["softmax", "mlp", "cnn"])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", default=None, help="markdown file for the table (default: print only)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="markdown file: the table replaces the one between its markers (default: print only)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     people = split_identities(load_att_faces(args.data), private=range(20), public=range(20, 40))
@@ -90,7 +94,23 @@ def main(argv: list[str] | None = None) -> None:
                 )
     print(f"total {time.time() - started:.0f} s")
     if args.out:
-        Path(args.out).write_text(render(results, args.models, args.seeds))
+        write_table(Path(args.out), render(results, args.models, args.seeds))
+
+
+BEGIN, END = "<!-- dpmi-defenses-table:begin -->", "<!-- dpmi-defenses-table:end -->"
+
+
+def write_table(path: Path, table: str) -> None:
+    """Put `table` between the BEGIN / END markers of `path` (the page's prose stays), or write it alone."""
+    block = f"{BEGIN}\n{table}{END}\n"
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + (tail[1:] if tail.startswith("\n") else tail)
+    else:
+        text = block
+    path.write_text(text)
 
 
 def render(results: dict[tuple[str, str], tuple[list[float], int, int, float]], models: list[str], seeds: int) -> str:

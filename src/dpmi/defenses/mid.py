@@ -138,7 +138,7 @@ SPEC = DefenseSpec(
         low=0.0,
         high=100.0,
         default=0.01,
-        grid=(0.001, 0.003, 0.01, 0.03, 0.1),
+        grid=(0.001, 0.003, 0.01, 0.03),
         doc="weight of the KL term; larger keeps less information about the input",
     ),
     wrap_model=wrap_model,
