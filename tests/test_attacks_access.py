@@ -142,3 +142,40 @@ def test_a_white_box_wrapper_is_unwrapped_for_white_box_attacks(synthetic_faces)
     target = RaisingTarget(synthetic_faces.input_shape, synthetic_faces.num_classes)
     attack = make_attack("pca-prior", WhiteBox(target), public=synthetic_faces, components=5, steps=0)
     assert attack.search.model is target
+
+
+def scores_of_four(images):
+    return torch.full((len(images), 4), 0.25)
+
+
+def labels_of_four(images):
+    return torch.zeros(len(images), dtype=torch.int64)
+
+
+def wrong_shape(images):
+    return torch.zeros(len(images), 3)
+
+
+def raising(images):
+    raise RuntimeError("the API is down")
+
+
+def test_a_callable_target_is_imported_probed_and_refused_when_broken():
+    from dpmi.attacks.access import load_callable_target
+
+    here = "test_attacks_access"
+    scores = load_callable_target(f"{here}:scores_of_four", "scores", num_classes=4, input_shape=SHAPE, budget=3)
+    assert isinstance(scores, ScoresOnly) and scores.queries == 0 and scores.remaining == 3
+    labels = load_callable_target(f"{here}:labels_of_four", "labels", num_classes=4, input_shape=SHAPE)
+    assert isinstance(labels, LabelsOnly) and labels(torch.zeros(2, *SHAPE)).tolist() == [0, 0]
+    for spec, message in [
+        (f"{here}:wrong_shape", r"failed on a probe image: .*scores \[1, 4\]"),
+        (f"{here}:raising", "failed on a probe image: the API is down"),
+        (f"{here}:missing", "cannot import the target"),
+        ("no_such_module_xyz:f", "cannot import the target"),
+        ("no_colon", "pkg.module:function"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            load_callable_target(spec, "scores", num_classes=4, input_shape=SHAPE)
+    with pytest.raises(ValueError, match="scores or labels access"):
+        load_callable_target(f"{here}:scores_of_four", "white-box", num_classes=4, input_shape=SHAPE)

@@ -274,3 +274,46 @@ def as_access(
         return from_module(target.module, access, input_shape=input_shape, budget=budget)
     scores: ScoresOnly = target
     return LabelsOnly(lambda x: scores(x).argmax(dim=1), scores.num_classes, scores.input_shape, budget)
+
+
+def load_callable_target(
+    spec: str,
+    access: str,
+    *,
+    num_classes: int,
+    input_shape: Sequence[int],
+    budget: int | None = None,
+    outputs: str = "probabilities",
+) -> ScoresOnly | LabelsOnly:
+    """A user's deployed model behind a Python callable, `spec` = "pkg.module:predict" (what `dpmi attack
+    --target` takes), as `ScoresOnly` (access "scores"; `outputs` says whether it returns probabilities or
+    logits) or `LabelsOnly` (access "labels").
+
+    The callable is imported and checked by one probe query of a zero image (not counted against `budget`):
+    ValueError, naming `spec`, when it cannot be imported, is not callable, raises, or returns the wrong shape.
+    """
+    import importlib
+
+    if access not in ("scores", "labels"):
+        raise ValueError(f"a callable target gives scores or labels access, not {access!r}")
+    module_name, _, attribute = str(spec).partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"a target callable is given as pkg.module:function, got {spec!r}")
+    try:
+        predict = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot import the target {spec!r}: {error}") from error
+    if not callable(predict):
+        raise ValueError(f"the target {spec!r} is not callable")
+    target: ScoresOnly | LabelsOnly = (
+        ScoresOnly(predict, num_classes, input_shape, budget, outputs=outputs)
+        if access == "scores"
+        else LabelsOnly(predict, num_classes, input_shape, budget)
+    )
+    try:
+        target(torch.zeros(1, *target.input_shape))
+    except Exception as error:  # the user's code: any failure is a bad target
+        raise ValueError(f"the target {spec!r} failed on a probe image: {error}") from error
+    target.queries = 0
+    target.calls = 0
+    return target
