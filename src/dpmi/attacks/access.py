@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from torch import nn
@@ -208,6 +208,50 @@ def _infer_shapes(
         device = first.device if first is not None else torch.device("cpu")
         num_classes = int(_module_outputs(model, torch.zeros(1, *shape, device=device)).shape[1])
     return int(num_classes), (shape[0], shape[1], shape[2])
+
+
+@overload
+def from_module(
+    model: nn.Module,
+    access: Literal["white-box"],
+    *,
+    input_shape: Sequence[int] | None = ...,
+    num_classes: int | None = ...,
+    budget: int | None = ...,
+) -> WhiteBox: ...
+
+
+@overload
+def from_module(
+    model: nn.Module,
+    access: Literal["scores"],
+    *,
+    input_shape: Sequence[int] | None = ...,
+    num_classes: int | None = ...,
+    budget: int | None = ...,
+) -> ScoresOnly: ...
+
+
+@overload
+def from_module(
+    model: nn.Module,
+    access: Literal["labels"],
+    *,
+    input_shape: Sequence[int] | None = ...,
+    num_classes: int | None = ...,
+    budget: int | None = ...,
+) -> LabelsOnly: ...
+
+
+@overload
+def from_module(
+    model: nn.Module,
+    access: str,
+    *,
+    input_shape: Sequence[int] | None = ...,
+    num_classes: int | None = ...,
+    budget: int | None = ...,
+) -> WhiteBox | ScoresOnly | LabelsOnly: ...
 
 
 def from_module(
