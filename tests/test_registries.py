@@ -50,7 +50,7 @@ def test_one_call_registers_a_model():
         with pytest.raises(ValueError, match="already registered"):
             register_model("tiny")(MLPLike)
     finally:
-        model_registry._REGISTRY.pop("tiny", None)
+        model_registry.MODEL_REGISTRY.unregister("tiny")
     assert "tiny" not in MODELS
     with pytest.raises(ValueError, match="unknown model 'tiny'"):
         build_model("tiny")

@@ -69,6 +69,7 @@ class Registry(Generic[T]):
         built-in says so explicitly). Registering the very same item twice is a no-op (a module imported
         twice under two names).
         """
+        self._load()  # built-ins first, so a plugin registered early still comes after them (and can replace one)
         key = str(name)
         if not key or key != key.strip() or any(ch.isspace() for ch in key):
             raise ValueError(f"a {self.kind} name must be a non-empty word without spaces, got {name!r}")
@@ -165,7 +166,9 @@ def load_plugins(modules: Iterable[str]) -> list[str]:
                 "PYTHONPATH (e.g. PYTHONPATH=. dpmi ...)"
             ) from error
         except Exception as error:  # the plugin's own bug: say whose
-            raise ValueError(f"plugin module {name!r} failed while importing: {type(error).__name__}: {error}") from error
+            raise ValueError(
+                f"plugin module {name!r} failed while importing: {type(error).__name__}: {error}"
+            ) from error
         loaded.append(name)
     return loaded
 

@@ -147,12 +147,12 @@ def _resolve(spec: str, num_classes: int, input_shape: Sequence[int], seed: int 
         raise ValueError(f"seed must be >= 0, got {seed}")
     if is_factory_spec(spec):
         return build_user_model(spec, num_classes, input_shape, seed)
-    from dpmi.models import registry
+    from dpmi.models.registry import build_registered_model
 
     c, h, w = (int(s) for s in input_shape)
     shape = (c, h, w)
     try:
-        model = registry.build_model(spec, num_classes=int(num_classes), input_shape=shape, seed=seed)
+        model = build_registered_model(spec, num_classes=int(num_classes), input_shape=shape, seed=seed)
     except ValueError as exc:
         if str(exc).startswith("unknown model"):
             raise ValueError(f"{exc}; or your own as pkg.module:factory") from exc
