@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
+from dpmi.registry import Registry
+
 from .base import Accountant
 
-_REGISTRY: dict[str, Callable[..., Accountant]] = {}
-_SUMMARIES: dict[str, str] = {}
+# The accountant classes register themselves below their definitions (rdp_accountant, pld_accountant), which
+# `dpmi.privacy.accounting` imports: the registry needs no loader.
+ACCOUNTANT_REGISTRY: Registry[Callable[..., Accountant]] = Registry("accountant")
 
 T = TypeVar("T", bound=Callable[..., Accountant])
 
@@ -26,10 +29,7 @@ def register_accountant(name: str, *, summary: str = "") -> Callable[[T], T]:
         raise ValueError(f"accountant name must be a non-empty word (letters, digits, - or _), got {name!r}")
 
     def decorate(factory: T) -> T:
-        if key in _REGISTRY and _REGISTRY[key] is not factory:
-            raise ValueError(f"accountant {key!r} is already registered (by {_REGISTRY[key]!r})")
-        _REGISTRY[key] = factory
-        _SUMMARIES[key] = summary
+        ACCOUNTANT_REGISTRY.register(key, factory, summary=summary)
         return factory
 
     return decorate
@@ -37,20 +37,20 @@ def register_accountant(name: str, *, summary: str = "") -> Callable[[T], T]:
 
 def available_accountants() -> tuple[str, ...]:
     """Registered accountant names, in registration order ("rdp", "pld" built in)."""
-    return tuple(_REGISTRY)
+    return ACCOUNTANT_REGISTRY.names()
 
 
 def accountant_summary(name: str) -> str:
     """The one-line description an accountant was registered with."""
-    return _SUMMARIES[str(name).lower()]
+    return ACCOUNTANT_REGISTRY.describe()[str(name).lower()]
 
 
 def make_accountant(name: str, **kwargs: Any) -> Accountant:
     """A fresh accountant registered as `name` (case-insensitive), built with `kwargs`."""
     key = str(name).lower()
-    if key not in _REGISTRY:
+    if key not in ACCOUNTANT_REGISTRY:
         raise ValueError(f"accountant must be one of {available_accountants()}, got {name!r}")
-    return _REGISTRY[key](**kwargs)
+    return ACCOUNTANT_REGISTRY.get(key)(**kwargs)
 
 
 def accountant_from_state(state: dict[str, Any]) -> Accountant:
@@ -75,13 +75,13 @@ class _RegisteredNames(Sequence[str]):
         return available_accountants()[index]
 
     def __len__(self) -> int:
-        return len(_REGISTRY)
+        return len(ACCOUNTANT_REGISTRY)
 
     def __iter__(self) -> Iterator[str]:
         return iter(available_accountants())
 
     def __contains__(self, name: object) -> bool:
-        return name in _REGISTRY
+        return name in ACCOUNTANT_REGISTRY
 
     def __eq__(self, other: object) -> bool:
         return tuple(self) == (tuple(other) if isinstance(other, (tuple, list, _RegisteredNames)) else other)
