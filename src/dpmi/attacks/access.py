@@ -3,8 +3,8 @@
 - `WhiteBox(module)`: the module itself (weights, gradients); what `mi-face`, `pca-prior` and `gmi` need.
 - `ScoresOnly(predict, num_classes, input_shape, budget=None, outputs="probabilities")`: a callable returning
   the scores of a batch, [B, C, H, W] -> [B, classes] probabilities (or logits, when declared), as an API that
-  returns a score vector does. Called under `torch.no_grad()` on a detached copy of the images: an attack
-  behind it can never read a gradient of the target.
+  returns a score vector does. Called under `torch.no_grad()` on the images detached from any graph: an
+  attack behind it can never read a gradient of the target (`predict` must not modify its input in place).
 - `LabelsOnly(predict, num_classes, input_shape, budget=None)`: a callable returning only the top class of a
   batch, [B, C, H, W] -> [B] int64 (an API that returns a name).
 
@@ -97,7 +97,7 @@ class QueryAccess:
         count = int(images.shape[0])
         self.require(count, f"a query of {count} images")
         with torch.no_grad():
-            outputs = self.predict(images.detach().clone())
+            outputs = self.predict(images.detach())
         self.queries += count
         self.calls += 1
         outputs = torch.as_tensor(outputs)

@@ -35,6 +35,7 @@ from dpmi.attacks.access import QueryBudgetError, ScoresOnly
 from dpmi.attacks.image_shifts import apply_transform, selection_transforms
 from dpmi.attacks.latent_search import IDENTITY_LOSSES, LatentPrior
 from dpmi.attacks.ppa_selection import initial_selection, result_selection
+from dpmi.attacks.priors.pca_prior import PCAPrior
 from dpmi.attacks.result import PriorInversionResult
 
 
@@ -135,6 +136,16 @@ class QueryInversionResult(PriorInversionResult):
         return out
 
 
+def decode_latents(prior: LatentPrior, z: torch.Tensor) -> torch.Tensor:
+    """`prior.decode(z)` without autograd; for the eigenface prior one fused multiply-add and an in-place clamp
+    (the same images up to float rounding, in half the time of `PCAPrior.decode` on big batches)."""
+    with torch.no_grad():
+        if isinstance(prior, PCAPrior):
+            flat = torch.addmm(prior.mean, z * prior.scale, prior.basis).clamp_(-1.0, 1.0)
+            return flat.view(-1, *prior.input_shape)
+        return prior.decode(z)
+
+
 def row_generators(seed: int, labels: torch.Tensor, restarts: int) -> list[torch.Generator]:
     """One CPU generator per row (label k, restart r), seeded by (seed, label, r) only: a row's noise does
     not depend on which other identities share the batch."""
@@ -170,7 +181,7 @@ class BlackBoxLatentSearch:
         settings: ESSettings,
         device: torch.device,
         *,
-        decode_batch: int = 1024,
+        decode_batch: int = 4096,
     ) -> None:
         settings.validate()
         if not isinstance(target, ScoresOnly):
@@ -182,13 +193,16 @@ class BlackBoxLatentSearch:
         self.decode_batch = int(decode_batch)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.cat(
-                [self.prior.decode(z[i : i + self.decode_batch]) for i in range(0, len(z), self.decode_batch)]
-            )
+        if len(z) <= self.decode_batch:
+            return decode_latents(self.prior, z)
+        return torch.cat(
+            [decode_latents(self.prior, z[i : i + self.decode_batch]) for i in range(0, len(z), self.decode_batch)]
+        )
 
     def _realism(self, z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
+            if len(z) <= self.decode_batch:
+                return self.prior.realism_loss(z, images)
             return torch.cat(
                 [
                     self.prior.realism_loss(z[i : i + self.decode_batch], images[i : i + self.decode_batch])

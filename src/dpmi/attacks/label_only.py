@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from dpmi.attacks.access import LabelsOnly, QueryBudgetError
+from dpmi.attacks.black_box_latent import decode_latents
 from dpmi.attacks.latent_search import LatentPrior
 
 
@@ -172,7 +173,7 @@ class BoundaryRepulsion:
         settings: BoundaryRepulsionSettings,
         device: torch.device,
         *,
-        decode_batch: int = 1024,
+        decode_batch: int = 4096,
     ) -> None:
         settings.validate()
         if not isinstance(target, LabelsOnly):
@@ -184,10 +185,11 @@ class BoundaryRepulsion:
         self.decode_batch = int(decode_batch)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.cat(
-                [self.prior.decode(z[i : i + self.decode_batch]) for i in range(0, len(z), self.decode_batch)]
-            )
+        if len(z) <= self.decode_batch:
+            return decode_latents(self.prior, z)
+        return torch.cat(
+            [decode_latents(self.prior, z[i : i + self.decode_batch]) for i in range(0, len(z), self.decode_batch)]
+        )
 
     def _limit(self, identities: int) -> int | None:
         limits = []
