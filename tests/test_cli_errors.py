@@ -64,7 +64,7 @@ def test_run_rejects_a_data_directory_without_faces(capsys, tmp_path):
     out = tmp_path / "run"
     # --data-format auto reads a directory without AT&T images as an identity folder
     _fails_cleanly(capsys, ["run", "--data", str(empty), "--out", str(out)], "holds 0 identity folders")
-    _fails_cleanly(capsys, ["run", "--data", str(tmp_path / "nowhere"), "--out", str(out)], "no AT&T faces")
+    _fails_cleanly(capsys, ["run", "--data", str(tmp_path / "nowhere"), "--out", str(out)], "no such directory")
     assert not out.exists()
 
 

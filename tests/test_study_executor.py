@@ -94,7 +94,7 @@ def test_ctrl_c_stops_the_pool_workers(tmp_path):
 def test_make_executor_kinds():
     assert isinstance(make_executor(4, kind="serial"), SerialExecutor)
     assert isinstance(make_executor(1, kind="process"), ProcessExecutor)
-    with pytest.raises(ValueError, match="executor must be one of serial, process, ray"):
+    with pytest.raises(ValueError, match="executor must be one of local, ray, serial, process"):
         make_executor(1, kind="slurm")
     with pytest.raises(ValueError, match="--ray-address needs --executor ray"):
         make_executor(1, ray_address="127.0.0.1:6379")

@@ -14,6 +14,8 @@ from dpmi.data.folder_summary import (
     describe_image_folder,
     verify_image_folder,
 )
+from dpmi.data.formats import DATA_FORMATS as DATA_FORMAT_REGISTRY
+from dpmi.data.formats import DataFormat, format_choices
 from dpmi.data.identities import IdentitySplit, select_identities, split_identities
 from dpmi.data.image_folder import (
     ImageFolderIndex,
@@ -21,7 +23,6 @@ from dpmi.data.image_folder import (
     load_image_folder,
 )
 from dpmi.data.load_faces import (
-    DATA_FORMATS,
     load_faces,
     load_identity_split,
     load_public_faces,
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    """ImageFolderDataset (imported when first used), DATA_FORMATS ("auto" and every registered data format,
+    read live: a plugin's format appears in it)."""
+    if name == "DATA_FORMATS":
+        return format_choices()
     if name == "ImageFolderDataset":
         from dpmi.data.folder_dataset import ImageFolderDataset
 
@@ -43,6 +48,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DATA_FORMATS",
+    "DATA_FORMAT_REGISTRY",
+    "DataFormat",
+    "format_choices",
     "IMAGE_SHAPE",
     "NUM_SUBJECTS",
     "FaceDataset",

@@ -11,14 +11,19 @@ import hashlib
 import os
 from collections.abc import Sequence
 
-from dpmi.data.att_faces import load_att_faces
 from dpmi.data.face_dataset import FaceDataset
-from dpmi.data.folder_summary import looks_like_att_faces
+from dpmi.data.formats import DATA_FORMATS as FORMAT_REGISTRY
+from dpmi.data.formats import format_choices, resolve_format
 from dpmi.data.identities import IdentitySplit, split_identities
 from dpmi.data.image_folder import load_image_folder
 from dpmi.data.paths import missing_directory_message, resolve_data_root
 
-DATA_FORMATS = ("auto", "att", "folder")
+
+def __getattr__(name: str) -> object:
+    """DATA_FORMATS: "auto" and every registered format, read live (a plugin's format appears in it)."""
+    if name == "DATA_FORMATS":
+        return format_choices()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_faces(
@@ -30,10 +35,11 @@ def load_faces(
     """The faces at `root` (else `$DPMI_DATA`, else the AT&T cache directory).
 
     Args:
-        format: "att" (the AT&T faces, checked against the shipped manifest's layout: s1..s40/1..10.pgm,
-            112x92 greyscale PGM), "folder" (any root/<identity>/<image> folder, see
-            `dpmi.data.image_folder`), or "auto" (the default): "att" when the directory holds any of the
-            AT&T images, else "folder".
+        format: a registered data format (`dpmi.data.formats.DATA_FORMATS`): "att" (the AT&T faces, checked
+            against the shipped manifest's layout: s1..s40/1..10.pgm, 112x92 greyscale PGM), "folder" (any
+            root/<identity>/<image> folder, see `dpmi.data.image_folder`), a plugin's, or "auto" (the default):
+            the first format that recognises the directory ("att" when it holds any of the AT&T images), else
+            "folder".
         image_size, grayscale: for "folder" (and "auto" resolving to it): resize to (height, width) / force
             one or three channels; "att" refuses them (the AT&T images have one size and one channel).
 
@@ -41,23 +47,14 @@ def load_faces(
         FileNotFoundError: "no such directory: PATH" for a path given (or $DPMI_DATA) that does not exist;
             for the default cache directory, how to fetch the AT&T faces there.
     """
-    if format not in DATA_FORMATS:
-        raise ValueError(f"data format must be one of {', '.join(DATA_FORMATS)}, got {format!r}")
+    if format not in format_choices():
+        raise ValueError(f"data format must be one of {', '.join(format_choices())}, got {format!r}")
     directory = resolve_data_root(root)
     if not directory.is_dir():
         missing = missing_directory_message(directory, root)
         if missing is not None:  # a mistyped path: say so, not how to download the AT&T faces
             raise FileNotFoundError(missing)
-    if format == "auto":
-        format = "att" if not directory.is_dir() or looks_like_att_faces(directory) else "folder"
-    if format == "att":
-        if image_size is not None or grayscale is not None:
-            raise ValueError(
-                "the AT&T faces load as they are (112x92 greyscale): drop the image size and "
-                "grayscale options, or use the folder format"
-            )
-        return load_att_faces(directory)
-    return load_image_folder(directory, image_size=image_size, grayscale=grayscale)
+    return FORMAT_REGISTRY.get(resolve_format(directory, format)).load(directory, image_size, grayscale)
 
 
 def load_public_faces(root: str | os.PathLike[str], like: FaceDataset) -> FaceDataset:

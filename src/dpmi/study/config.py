@@ -25,11 +25,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from dpmi.data.formats import format_choices
 from dpmi.models import MODELS
+from dpmi.privacy.accounting.factory import ACCOUNTANTS
+from dpmi.study.executor import EXECUTORS
 
-ACCOUNTANTS = ("rdp", "pld")
-EXECUTORS = ("local", "ray")  # local: serial for --jobs 1, else a process pool; ray: Ray tasks
-DATA_FORMATS = ("auto", "att", "folder")  # = dpmi.data.DATA_FORMATS (not imported: keeps --help light)
 # The study's attacks, strongest prior last; the default is every one of them that is registered.
 PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi")
 
@@ -135,7 +135,7 @@ class StudyConfig:
         "str",
         "where cells run: local (this process for --jobs 1, else --jobs worker processes) or "
         "ray (Ray tasks of --threads CPUs each; pip install 'dpmi[ray]')",
-        choices=EXECUTORS,
+        choices=EXECUTORS.names(),
     )
     ray_address: str | None = setting(
         None,
@@ -166,7 +166,7 @@ class StudyConfig:
         "str",
         "how to read --data: att (the AT&T layout), folder (one sub-folder per person: "
         "PNG, JPEG, PGM, ...), auto (att when it holds AT&T images, else folder)",
-        choices=DATA_FORMATS,
+        choices=format_choices(),
     )
     public_root: str | None = setting(
         None,
@@ -285,7 +285,7 @@ class StudyConfig:
         "--accountant",
         "str",
         "accountant that calibrates sigma (both epsilons are reported)",
-        choices=ACCOUNTANTS,
+        choices=tuple(ACCOUNTANTS),
     )
     # [attack]
     attacks: tuple[str, ...] = setting(
@@ -636,15 +636,15 @@ def validate(config: StudyConfig) -> None:
         ),
         (
             config.executor in EXECUTORS,
-            f"executor must be one of {', '.join(EXECUTORS)} ({w('executor')}), got {config.executor!r}",
+            f"executor must be one of {', '.join(EXECUTORS.names())} ({w('executor')}), got {config.executor!r}",
         ),
         (
             config.ray_address is None or config.executor == "ray",
             f"ray_address ({w('ray_address')}) needs the Ray executor ({w('executor')} ray)",
         ),
         (
-            config.data_format in DATA_FORMATS,
-            f"data format must be one of {', '.join(DATA_FORMATS)} ({w('data_format')}), got {config.data_format!r}",
+            config.data_format in format_choices(),
+            f"data format must be one of {', '.join(format_choices())} ({w('data_format')}), got {config.data_format!r}",
         ),
         (
             config.public_root is None or not config.public_identities,

@@ -17,12 +17,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
+from dpmi.registry import Registry
 from dpmi.remote_tasks import pack_initargs, ray_task
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
 
-EXECUTOR_KINDS = ("serial", "process", "ray")
+ExecutorFactory = Callable[..., "Executor"]  # (*, jobs, threads, ray_address, gpus_per_cell) -> Executor
 
 
 class Executor(Protocol):
@@ -264,6 +265,42 @@ class RayExecutor:
                 ray.shutdown()
 
 
+def _serial(*, jobs: int, threads: int, ray_address: str | None, gpus_per_cell: float) -> Executor:
+    _no_address(ray_address, "serial")
+    return SerialExecutor()
+
+
+def _process(*, jobs: int, threads: int, ray_address: str | None, gpus_per_cell: float) -> Executor:
+    _no_address(ray_address, "process")
+    return ProcessExecutor(jobs, threads)
+
+
+def _local(*, jobs: int, threads: int, ray_address: str | None, gpus_per_cell: float) -> Executor:
+    _no_address(ray_address, "local")
+    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs, threads)
+
+
+def _ray(*, jobs: int, threads: int, ray_address: str | None, gpus_per_cell: float) -> Executor:
+    _import_ray()
+    return RayExecutor(address=ray_address, num_cpus=threads, num_gpus=gpus_per_cell)
+
+
+def _no_address(ray_address: str | None, kind: str) -> None:
+    if ray_address is not None:
+        raise ValueError("--ray-address needs --executor ray")
+
+
+def _register_builtins() -> None:
+    """The built-in executors, one line each ("local" is what the study means by default)."""
+    EXECUTORS.register("local", _local, summary="this machine: in this process for --jobs 1, else a process pool")
+    EXECUTORS.register("ray", _ray, summary="Ray tasks on a local Ray or, with --ray-address, a cluster")
+    EXECUTORS.register("serial", _serial, summary="in this process, one task after another")
+    EXECUTORS.register("process", _process, summary="a pool of --jobs worker processes on this machine")
+
+
+EXECUTORS: Registry[ExecutorFactory] = Registry("executor", loader=_register_builtins)
+
+
 def make_executor(
     jobs: int,
     threads: int = 1,
@@ -271,24 +308,20 @@ def make_executor(
     ray_address: str | None = None,
     gpus_per_cell: float = 0,
 ) -> Executor:
-    """The executor for `--jobs`, `--threads`, `--executor` and `--ray-address`.
+    """The executor for `--jobs`, `--threads`, `--executor` and `--ray-address`: a registered one
+    (`EXECUTORS`: "local", "ray", "serial", "process", or a plugin's).
 
-    kind None picks SerialExecutor for jobs == 1 (it uses the caller's torch threads), else ProcessExecutor;
-    "serial" / "process" force one; "ray" gives a RayExecutor with `threads` CPUs and `gpus_per_cell` GPUs
-    per cell at `ray_address` (None: a local Ray), running as many cells at once as the cluster has room for.
+    kind None (or "local") picks SerialExecutor for jobs == 1 (it uses the caller's torch threads), else
+    ProcessExecutor; "serial" / "process" force one; "ray" gives a RayExecutor with `threads` CPUs and
+    `gpus_per_cell` GPUs per cell at `ray_address` (None: a local Ray), running as many cells at once as the
+    cluster has room for.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    if kind is not None and kind not in EXECUTOR_KINDS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTOR_KINDS)}, got {kind!r}")
-    if ray_address is not None and kind != "ray":
-        raise ValueError("--ray-address needs --executor ray")
-    if kind == "ray":
-        _import_ray()
-        return RayExecutor(address=ray_address, num_cpus=threads, num_gpus=gpus_per_cell)
-    if kind == "serial" or (kind is None and jobs == 1):
-        return SerialExecutor()
-    return ProcessExecutor(jobs, threads)
+    if kind is not None and kind not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS.names())}, got {kind!r}")
+    factory = EXECUTORS.get(kind or "local")
+    return factory(jobs=jobs, threads=threads, ray_address=ray_address, gpus_per_cell=gpus_per_cell)
 
 
-__all__ = ["EXECUTOR_KINDS", "Executor", "ProcessExecutor", "RayExecutor", "SerialExecutor", "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayExecutor", "SerialExecutor", "make_executor"]

@@ -99,14 +99,11 @@ def resolve_out(config: StudyConfig) -> Path:
 
 
 def data_format(config: StudyConfig) -> str:
-    """The format `config.data` is read in: "att" or "folder" (resolving "auto" as `dpmi.data.load_faces` does)."""
+    """The registered format `config.data` is read in (resolving "auto" as `dpmi.data.load_faces` does)."""
     from dpmi.data import resolve_data_root
-    from dpmi.data.folder_summary import looks_like_att_faces
+    from dpmi.data.formats import resolve_format
 
-    if config.data_format != "auto":
-        return config.data_format
-    root = resolve_data_root(config.data)
-    return "att" if not root.is_dir() or looks_like_att_faces(root) else "folder"
+    return resolve_format(resolve_data_root(config.data), config.data_format)
 
 
 def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset | None = None) -> dict[str, Any]:
@@ -191,15 +188,13 @@ def check_model(config: StudyConfig, split: IdentitySplit, input_shape: tuple[in
 def study_executor(config: StudyConfig) -> Executor:
     """The executor `--executor` / `--jobs` / `--ray-address` ask for (a Ray address that does not answer is a
     ValueError here, before the run directory exists)."""
-    if config.executor == "ray":
-        return make_executor(
-            config.jobs,
-            config.threads,
-            kind="ray",
-            ray_address=config.ray_address,
-            gpus_per_cell=1 if config.device.startswith("cuda") else 0,
-        )
-    return make_executor(config.jobs, config.threads)
+    return make_executor(
+        config.jobs,
+        config.threads,
+        kind=config.executor,
+        ray_address=config.ray_address,
+        gpus_per_cell=1 if config.device.startswith("cuda") else 0,
+    )
 
 
 def run_study(
