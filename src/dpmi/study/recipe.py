@@ -230,7 +230,13 @@ def choose_recipe(
         from tqdm.auto import tqdm
 
         trials = []
-        for recipe in tqdm(space, desc=f"recipe search {level.key}", unit="trial", leave=False, disable=len(space) < 4):
+        for recipe in tqdm(
+            space,
+            desc=f"recipe search {level.key}",
+            unit="trial",
+            leave=False,
+            disable=True if len(space) < 4 else None,
+        ):
             sigma = _sigma_for(level, recipe, config, private_train_size)
             accuracy = _trial(config.model, recipe, sigma, public_train, public_val, private_train_size, config)
             trials.append(RecipeTrial(recipe, sigma, accuracy).to_dict())

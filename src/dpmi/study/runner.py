@@ -329,8 +329,16 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
         *todo,
         *(a for a in audits_todo if not a.level.private),
     ]
+    # One bar for every task the workers run (cells and audits, honest totals); on a terminal only (tqdm's
+    # disable=None): a log gets one line when the phase starts and one when it ends.
+    log(f"running {len(todo)} cells and {len(audits_todo)} audits on {config.jobs} worker(s) ...")
     with tqdm(
-        total=len(all_cells), initial=skipped, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True
+        total=len(all_cells) + len(audits_todo),
+        initial=skipped,
+        desc="cells and audits",
+        unit="task",
+        disable=None if progress else True,
+        dynamic_ncols=True,
     ) as bar:
         for task, result in executor.map_unordered(
             run_task, tasks, init_worker, (train, test, split.public, str(store.evaluator_path), config.device)
@@ -339,6 +347,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
                 save_audit(store.root, result, log)
                 timings["audit"] += audit_seconds(result)
                 log(f"audited {task.level.label} (seed {task.seed}, {config.audit_shadows} shadows)")
+                bar.update()
                 continue
             record, images = result
             store.save_cell(record, images)
@@ -347,6 +356,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
             timings["metrics"] += record["timings"]["metrics"]
             bar.set_postfix_str(f"{task.level.key} seed {task.seed}: acc {record['test_accuracy']:.2f}")
             bar.update()
+    log(f"finished {len(todo)} cells and {len(audits_todo)} audits")
     audits = attach_cell_accuracies(
         store.root, lambda key, seed: (store.load_cell(key, seed) or {}).get("test_accuracy")
     )

@@ -310,7 +310,9 @@ def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Cal
         if bar is None:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, desc="training the judges", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(
+                total=total, desc="training the judges", unit="epoch", file=sys.stderr, dynamic_ncols=True, disable=None
+            )
         bar.update(done - bar.n)
 
     try:

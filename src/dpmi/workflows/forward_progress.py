@@ -33,7 +33,7 @@ def forward_progress(model: nn.Module, *, total: int | None, desc: str, unit: st
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True, disable=None)
 
     def count(module: nn.Module, inputs: object, output: object) -> None:
         bar.update(1)  # returns None: a forward hook's non-None return value would replace the output

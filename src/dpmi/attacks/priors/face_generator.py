@@ -273,7 +273,9 @@ def _train_face_gan(public: FaceDataset, settings: GANSettings, progress: bool) 
     start = time.perf_counter()
     generator.train()
     discriminator.train()
-    for _ in tqdm(range(settings.steps), desc="face prior (GAN)", unit="step", disable=not progress, leave=False):
+    for _ in tqdm(
+        range(settings.steps), desc="face prior (GAN)", unit="step", disable=None if progress else True, leave=False
+    ):
         batch = real[torch.randint(0, len(real), (settings.batch_size,), generator=rng)]
         z = torch.randn(settings.batch_size, settings.latent_dim, generator=rng)
         fake = generator(z)
