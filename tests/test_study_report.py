@@ -125,18 +125,24 @@ EVIL = '<script>alert("x")</script>'
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
+    from dpmi.study.audit_phase import AUDIT_SECTION
+
     """One 3-seed run rendered with the shareable variant and a registered level panel (rendering is slow)."""
     from dpmi.study import report
 
     results = _results()
     results.config["name"] = EVIL
     store = _write_run(tmp_path_factory.mktemp("rendered"), results)
-    report.register_level_panel("Privacy audit", lambda res, level: "<p>audit of " + report._e(level.key) + "</p>"
-                                if level.private else None)
+    from dpmi.study.report_sections import REPORT_SECTIONS, ReportSection
+
+    section = ReportSection("Privacy audit", panel=lambda res, level: "<p>audit of " + report._e(level.key) + "</p>"
+                            if level.private else None)
+    REPORT_SECTIONS.register("privacy-audit", section, replace=True)  # one registration line adds a section
     try:
         paths = render_outputs(store, results, shareable=True)
     finally:
-        report._LEVEL_PANELS.pop("Privacy audit")
+        REPORT_SECTIONS.unregister("privacy-audit")
+        REPORT_SECTIONS.register("privacy-audit", AUDIT_SECTION)
     return store, paths
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from dpmi.atomic_files import atomic_write_json
 from dpmi.study.levels import PrivacyLevel
-from dpmi.study.report import register_level_panel
+from dpmi.study.report_section import ReportSection
 from dpmi.study.store import cell_stem, json_safe
 
 if TYPE_CHECKING:
@@ -483,6 +483,6 @@ def audit_panel(results: StudyResults, level: PrivacyLevel) -> str | None:
     return f"<p>{html.escape(text)}</p>{loud}"
 
 
-register_level_panel(
-    "Privacy audit: the accountant's promise and what an attacker achieved", audit_panel, intro=audit_intro
+AUDIT_SECTION = ReportSection(
+    "Privacy audit: the accountant's promise and what an attacker achieved", panel=audit_panel, intro=audit_intro
 )

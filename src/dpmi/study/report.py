@@ -5,8 +5,8 @@ Every piece of user-supplied or recorded text goes through html.escape.
 Every sentence is generated from the same numbers as the tables and figures, and "above chance" / "near
 chance" always comes from one test (`dpmi.study.summary.above_chance`, a one-sided binomial test at 5 %).
 
-Extension point: `register_level_panel(name, panel)` adds a per-level panel (e.g. a privacy audit) to the
-page; `panel(results, level)` returns an HTML fragment (already escaped) or None to skip that level.
+Extension point: `dpmi.study.report_sections.REPORT_SECTIONS` (a registered `ReportSection`: a page part and/or a
+per-level panel, e.g. the privacy audit) is rendered after the study's own sections.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from dpmi.study.summary import (
     is_percent,
     judges_recorded,
 )
+
+LevelPanel = Callable[["StudyResults", PrivacyLevel], "str | None"]
+PanelIntro = Callable[["StudyResults"], "str | None"]
 
 if TYPE_CHECKING:
     from dpmi.study.results import GridRow, StudyResults
@@ -80,19 +83,14 @@ SEARCH_NOTE = (
     "each level's epsilon is computed for the recipe it trains with."
 )
 
-LevelPanel = Callable[["StudyResults", PrivacyLevel], "str | None"]
-_LEVEL_PANELS: dict[str, LevelPanel] = {}
-PanelIntro = Callable[["StudyResults"], "str | None"]
-_PANEL_INTROS: dict[str, PanelIntro] = {}
-
 
 def register_level_panel(name: str, panel: LevelPanel, intro: PanelIntro | None = None) -> None:
-    """Add a per-level panel to every report (e.g. a privacy audit); a later registration under `name`
-    replaces it. `panel(results, level)` returns an escaped HTML fragment, or None to show nothing there;
-    `intro(results)`, if given, an escaped fragment shown once above the levels (e.g. a table and a figure)."""
-    _LEVEL_PANELS[name] = panel
-    if intro is not None:
-        _PANEL_INTROS[name] = intro
+    """Add a per-level panel to every report: `REPORT_SECTIONS.register(name, ReportSection(name, panel, intro),
+    replace=True)` (kept for code written before the section registry)."""
+    from dpmi.study.report_sections import REPORT_SECTIONS, ReportSection
+
+    key = "-".join(name.lower().split())
+    REPORT_SECTIONS.register(key, ReportSection(name, panel=panel, intro=intro), replace=True)
 
 
 def _e(value: Any) -> str:
@@ -697,14 +695,20 @@ def _figure(png: bytes | None, caption: str) -> str:
 
 
 def _panels(results: StudyResults) -> str:
+    """Every registered report section (`dpmi.study.report_sections.REPORT_SECTIONS`) that has something to show."""
+    from dpmi.study.report_sections import REPORT_SECTIONS
+
     parts = []
-    for name, panel in _LEVEL_PANELS.items():
-        fragments = [(level, panel(results, level)) for level in results.levels]
-        body = "".join(f"<h3>{_e(level.label)}</h3>{fragment}" for level, fragment in fragments if fragment)
-        intro = _PANEL_INTROS[name](results) if name in _PANEL_INTROS else None
-        body = (intro or "") + body if body else body
+    for _, section in REPORT_SECTIONS.items():
+        body = section.page(results) or "" if section.page is not None else ""
+        if section.panel is not None:
+            panel = section.panel
+            fragments = [(level, panel(results, level)) for level in results.levels]
+            levels = "".join(f"<h3>{_e(level.label)}</h3>{fragment}" for level, fragment in fragments if fragment)
+            intro = section.intro(results) if section.intro is not None else None
+            body += ((intro or "") + levels) if levels else ""
         if body:
-            parts.append(f"<h2>{_e(name)}</h2>{body}")
+            parts.append(f"<h2>{_e(section.title)}</h2>{body}")
     return "".join(parts)
 
 

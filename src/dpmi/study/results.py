@@ -288,7 +288,7 @@ def load_results(run_dir: str | os.PathLike[str]) -> StudyResults:
 def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = False) -> dict[str, Path]:
     """Draw the figures and write report.html (and, if `shareable`, report_shareable.html without the real
     faces) from the results and the saved arrays; return the paths written."""
-    from dpmi.study.audit_phase import AUDIT_ROC_PNG, roc_png  # (importing it registers the audit panel)
+    from dpmi.study.audit_phase import AUDIT_ROC_PNG, roc_png
     from dpmi.study.figures import reconstruction_grid, tradeoff_figure
     from dpmi.study.report import render_report
 
