@@ -169,12 +169,12 @@ def test_help_and_version_exit_zero(capsys):
 
 
 def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch):
-    from dpmi import cli
+    from dpmi.workflows import account
 
-    def interrupted(args):
+    def interrupted(options, log=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_cmd_epsilon", interrupted)
+    monkeypatch.setattr(account, "epsilon_report", interrupted)
     code = main(["epsilon", "--sigma", "1", "--sample-rate", "0.1", "--steps", "10"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 130 and len(err) == 1 and "interrupted" in err[0]

@@ -193,7 +193,7 @@ def test_example_study_toml_spells_out_the_defaults():
 
 def test_run_help_lists_exactly_the_toml_layout():
     """`dpmi run --help` is where users read the config sections; it must match what the loader accepts."""
-    from dpmi.cli import _run_epilog
+    from dpmi.workflows.run_study import run_epilog as _run_epilog
 
     listed = {m.group(1): set(m.group(2).replace(",", " ").split())
               for m in re.finditer(r"^\s+\[(\w+)\]\s+(.+)$", _run_epilog(), re.MULTILINE)}

@@ -1,5 +1,6 @@
 """`dpmi run`'s flags and the config-file part of its --help, derived from `StudyConfig`'s field metadata (the
-one source of truth for each default, flag, TOML key and help line).
+one source of truth for each default, flag, TOML key and help line) by `dpmi.flags`, the mechanism every
+command's flags come from.
 
     add_study_arguments(parser)          # one flag per StudyConfig field that has one
     make_config(args.config, **study_overrides(args))
@@ -8,9 +9,11 @@ one source of truth for each default, flag, TOML key and help line).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
-from dpmi.study.config import FIELDS, SETTINGS, TOML_LAYOUT, default_of
+from dpmi.flags import add_arguments, values
+from dpmi.study.config import FIELDS, SETTINGS, TOML_LAYOUT, StudyConfig
 
 GROUPS = {
     "run": "run",
@@ -24,95 +27,15 @@ GROUPS = {
 }
 
 
-def _list(kind: str):
-    def parse(text: str):
-        if text.strip().lower() in ("", "none"):
-            return ()
-        parts = [p.strip() for p in text.split(",")]
-        try:
-            if kind == "floats":
-                return tuple(float(p) for p in parts)
-            if kind == "ints":
-                return tuple(int(p) for p in parts)
-        except ValueError as exc:
-            what = "integers" if kind == "ints" else "numbers"
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}") from exc
-        return tuple(parts)
-
-    return parse
-
-
-def _option(text: str) -> tuple[str, str, Any]:
-    """'mi-face.max_iter=100' -> ('mi-face', 'max_iter', 100); the value is read as TOML would read it."""
-    import sys
-
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    head, sep, raw = text.partition("=")
-    name, dot, key = head.partition(".")
-    if not (sep and dot and name.strip() and key.strip()):
-        raise argparse.ArgumentTypeError(f"expected NAME.KEY=VALUE (e.g. mi-face.max_iter=100), got {text!r}")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()  # a bare word: a string
-    return name.strip(), key.strip(), value
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) or "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def add_study_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per StudyConfig field that has one; every flag's default is None ("not given")."""
-    groups = {section: parser.add_argument_group(title) for section, title in GROUPS.items()}
-    for name, s in SETTINGS.items():
-        if s.flag is None:
-            continue
-        group = groups[s.section]
-        if s.kind == "bool":
-            help_text = s.help if s.negate else s.help + " (default: off)"
-            group.add_argument(
-                s.flag, dest=name, action="store_false" if s.negate else "store_true", default=None, help=help_text
-            )
-            continue
-        if s.kind == "options":
-            group.add_argument(
-                s.flag, dest=name, action="append", type=_option, default=None, metavar=s.metavar, help=s.help
-            )
-            continue
-        default = default_of(name)
-        shown = None if default in (None, ()) or name == "attacks" else _shown(default)
-        parse = {"int": int, "int?": int, "float": float}.get(s.kind) or (
-            _list(s.kind) if s.kind in ("floats", "ints", "strs") else str
-        )
-        group.add_argument(
-            s.flag,
-            dest=name,
-            type=parse,
-            default=None,
-            metavar=s.metavar,
-            choices=s.choices,
-            help=s.help if shown is None else f"{s.help} (default: {shown})",
-        )
+def add_study_arguments(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    """Add one flag per StudyConfig field that has one (but those in `skip`, declared by the caller); every
+    flag's default is None ("not given"), while --help shows the field's default."""
+    add_arguments(parser, StudyConfig, given_only=True, titles=GROUPS, skip=skip)
 
 
 def study_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """{field: value} of the flags given (None for those not given), ready for `make_config`."""
-    values = {name: getattr(args, name, None) for name, s in SETTINGS.items() if s.flag is not None}
-    options = values.pop("attack_options", None)
-    if options:
-        tables: dict[str, dict[str, Any]] = {}
-        for attack, key, value in options:
-            tables.setdefault(attack, {})[key] = value
-        values["attack_options"] = tables
-    return values
+    return values(args, StudyConfig)
 
 
 def config_sections_help() -> str:
