@@ -2,10 +2,17 @@
 
 * what the accountant promises: epsilon by RDP and PLD for the level's (sigma, q, T) at delta;
 * what an attacker achieves: black-box LiRA (online and offline, `lira`) against the target with K shadow models
-  trained together (`shadow_models`), with its ROC, AUC, TPR at low FPR and a Clopper-Pearson eps_lb whose
-  threshold is chosen on one half of the candidates and scored on the other (`bounds.split_threshold_bound`);
-  and the white-box one-run audit of DP-SGD with m gradient canaries (`one_run_audit`);
-* what the promise means for a person: the identity-level epsilon for k images per person (`group_privacy`).
+  trained together (`shadow_models`): its membership-inference STRENGTH (ROC, AUC, TPR at an FPR only where the
+  non-members scored can measure it, else the TPR at zero false positives among them, `roc.low_fpr_reading`).
+  It is not an epsilon lower bound: the candidates' membership is the one fixed split of one target, so their
+  guesses are not independent trials and no Clopper-Pearson interval over them holds at its stated confidence
+  (a valid black-box bound needs a one-run retraining with candidates included at random, not built here;
+  `epsilon_lower_bound["black_box"]` is None). The white-box one-run audit of DP-SGD with m gradient canaries
+  (`one_run_audit`), analysed both by Steinke et al. and by the f-DP analysis of Mahloujifar et al.
+  (`fdp_one_run`), gives the valid lower bounds;
+* what the promise means for a person: the identity-level epsilon for k images per person (`group_privacy`), and
+  the bound on any reconstruction attack's success at baseline kappa (kappa = 1 / people by default), record
+  and identity level (`dpmi.privacy.accounting.reconstruction_bound`).
 
 The candidate pool is the target's training images (members) plus held-out images of the same people
 (non-members), e.g. the private identities' 7 / 3 split: the target is exactly the study's model for that
@@ -28,11 +35,13 @@ import torch
 from torch import nn
 
 from dpmi.audit.bounds import SplitBound, ThresholdCounts, split_threshold_bound
+from dpmi.audit.fdp_one_run import FdpBound
 from dpmi.audit.group_privacy import IdentityEpsilon, identity_epsilon
 from dpmi.audit.lira import lira_scores, scaled_confidence
 from dpmi.audit.one_run_audit import OneRunResult, max_canaries, one_run_audit
-from dpmi.audit.roc import RocCurve, roc_curve, tpr_at_fpr
+from dpmi.audit.roc import LowFprReading, RocCurve, low_fpr_reading, roc_curve, tpr_at_zero_false_positives
 from dpmi.audit.shadow_models import train_together
+from dpmi.privacy.accounting.reconstruction_bound import ReconstructionBound, check_kappa
 from dpmi.privacy.dpsgd import TrainConfig
 from dpmi.privacy.dpsgd.noise import derive_seeds
 
@@ -41,30 +50,45 @@ DEFAULT_FPR_TARGETS = (0.001, 0.01)
 
 @dataclass(frozen=True)
 class BlackBoxResult:
-    """LiRA against the target.
+    """LiRA against the target: membership-inference strength on the fixed split, NOT an epsilon lower bound.
 
     Attributes:
-        epsilon_lower_bound: eps_lb of online LiRA (the primary test, fixed in advance), >= 0.
-        offline_epsilon_lower_bound: the same for offline LiRA (reported, not maxed over: one test, one bound).
-        auc, auc_offline; tpr_at_fpr, tpr_at_fpr_offline: {"0.001": tpr, ...} for the FPR targets.
-        bound: the online bound's counts (scored half, at the threshold chosen on the selection half).
+        auc, auc_offline: area under the online / offline ROC.
+        low_fpr, low_fpr_offline: {"0.001": LowFprReading, ...} for the FPR targets (a TPR only where the FPR is
+            measurable from the non-members scored, else the TPR at zero false positives among them).
+        tpr_at_zero_fp, tpr_at_zero_fp_offline: TPR of the strictest threshold flagging no non-member.
+        split: online LiRA's TP/FP/TN/FN at a threshold chosen on half of the candidates and counted on the
+            other half (a description of strength; its `epsilon` is NOT a valid bound, see the module docstring).
         candidates, members: candidates scored (those left out of at least one shadow) and members among them;
             shadows: how many shadow models.
         roc, roc_offline: the curves (for the figure).
     """
 
-    epsilon_lower_bound: float
-    offline_epsilon_lower_bound: float
     auc: float
     auc_offline: float
-    tpr_at_fpr: dict[str, float]
-    tpr_at_fpr_offline: dict[str, float]
-    bound: SplitBound
+    low_fpr: dict[str, LowFprReading]
+    low_fpr_offline: dict[str, LowFprReading]
+    tpr_at_zero_fp: float
+    tpr_at_zero_fp_offline: float
+    split: SplitBound
     candidates: int
     members: int
     shadows: int
     roc: RocCurve = field(repr=False)
     roc_offline: RocCurve = field(repr=False)
+
+    @property
+    def negatives(self) -> int:
+        return self.roc.negatives
+
+    @property
+    def tpr_at_fpr(self) -> dict[str, float | None]:
+        """{"0.001": tpr or None (not measurable from the non-members scored)}, online LiRA."""
+        return {k: r.tpr for k, r in self.low_fpr.items()}
+
+    @property
+    def tpr_at_fpr_offline(self) -> dict[str, float | None]:
+        return {k: r.tpr for k, r in self.low_fpr_offline.items()}
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,8 @@ class AuditRecord:
         identity: identity-level epsilon for `records_per_identity` images per person (None if non-private).
         records_per_identity: k, the most images any one person has in the target's training set.
         seconds: wall time of each part.
+        reconstruction: {"record": .., "identity": ..} bounds on any reconstruction's success at `kappa`
+            (None when non-private); reconstruction_extra: the same at a user-set kappa (None if not asked).
     """
 
     noise_multiplier: float | None
@@ -92,11 +118,18 @@ class AuditRecord:
     identity: IdentityEpsilon | None
     records_per_identity: int
     seconds: dict[str, float]
+    reconstruction: dict[str, ReconstructionBound] | None = None
+    reconstruction_extra: dict[str, ReconstructionBound] | None = None
 
     def epsilon_lower_bounds(self) -> dict[str, float | None]:
+        """The valid 95 % lower bounds: white box by Steinke et al. and by the f-DP (GDP) analysis. "black_box"
+        is always None: the fixed-split LiRA measures strength, not a bound (kept as a key for readers)."""
+        wb = self.white_box
+        fdp: FdpBound | None = None if wb is None else wb.fdp
         return {
-            "black_box": None if self.black_box is None else self.black_box.epsilon_lower_bound,
-            "white_box": None if self.white_box is None else self.white_box.epsilon_lower_bound,
+            "black_box": None,
+            "white_box": None if wb is None else wb.epsilon_lower_bound,
+            "white_box_fdp": None if fdp is None else fdp.epsilon_lower_bound,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,29 +146,35 @@ class AuditRecord:
         bb = self.black_box
         out["auc"] = None if bb is None else bb.auc
         out["tpr_at_fpr"] = None if bb is None else dict(bb.tpr_at_fpr)
+        out["low_fpr"] = None if bb is None else _low_fpr_dict(bb.low_fpr, bb.tpr_at_zero_fp, bb.negatives)
         out["identity_epsilon"] = None if self.identity is None else self.identity.epsilon
         out["records_per_identity"] = self.records_per_identity
         counts: dict[str, Any] = {}
         if bb is not None:
-            c, s = bb.bound.counts, bb.bound.selection_counts
+            c, s = bb.split.counts, bb.split.selection_counts
             counts["black_box"] = {
                 "candidates": bb.candidates,
                 "members": bb.members,
+                "non_members": bb.negatives,
                 "shadows": bb.shadows,
                 "threshold": c.threshold,
-                "confidence": bb.bound.confidence,
                 "scored": _counts_dict(c),
                 "selection": _counts_dict(s),
             }
             out["black_box"] = {
-                "offline_epsilon_lower_bound": bb.offline_epsilon_lower_bound,
+                "kind": "membership-inference strength (fixed split): not an epsilon lower bound",
                 "auc_offline": bb.auc_offline,
                 "tpr_at_fpr_offline": dict(bb.tpr_at_fpr_offline),
+                "low_fpr_offline": _low_fpr_dict(bb.low_fpr_offline, bb.tpr_at_zero_fp_offline, bb.negatives),
             }
         if self.white_box is not None:
             wb = self.white_box
             counts["white_box"] = {**wb.counts(), "confidence": wb.confidence}
-            out["white_box"] = {"planned_mu": wb.planned_mu, "empirical_mu": wb.empirical_mu}
+            out["white_box"] = {"planned_mu": wb.planned_mu, "empirical_mu": wb.empirical_mu, **wb.analyses()}
+        if self.reconstruction is not None:
+            out["reconstruction"] = {name: b.to_dict() for name, b in self.reconstruction.items()}
+        if self.reconstruction_extra is not None:
+            out["reconstruction_extra"] = {name: b.to_dict() for name, b in self.reconstruction_extra.items()}
         if self.identity is not None:
             out["identity"] = {
                 "method": self.identity.method,
@@ -151,6 +190,17 @@ class AuditRecord:
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+def _low_fpr_dict(readings: dict[str, LowFprReading], zero_fp: float, negatives: int) -> dict[str, Any]:
+    return {
+        "non_members": negatives,
+        "smallest_measurable_fpr": 1.0 / negatives,
+        "tpr_at_zero_false_positives": zero_fp,
+        "targets": {
+            key: {"fpr": r.fpr, "measurable": r.measurable, "tpr": r.tpr, "text": r.text} for key, r in readings.items()
+        },
+    }
 
 
 def _counts_dict(c: ThresholdCounts) -> dict[str, int]:
@@ -201,6 +251,7 @@ def audit_level(
     fixed_variance: bool = False,
     confidence: float = 0.95,
     black_box: bool = True,
+    kappa: float | None = None,
 ) -> AuditRecord:
     """Audit one privacy level (see the module docstring).
 
@@ -218,10 +269,13 @@ def audit_level(
         sample_rate, steps: the level's q and T if known (checked against the recipe's: a mismatch raises).
         fixed_variance: LiRA with one variance per side (for small K).
         black_box: False skips LiRA (the one-run audit and the accounting only).
+        kappa: a user-set baseline in (0, 1) for the reconstruction bound, beside kappa = 1 / num_classes.
 
     Returns: AuditRecord (`.to_dict()` for JSON).
     """
     input_shape = tuple(int(s) for s in x_members.shape[1:])
+    if kappa is not None:
+        kappa = check_kappa(kappa)
     check_audit_settings(shadows, canaries, fpr_targets, input_shape, recipe.private)
     n = int(x_members.shape[0])
     recipe = replace(recipe, seed=int(target_seed))
@@ -311,6 +365,15 @@ def audit_level(
         start = time.perf_counter()
         identity = identity_epsilon(float(sigma), float(q), int(t_steps), recipe.delta, records)
         seconds["identity"] = time.perf_counter() - start
+    reconstruction = extra = None
+    if recipe.private and sigma:
+        assert q is not None and t_steps is not None  # as above
+        start = time.perf_counter()
+        kappas = [1.0 / max(num_classes, 2)] + ([] if kappa is None else [kappa])
+        bounds = _reconstruction(float(sigma), float(q), int(t_steps), kappas, records)
+        reconstruction = bounds[0]
+        extra = bounds[1] if kappa is not None else None
+        seconds["reconstruction"] = time.perf_counter() - start
     return AuditRecord(
         None if sigma is None else float(sigma),
         q,
@@ -322,7 +385,33 @@ def audit_level(
         identity,
         records,
         seconds,
+        reconstruction,
+        extra,
     )
+
+
+# The identity-level PLD (sigma / k, q_k) is wide; its bound is ~1 anyway, so a coarser grid (still pessimistic)
+# keeps it to seconds.
+IDENTITY_PLD_INTERVAL = 1e-3
+
+
+def _reconstruction(
+    sigma: float, q: float, steps: int, kappas: Sequence[float], records: int
+) -> list[dict[str, ReconstructionBound]]:
+    """Per kappa: {"record": bound for one image, "identity": bound for a person with `records` images}."""
+    from dpmi.privacy.accounting.reconstruction_bound import dpsgd_plds, reconstruction_bound
+
+    levels = {"record": (1, 1e-4), "identity": (records, IDENTITY_PLD_INTERVAL)}
+    plds = {name: dpsgd_plds(sigma, q, steps, k, interval) for name, (k, interval) in levels.items()}
+    out = []
+    for kappa in kappas:
+        per: dict[str, ReconstructionBound] = {}
+        for name, (k, _) in levels.items():
+            grid, used = plds[name]
+            b = reconstruction_bound(grid, kappa)
+            per[name] = ReconstructionBound(b.kappa, b.bound, b.by_direction, k, sigma, q, steps, used)
+        out.append(per)
+    return out
 
 
 def _black_box(
@@ -377,16 +466,15 @@ def _black_box(
     scores = lira_scores(target_phi, shadow_phi, shadow_in, fixed_variance=fixed_variance)
     roc_on, roc_off = roc_curve(scores.online, is_member), roc_curve(scores.offline, is_member)
     split_seed = int(audit_seeds[3] % (2**31))
-    bound = split_threshold_bound(scores.online, is_member, recipe.delta, split_seed, confidence)
-    bound_off = split_threshold_bound(scores.offline, is_member, recipe.delta, split_seed, confidence)
+    split = split_threshold_bound(scores.online, is_member, recipe.delta, split_seed, confidence)
     return BlackBoxResult(
-        bound.epsilon,
-        bound_off.epsilon,
         roc_on.auc,
         roc_off.auc,
-        {f"{f:g}": tpr_at_fpr(roc_on, f) for f in fpr_targets},
-        {f"{f:g}": tpr_at_fpr(roc_off, f) for f in fpr_targets},
-        bound,
+        {f"{f:g}": low_fpr_reading(roc_on, f) for f in fpr_targets},
+        {f"{f:g}": low_fpr_reading(roc_off, f) for f in fpr_targets},
+        tpr_at_zero_false_positives(roc_on),
+        tpr_at_zero_false_positives(roc_off),
+        split,
         int(scored.sum()),
         int(is_member.sum()),
         shadows,

@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dpmi.audit.bounds import one_run_epsilon
+from dpmi.audit.fdp_one_run import FdpBound, fdp_one_run_bound
 from dpmi.models import build_model
 
 CANARY_NORM = 100.0  # R: most of each canary's gradient lies in the weights, 1/R of it in the bias
@@ -80,9 +81,10 @@ class OneRunResult:
             out) / pooled std of the summed projections, a diagnostic of what the run actually showed.
         delta, confidence.
         scores, included_mask: per-canary LR scores and S_i (numpy, for plots and re-analysis).
+        fdp: the f-DP analysis of the same (m, r, v) (`dpmi.audit.fdp_one_run`).
     """
 
-    epsilon_lower_bound: float
+    epsilon_lower_bound: float  # Steinke et al.'s
     canaries: int
     included: int
     guesses: int
@@ -100,6 +102,20 @@ class OneRunResult:
     confidence: float
     scores: np.ndarray = field(repr=False)
     included_mask: np.ndarray = field(repr=False)
+    fdp: FdpBound | None = None
+
+    def analyses(self) -> dict[str, object]:
+        """Both analyses of the same guesses: Steinke et al.'s (eps, delta) bound and the f-DP one (Mahloujifar
+        et al.; GDP curve: mu_lb and its epsilon at delta; (eps, delta) curve), and which epsilon is larger.
+        Each is a 95 % bound on its own; the larger of the two is reported as a reading, not as one more bound
+        (picking the larger after the fact holds at 90 % by the union bound)."""
+        out: dict[str, object] = {"steinke": {"epsilon_lower_bound": self.epsilon_lower_bound}}
+        if self.fdp is None:
+            return out
+        out["fdp"] = self.fdp.to_dict()
+        gdp, steinke = self.fdp.epsilon_lower_bound, self.epsilon_lower_bound
+        out["tighter"] = "f-DP (GDP)" if gdp > steinke else ("Steinke" if steinke > gdp else "equal")
+        return out
 
     def counts(self) -> dict[str, int]:
         return {
@@ -310,4 +326,5 @@ def one_run_audit(
         float(confidence),
         scores,
         included,
+        fdp_one_run_bound(canaries, guesses, correct, delta, confidence),
     )

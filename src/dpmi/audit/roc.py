@@ -44,8 +44,60 @@ def roc_curve(scores: np.ndarray, members: np.ndarray) -> RocCurve:
 
 
 def tpr_at_fpr(curve: RocCurve, fpr: float) -> float:
-    """The largest TPR among thresholds whose FPR is <= `fpr` in (0, 1). With n non-members the FPR moves in
-    steps of 1/n, so below 1/n this is the TPR at FPR 0 (no non-member flagged)."""
+    """The largest TPR among thresholds whose FPR is <= `fpr` in (0, 1): the raw reading of the step curve. With n
+    non-members the FPR moves in steps of 1/n, so below 1/n this is the TPR at FPR 0 (no non-member flagged), NOT
+    a TPR at `fpr`: report it through `low_fpr_reading`, which says so."""
     if not 0.0 < fpr < 1.0:
         raise ValueError(f"FPR target must be in (0, 1), got {fpr}")
     return float(np.max(curve.tpr[curve.fpr <= fpr + 1e-12]))
+
+
+@dataclass(frozen=True)
+class LowFprReading:
+    """The TPR at a target FPR, read honestly: with n non-members the smallest non-zero FPR is 1/n, so a target
+    below 1/n cannot be measured and only the TPR at zero false positives (among n) is reported.
+
+    Attributes: fpr: the target; measurable: fpr >= 1/n; tpr: the TPR at FPR <= fpr when measurable, else None;
+    tpr_at_zero_false_positives: the TPR of the strictest threshold flagging no non-member; negatives: n.
+    """
+
+    fpr: float
+    measurable: bool
+    tpr: float | None
+    tpr_at_zero_false_positives: float
+    negatives: int
+
+    @property
+    def text(self) -> str:
+        if self.measurable and self.tpr is not None:
+            return f"TPR {100 * self.tpr:.1f}% at {100 * self.fpr:g}% FPR"
+        return (
+            f"TPR at {100 * self.fpr:g}% FPR not measurable from {self.negatives} non-members (smallest FPR "
+            f"1/{self.negatives} = {100 / max(self.negatives, 1):.2g}%); TPR at 0 false positives among "
+            f"{self.negatives}: {100 * self.tpr_at_zero_false_positives:.1f}%"
+        )
+
+
+def smallest_measurable_fpr(curve: RocCurve) -> float:
+    """1 / n for n non-members: the smallest non-zero false-positive rate the curve can show."""
+    return 1.0 / curve.negatives
+
+
+def tpr_at_zero_false_positives(curve: RocCurve) -> float:
+    """The TPR of the strictest threshold that flags no non-member."""
+    return float(np.max(curve.tpr[curve.fpr <= 0.0]))
+
+
+def low_fpr_reading(curve: RocCurve, fpr: float) -> LowFprReading:
+    """The TPR at `fpr` in (0, 1) only when fpr >= 1/n (n non-members), else 'not measurable' with the TPR at
+    zero false positives among n (never a TPR labelled with an FPR the non-members cannot resolve)."""
+    if not 0.0 < fpr < 1.0:
+        raise ValueError(f"FPR target must be in (0, 1), got {fpr}")
+    measurable = fpr >= smallest_measurable_fpr(curve) - 1e-12
+    return LowFprReading(
+        float(fpr),
+        bool(measurable),
+        tpr_at_fpr(curve, fpr) if measurable else None,
+        tpr_at_zero_false_positives(curve),
+        int(curve.negatives),
+    )

@@ -60,7 +60,9 @@ def audited_levels(config: StudyConfig, levels: list[PrivacyLevel]) -> list[Priv
         return []
     wanted = config.audit_levels
     if not wanted or "all" in wanted:
-        return list(levels)
+        # The privacy levels: the audit's shadow models train with plain SGD or DP-SGD, not yet with a defense's
+        # objective, so a defense level's membership numbers would be assumed, not measured.
+        return [level for level in levels if not level.defended]
     keys = [level.key for level in levels]
     unknown = [k for k in wanted if k not in keys]
     if unknown:
@@ -297,10 +299,50 @@ IDENTITY_METHODS = {
 }
 
 
-def _lira_words(bound: Any) -> str:
-    if bound is not None and float(bound) <= 0.0:
-        return "LiRA could not show any leakage at 95% confidence (ε ≥ 0)"
-    return f"LiRA showed ε ≥ {_num(bound)}"
+def _lira_words(record: dict[str, Any]) -> str:
+    """LiRA's membership-inference strength in words (never an epsilon: the fixed split gives no valid bound)."""
+    low = record.get("low_fpr") or {}
+    words = f"LiRA's membership-inference strength from the model's outputs: AUC {_num(record.get('auc'), '.3f')}"
+    if low.get("non_members"):
+        words += (
+            f", TPR {_rate(low.get('tpr_at_zero_false_positives'))} at 0 false positives among "
+            f"{low['non_members']} non-members"
+        )
+    return words + " (a strength on the study's fixed split, not a bound on ε)"
+
+
+def _white_box_words(record: dict[str, Any]) -> str:
+    lb = record.get("epsilon_lower_bound") or {}
+    if lb.get("white_box") is None:
+        return "no white-box audit for this model."
+    wb = record.get("white_box") or {}
+    fdp = wb.get("fdp") or {}
+    words = f"the one-run audit proves ε ≥ {_num(lb.get('white_box'))} (Steinke et al.)"
+    if fdp:
+        words += (
+            f" and, through f-DP (Mahloujifar et al.), μ ≥ {_num(fdp.get('mu_lower_bound'))} Gaussian DP, i.e. "
+            f"ε ≥ {_num(fdp.get('epsilon_lower_bound'))} for a Gaussian trade-off curve; tighter: {wb.get('tighter')}"
+        )
+    return words + ", each at 95% from the training's updates."
+
+
+def _reconstruction_words(record: dict[str, Any], k: Any) -> str:
+    rec = record.get("reconstruction") or {}
+    one, person = rec.get("record") or {}, rec.get("identity") or {}
+    if not one:
+        return ""
+    kappa = float(one.get("kappa", 0.0))
+    words = (
+        f" Reconstruction: against a baseline of {_rate(kappa)} (guessing which of {round(1 / kappa)} people), no "
+        f"attack recovers a given training image with probability above {_rate(one.get('bound'))}"
+    )
+    if person:
+        words += f", and for a person with k = {k} images the bound is {_rate(person.get('bound'))}" + (
+            ": vacuous, DP-SGD at this level promises nothing against recovering a person."
+            if person.get("vacuous")
+            else "."
+        )
+    return words
 
 
 def _num(value: Any, digits: str = ".2f") -> str:
@@ -316,14 +358,19 @@ def _rate(value: Any) -> str:
 AUDIT_READING = (
     "How to read this panel. The accountant's epsilon is an upper bound it PROVES for the training mechanism "
     "(DP-SGD at the level's sigma, sampling rate and steps): no attack on one training image can do better. The "
-    "lower bounds are what an attacker ACHIEVED here: the black-box one (LiRA membership inference with shadow "
-    "models, only the model's outputs) and the white-box one (the one-run audit, which sees every noisy update of "
-    "DP-SGD and plants gradient canaries), each at 95% confidence. A lower bound far below the accountant's "
-    "epsilon does not mean the model is safer than promised: it means this attacker, with these few guesses, could "
-    "not show more; a stronger attack or more guesses may. A lower bound above the accountant's epsilon would prove "
-    "the implementation or the accounting wrong. The identity-level epsilon is the guarantee for a PERSON, who has "
-    "k images in the training set: a group of k records, whose epsilon grows with k, which is why a face can leak "
-    "at a 'small' per-image epsilon."
+    "lower bounds are what an attacker PROVED here, at 95% confidence: the white-box one-run audit, which sees "
+    "every noisy update of DP-SGD and plants gradient canaries, analysed by Steinke et al. (an (ε, δ) bound) and "
+    "through f-DP by Mahloujifar et al. (the weakest Gaussian-DP curve the guesses refute, and its ε). A lower "
+    "bound far below the accountant's epsilon does not mean the model is safer than promised: it means this "
+    "attacker, with these few guesses, could not show more. A lower bound above the accountant's epsilon would "
+    "prove the implementation or the accounting wrong. LiRA (black box, only the model's outputs) is shown as "
+    "membership-inference STRENGTH (AUC, TPR at low FPR): its candidates share one fixed training split, so its "
+    "guesses are not independent trials and give no valid bound on ε. A TPR is given at an FPR only when the "
+    "non-members scored can measure that FPR (at least 1/N); otherwise the TPR at 0 false positives among the N "
+    "non-members. The identity-level epsilon is the guarantee for a PERSON, who has k images in the training set: "
+    "a group of k records, whose epsilon grows with k. The reconstruction bound turns the guarantee into what it "
+    "promises against RECOVERING someone: no attack, however strong, succeeds with probability above it, against "
+    "the baseline of guessing without the model (1 in the number of people); near 100% it promises nothing."
 )
 
 
@@ -332,12 +379,15 @@ def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]
         "level",
         "ε RDP",
         "ε PLD",
-        "ε_lb black box",
-        "ε_lb white box",
+        "ε_lb white box (Steinke)",
+        "ε_lb white box (f-DP; μ_lb)",
+        "tighter",
         "identity ε (k)",
-        "AUC",
+        "reconstruction ≤ (image / person)",
+        "LiRA AUC (strength)",
         "TPR @ 0.1% FPR",
         "TPR @ 1% FPR",
+        "TPR at 0 FP (of N)",
         "eps_lb ≤ ε",
     ]
     rows = []
@@ -348,19 +398,30 @@ def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]
         r = audit["record"]
         eps = r.get("epsilon") or {}
         lb = r.get("epsilon_lower_bound") or {}
-        tpr = r.get("tpr_at_fpr") or {}
+        low = r.get("low_fpr") or {}
         k = r.get("records_per_identity")
+        wb = r.get("white_box") or {}
+        fdp = wb.get("fdp") or {}
+        rec = r.get("reconstruction") or {}
         check = "n/a (ε infinite)" if not eps else ("VIOLATED" if violations(audit) else "yes")
         cells = [
             level.label,
             _num(eps.get("rdp")) if eps else "∞",
             _num(eps.get("pld")) if eps else "∞",
-            _num(lb.get("black_box")),
             _num(lb.get("white_box")),
+            f"{_num(fdp.get('epsilon_lower_bound'))}; μ {_num(fdp.get('mu_lower_bound'))}" if fdp else "-",
+            str(wb.get("tighter") or "-"),
             (f"{_num(r.get('identity_epsilon'))} (k={k})" if eps else f"∞ (k={k})"),
+            (
+                f"{_rate((rec.get('record') or {}).get('bound'))} / {_rate((rec.get('identity') or {}).get('bound'))}"
+                f" (κ {_rate((rec.get('record') or {}).get('kappa'))})"
+                if rec
+                else ("100% (no DP)" if not eps else "-")
+            ),
             _num(r.get("auc"), ".3f"),
-            _rate(tpr.get("0.001")),
-            _rate(tpr.get("0.01")),
+            _tpr_cell(low, "0.001"),
+            _tpr_cell(low, "0.01"),
+            (f"{_rate(low.get('tpr_at_zero_false_positives'))} (N={low.get('non_members')})" if low else "-"),
             check,
         ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
@@ -371,6 +432,16 @@ def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]
         + "".join(rows)
         + "</tbody></table>"
     )
+
+
+def _tpr_cell(low: dict[str, Any], key: str) -> str:
+    """The TPR at an FPR target, or 'not measurable (N=..)' when the FPR is below 1/N."""
+    target = (low.get("targets") or {}).get(key)
+    if target is None:
+        return "-"
+    if not target.get("measurable"):
+        return f"not measurable (N={low.get('non_members')})"
+    return _rate(target.get("tpr"))
 
 
 def roc_png(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]) -> bytes | None:
@@ -391,7 +462,7 @@ def roc_png(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]) -> by
             )
     if not curves:
         return None
-    return roc_figure_png(curves, "LiRA (online) against each level's target")
+    return roc_figure_png(curves, "LiRA (online) membership-inference strength per level")
 
 
 def audit_intro(results: StudyResults) -> str | None:
@@ -423,7 +494,8 @@ def audit_intro(results: StudyResults) -> str | None:
     if negatives:
         how += (
             f" With {negatives} non-members scored, the false-positive rate moves in steps of 1/{negatives} "
-            f"({100 / negatives:.1f}%): a TPR at a lower FPR is the TPR at no false positive at all."
+            f"({100 / negatives:.1f}%): a TPR at a lower FPR is not measurable, and the table gives the TPR at "
+            "0 false positives instead."
         )
     png = roc_png(audits, results.levels)
     figure = (
@@ -432,7 +504,8 @@ def audit_intro(results: StudyResults) -> str | None:
         else (
             f'<figure><img alt="ROC of LiRA per level" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
             "<figcaption class=meta>ROC of online LiRA against each level's target on log-log axes (the low-FPR corner is "
-            "what matters); dotted: chance.</figcaption></figure>"
+            "what matters); dotted: chance; dashed: the smallest measurable FPR 1/N (left of it: 0 false positives, "
+            "no FPR measured).</figcaption></figure>"
         )
     )
     return (
@@ -448,34 +521,26 @@ def audit_panel(results: StudyResults, level: PrivacyLevel) -> str | None:
         return None
     r = audit["record"]
     eps = r.get("epsilon") or {}
-    lb = r.get("epsilon_lower_bound") or {}
     counts = r.get("counts") or {}
     bb = counts.get("black_box") or {}
     scored = bb.get("scored") or {}
     k = r.get("records_per_identity")
     if eps:
         text = (
-            f"The accountant proves ε ≤ {_num(eps.get('pld'))} (PLD; {_num(eps.get('rdp'))} by RDP) per image. "
-            f"{_lira_words(lb.get('black_box'))} from the model's outputs (AUC {_num(r.get('auc'), '.3f')})"
-        )
-        text += (
-            f"; the one-run audit ε ≥ {_num(lb.get('white_box'))} from the training's updates."
-            if lb.get("white_box") is not None
-            else "; no white-box audit for this model."
+            f"The accountant proves ε ≤ {_num(eps.get('pld'))} (PLD; {_num(eps.get('rdp'))} by RDP) per image; "
+            f"{_white_box_words(r)} {_lira_words(r)}."
         )
         text += (
             f" For a person with k = {k} training images the guarantee is ε ≤ {_num(r.get('identity_epsilon'))}"
             f" ({IDENTITY_METHODS.get(str((r.get('identity') or {}).get('method')), 'group privacy')})."
         )
+        text += _reconstruction_words(r, k)
     else:
-        text = (
-            f"No DP: the accountant promises nothing (ε infinite). LiRA showed ε ≥ {_num(lb.get('black_box'))} "
-            f"from the model's outputs (AUC {_num(r.get('auc'), '.3f')})."
-        )
+        text = f"No DP: the accountant promises nothing (ε infinite). {_lira_words(r)}."
     if scored:
         text += (
-            f" Behind the black-box bound: at the threshold chosen on half of the {bb.get('candidates')} "
-            f"candidates, on the other half TP {scored.get('true_positives')}, FP {scored.get('false_positives')}, "
+            f" LiRA at a threshold chosen on half of the {bb.get('candidates')} candidates, counted on the other "
+            f"half: TP {scored.get('true_positives')}, FP {scored.get('false_positives')}, "
             f"TN {scored.get('true_negatives')}, FN {scored.get('false_negatives')}."
         )
     problems = violations(audit)
