@@ -27,17 +27,23 @@ def _audit(private_split, recipe, **kw):
     return audit_level(xm, ym, xh, yh, recipe, num_classes=train.num_classes, **kw)
 
 
-def test_nonprivate_target_gets_a_positive_black_box_bound(private_split):
+def test_nonprivate_target_shows_membership_inference_strength_and_no_bound(private_split):
     record = _audit(private_split, TrainConfig(), shadows=8, seed=0, fixed_variance=True)
     assert record.epsilon is None and record.white_box is None and record.identity is None
+    assert record.reconstruction is None
     bb = record.black_box
-    assert bb.epsilon_lower_bound > 0.5, bb
     assert bb.auc > 0.8
-    c = bb.bound.counts
+    # 60 non-members: FPRs of 0.1 % and 1 % are below 1/60, so no TPR is given at them, only at 0 false positives.
+    assert bb.negatives == 60 and bb.tpr_at_fpr == {"0.001": None, "0.01": None}
+    assert all(not r.measurable and "0 false positives among 60" in r.text for r in bb.low_fpr.values())
+    assert 0.0 <= bb.tpr_at_zero_fp <= 1.0
+    c = bb.split.counts
     assert c.true_positives + c.false_positives + c.true_negatives + c.false_negatives == bb.candidates // 2 + bb.candidates % 2 or \
         c.true_positives + c.false_positives + c.true_negatives + c.false_negatives == bb.candidates - bb.candidates // 2
     d = record.to_dict()
     assert "epsilon" not in d and d["epsilon_lower_bound"]["white_box"] is None
+    assert d["epsilon_lower_bound"]["black_box"] is None  # the fixed split gives no valid bound
+    assert d["low_fpr"]["non_members"] == 60 and d["low_fpr"]["targets"]["0.01"]["measurable"] is False
     assert set(d["tpr_at_fpr"]) == {"0.001", "0.01"} and d["records_per_identity"] == 7
 
 
@@ -56,8 +62,13 @@ def test_every_bound_stays_below_the_accountant(private_split, level):
     record = _audit(private_split, TrainConfig(**level), shadows=16, canaries=500, seed=0, fixed_variance=True)
     epsilon = min(record.epsilon.values())
     for name, bound in record.epsilon_lower_bounds().items():
+        if name == "black_box":
+            assert bound is None  # strength only (fixed split)
+            continue
         assert bound is not None and bound <= epsilon, (
             f"{name} eps_lb {bound:.3f} exceeds the accountant's epsilon {record.epsilon} at {level}: "
             "DP-SGD or the accountant is broken")
     assert record.identity.epsilon >= max(record.epsilon.values()) - 1e-9
+    rec = record.reconstruction
+    assert 1 / 20 <= rec["record"].bound <= rec["identity"].bound <= 1.0
     assert math.isfinite(record.black_box.auc)

@@ -49,13 +49,16 @@ def test_small_private_audit_json_has_every_key(tmp_path, capsys, faces_root):
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["epsilon"]) == {"rdp", "pld"}
-    assert set(result["epsilon_lower_bound"]) == {"black_box", "white_box"}
+    assert set(result["epsilon_lower_bound"]) == {"black_box", "white_box", "white_box_fdp"}
+    assert result["epsilon_lower_bound"]["black_box"] is None  # fixed-split LiRA: strength, not a bound
     assert set(result["tpr_at_fpr"]) == {"0.001", "0.01"}
+    assert set(result["reconstruction"]) == {"record", "identity"}
+    assert result["white_box"]["tighter"] in {"f-DP (GDP)", "Steinke", "equal"}
     assert 0 <= result["auc"] <= 1 and result["identity_epsilon"] > result["epsilon"]["pld"]
     bb, wb = result["counts"]["black_box"], result["counts"]["white_box"]
     assert set(bb["scored"]) == {"true_positives", "false_positives", "true_negatives", "false_negatives"}
     assert wb["canaries"] == 50 and 0 <= wb["correct"] <= wb["guesses"] <= 50
     for bound in result["epsilon_lower_bound"].values():
-        assert bound <= result["epsilon"]["pld"]
+        assert bound is None or bound <= result["epsilon"]["pld"]
     assert json.loads((out / "audit.json").read_text())["auc"] == result["auc"]
     assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
