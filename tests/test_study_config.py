@@ -32,9 +32,15 @@ def test_defaults_are_the_study():
     assert config.recipe_search and config.private_identities == () and config.public_identities == ()
     assert config.attacks == tuple(a for a in ("mi-face", "pca-prior", "gmi") if a in available_attacks())
     levels = plan_levels(config)
-    assert [level.key for level in levels] == ["nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
+    assert [level.key for level in levels if not level.defended] == ["nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
     assert levels[1].noise_multiplier == 0.5
-    assert [level.target_epsilon for level in levels[2:]] == [8.0, 3.0, 1.0]
+    assert [level.target_epsilon for level in levels[2:5]] == [8.0, 3.0, 1.0]
+    # The frontier: an accuracy-matched early-stopped model per DP-SGD level, and two MI defenses, all non-private.
+    defended = [level for level in levels if level.defended]
+    assert [(lv.defense, lv.matched_to) for lv in defended[:4]] == [
+        ("early-stop", key) for key in ("sigma0.5", "eps8", "eps3", "eps1")]
+    assert [(lv.defense, lv.defense_strength) for lv in defended[4:]] == [("label-smoothing", -0.05), ("mid", 0.01)]
+    assert not any(lv.private for lv in defended)
     assert config.cell_seeds() == [0, 1, 2]
 
 
@@ -57,7 +63,7 @@ def test_toml_sections_map_to_fields_and_flags_override(tmp_path):
     assert config.options_for("mi-face") == resolve_options("mi-face", {"max_iter": 50, "process": "tv",
                                                                          "patience": 7})
     assert config.cell_seeds() == [5, 6]
-    assert [level.key for level in plan_levels(config)] == ["sigma0.5", "sigma2", "eps4"]
+    assert [level.key for level in plan_levels(config) if not level.defended] == ["sigma0.5", "sigma2", "eps4"]
 
 
 def test_every_field_has_one_toml_place_and_at_most_one_flag():

@@ -230,18 +230,22 @@ def identification(
             out["knn_dist"] = distances.masked_fill(~own, float("inf")).min(dim=1).values.cpu().numpy()
             out["features"] = features.cpu().numpy()
             out["private_features"] = private_features.cpu().numpy()
-        elif callable(getattr(judge, "verdicts", None)):  # one pass for scores, face detection, verification
+        answered = np.ones(count, dtype=bool)
+        if not isinstance(judge, Evaluator) and callable(getattr(judge, "verdicts", None)):
+            # one pass for scores, face detection and verification; a judge may decline to answer for a row
+            # (the face recognizer where no face is detected): that row names nobody
             verdicts = judge.verdicts(images, labels)
             scores = np.asarray(verdicts["scores"], dtype=np.float64)
+            answered = np.asarray(verdicts.get("answered", answered), dtype=bool).reshape(-1)
             for extra in ("detected", "verified"):
                 if extra in verdicts:
                     out[f"{name}_{extra}"] = np.asarray(verdicts[extra], dtype=np.float64)
-        else:
+        elif not isinstance(judge, Evaluator):
             scores = np.asarray(judge.scores(images), dtype=np.float64)
         order = np.argsort(-scores, axis=1, kind="stable")[:, : min(5, scores.shape[1])]
-        out[f"{name}_pred"] = order[:, 0].astype(np.int64)
-        out[f"{name}_top1"] = (order[:, 0] == labels).astype(np.float64)
-        out[f"{name}_top5"] = (order == labels[:, None]).any(axis=1).astype(np.float64)
+        out[f"{name}_pred"] = np.where(answered, order[:, 0], -1).astype(np.int64)
+        out[f"{name}_top1"] = ((order[:, 0] == labels) & answered).astype(np.float64)
+        out[f"{name}_top5"] = ((order == labels[:, None]).any(axis=1) & answered).astype(np.float64)
     return out
 
 

@@ -56,9 +56,10 @@ from dpmi.metrics.evaluator import (  # noqa: F401  (load_or_train_evaluator: re
 CACHE_KIND = "judges"
 # Bump when the code changes what would be computed for the same inputs (invalidates those cache entries):
 # JUDGES_VERSION for the judges together and the calibration (the evaluation classifier's own entry: `dpmi.metrics.evaluator`).
-JUDGES_VERSION = 4
+JUDGES_VERSION = 6
 CALIBRATION_SEED_OFFSET = 7919  # noise images draw from seed + this, away from the evaluator's stream
-PROBE_SEED_OFFSET = 104729  # the probes' second classifier: independent of the study's targets (seeds 0, 1, ...)
+PROBE_SEED_OFFSET = 104729  # the probes' classifiers: independent of the study's targets (seeds 0, 1, ...)
+PROBE_CLASSIFIERS = 3  # independent probe classifiers: 3 x people probes per attack
 BLUR_SIGMAS = (2.0, 4.0)
 
 
@@ -301,7 +302,8 @@ def optimised_probes(
 
     Returns:
         {"optimised_miface": (images, labels), "optimised_prior": (images, labels)}, images [K, C, H, W] in
-        [-1, 1], one per private person present in `train`.
+        [-1, 1], one per private person present in `train` and probe classifier (`PROBE_CLASSIFIERS` of them,
+        each trained with its own seed), so K = 3 x people.
     """
     from dpmi.attacks.registry import make_attack
     from dpmi.models import build_model
@@ -310,18 +312,22 @@ def optimised_probes(
 
     present = np.flatnonzero(np.bincount(train.labels, minlength=train.num_classes) > 0)
     x, y = train.to_tensors()
-    probe_seed = seed + PROBE_SEED_OFFSET
-    model = build_model("softmax", num_classes=train.num_classes, input_shape=train.input_shape, seed=probe_seed)
-    train_model(model, x, y, TrainConfig(epochs=30, batch_size=min(40, len(x)), lr=0.01, seed=probe_seed))
-    model.eval()
     labels = present.astype(np.int64)
-    out: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(probe_seed)
-        miface = make_attack("mi-face", model, input_shape=train.input_shape, device=device)
-        out["optimised_miface"] = (miface.invert(labels.tolist()).images.detach().cpu().float(), labels)
-        prior = make_attack("pca-prior", model, public=public, input_shape=train.input_shape, device=device)
-        out["optimised_prior"] = (prior.invert(labels.tolist()).images.detach().cpu().float(), labels)
+    images: dict[str, list[torch.Tensor]] = {"optimised_miface": [], "optimised_prior": []}
+    for k in range(PROBE_CLASSIFIERS):  # independent classifiers: more probes, so "above chance" has power
+        probe_seed = seed + PROBE_SEED_OFFSET + k
+        model = build_model("softmax", num_classes=train.num_classes, input_shape=train.input_shape, seed=probe_seed)
+        train_model(model, x, y, TrainConfig(epochs=30, batch_size=min(40, len(x)), lr=0.01, seed=probe_seed))
+        model.eval()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(probe_seed)
+            miface = make_attack("mi-face", model, input_shape=train.input_shape, device=device)
+            images["optimised_miface"].append(miface.invert(labels.tolist()).images.detach().cpu().float())
+            prior = make_attack(
+                "pca-prior", model, public=public, input_shape=train.input_shape, device=device, seed=probe_seed
+            )
+            images["optimised_prior"].append(prior.invert(labels.tolist()).images.detach().cpu().float())
+    out = {case: (torch.cat(rows), np.tile(labels, PROBE_CLASSIFIERS)) for case, rows in images.items()}
     return out
 
 

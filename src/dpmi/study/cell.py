@@ -119,12 +119,23 @@ def train_target(task: CellTask, context: CellContext) -> tuple[torch.nn.Module,
     model = resolve_model(
         config.model, num_classes=context.train.num_classes, input_shape=context.train.input_shape, seed=seed
     ).to(context.device)
-    history = train(
-        model,
-        context.x_train,
-        context.y_train,
-        level_train_config(config, level, recipe, seed, context.device),
-    )
+    train_config = level_train_config(config, level, recipe, seed, context.device)
+    if level.defense in ("none", "early-stop"):  # early-stop is its searched recipe: fewer epochs, nothing else
+        history = train(model, context.x_train, context.y_train, train_config)
+    else:  # the defense's objective and trainable parts (TL-DMI pre-trains on the attacker's public people)
+        from dpmi.defenses import train_with_defense
+
+        defended = train_with_defense(
+            model,
+            context.x_train,
+            context.y_train,
+            train_config,
+            level.defense,
+            level.defense_strength,
+            public=context.public,
+            num_classes=context.train.num_classes,
+        )
+        model, history = defended.model.to(context.device), defended.history
     if level.private and (
         history.steps != level.steps
         or history.sample_rate is None

@@ -309,6 +309,19 @@ class StudyConfig:
         "NAME.KEY=VALUE",
         factory=dict,
     )
+    # [defense]
+    defenses: tuple[str, ...] = setting(
+        ("early-stop", "label-smoothing", "mid"),
+        "defense",
+        "names",
+        "--defenses",
+        "strs",
+        "model-inversion defenses trained beside the privacy levels, NAME or NAME:STRENGTH (dpmi.defenses: "
+        "early-stop = non-private, stopped early to match each DP-SGD level's accuracy; label-smoothing, mid, "
+        "bido, tl-dmi at their default strength unless given; 'none' and 'dp-sgd' are the [privacy] levels; "
+        "'none' alone: no defense levels)",
+        "LIST",
+    )
     identities: int | None = setting(
         None, "attack", "identities", "--identities", "int?", "attack private people 1..K (default: all of them)", "K"
     )
@@ -394,6 +407,7 @@ class StudyConfig:
     # run used is recorded in results.json's provenance; the public folder's pixels are added to the fingerprint
     # by the runner when one is given.
     NON_CELL_FIELDS = (
+        "defenses",  # a defense level's key names the defense and strength: cells of other levels do not change
         "name",
         "out",
         "jobs",
@@ -728,6 +742,7 @@ def validate(config: StudyConfig) -> None:
             raise ValueError(message)
     _validate_recipe_space(config)
     _validate_attacks(config)
+    defense_choices(config)
     check_device(config.device)
     if len(set(config.noise_multipliers)) != len(config.noise_multipliers) or len(set(config.target_epsilons)) != len(
         config.target_epsilons
@@ -758,6 +773,40 @@ def _validate_recipe_space(config: StudyConfig) -> None:
     if bad:
         name, value = bad[0]
         raise ValueError(f"recipe search values must be > 0: {name} ({where(name)}) has {value}")
+
+
+def defense_choices(config: StudyConfig) -> list[tuple[str, float | None]]:
+    """The defense levels asked for, as (registered defense, strength or None for early-stop's matched search),
+    without the [privacy] levels ('none', 'dp-sgd'). ValueError naming an unknown defense, a strength outside its
+    range, or a defense given twice."""
+    from dpmi.defenses import DEFENSES, check_defense
+
+    out: list[tuple[str, float | None]] = []
+    for entry in config.defenses:
+        name, _, strength_text = str(entry).partition(":")
+        if name not in DEFENSES:
+            raise ValueError(
+                f"unknown defense {name!r} ({where('defenses')}): choose from {', '.join(DEFENSES.names())}"
+            )
+        if name in ("none", "dp-sgd"):  # the [privacy] levels: nonprivate, noise_multipliers, target_epsilons
+            continue
+        if name == "early-stop":
+            if strength_text:
+                raise ValueError(
+                    f"early-stop takes no strength in {where('defenses')}: its epochs are searched on the public "
+                    "people to match each DP-SGD level's accuracy"
+                )
+            out.append((name, None))
+            continue
+        try:
+            strength = float(strength_text) if strength_text else None
+        except ValueError:
+            raise ValueError(f"defense {entry!r} ({where('defenses')}): STRENGTH must be a number") from None
+        _, resolved = check_defense(name, strength, private=False)
+        out.append((name, float(resolved)))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{where('defenses')} repeats a defense: {list(config.defenses)}")
+    return out
 
 
 def _validate_attacks(config: StudyConfig) -> None:

@@ -28,6 +28,10 @@ class PrivacyLevel:
         steps: DP-SGD steps (ceil(epochs / q), `dpmi.privacy.accounting.dpsgd_steps`); None when non-private.
         epsilon_rdp: epsilon at the study's delta by the RDP accountant; None (infinite) when non-private.
         epsilon_pld: the same by the PLD accountant (tighter); None when non-private.
+        defense: the model-inversion defense the target trains with (`dpmi.defenses`; "none" for the
+            privacy levels, "dp-sgd" is what noise_multiplier says).
+        defense_strength: its strength (None: none, or early-stop's searched epochs).
+        matched_to: early-stop only: the key of the DP-SGD level whose accuracy it matches.
     """
 
     key: str
@@ -38,17 +42,25 @@ class PrivacyLevel:
     steps: int | None = None
     epsilon_rdp: float | None = None
     epsilon_pld: float | None = None
+    defense: str = "none"
+    defense_strength: float | None = None
+    matched_to: str | None = None
 
     @property
     def private(self) -> bool:
         return self.noise_multiplier is not None
+
+    @property
+    def defended(self) -> bool:
+        """A defense level (the frontier), not one of the privacy levels."""
+        return self.defense != "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PrivacyLevel:
-        values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls)}
+        values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls) if f.name in data}
         return cls(**values)
 
 
@@ -66,7 +78,43 @@ def plan_levels(config: StudyConfig) -> list[PrivacyLevel]:
         levels.append(PrivacyLevel(f"sigma{_number(sigma)}", f"DP-SGD σ={_number(sigma)}", noise_multiplier=sigma))
     for epsilon in sorted(config.target_epsilons, reverse=True):
         levels.append(PrivacyLevel(f"eps{_number(epsilon)}", f"DP-SGD ε={_number(epsilon)}", target_epsilon=epsilon))
-    return levels
+    return levels + defense_levels(
+        config, [lv for lv in levels if lv.noise_multiplier is not None or lv.target_epsilon is not None]
+    )
+
+
+def defense_levels(config: StudyConfig, private_levels: list[PrivacyLevel]) -> list[PrivacyLevel]:
+    """The frontier's levels (`[defense] names`): early-stop once per DP-SGD level (its epochs searched to match
+    that level's accuracy), every other defense at its strength, all non-private."""
+    from dpmi.defenses import DEFENSES
+    from dpmi.study.config import defense_choices
+
+    out: list[PrivacyLevel] = []
+    if config.quick:  # a smoke run shows the frontier's shape: one accuracy-matched baseline
+        private_levels = private_levels[:1]
+    for name, strength in defense_choices(config):
+        if name == "early-stop":
+            out += [
+                PrivacyLevel(
+                    f"earlystop-{level.key}",
+                    f"early-stop (accuracy of {level.label})",
+                    defense=name,
+                    matched_to=level.key,
+                )
+                for level in private_levels
+            ]
+            continue
+        knob = DEFENSES.get(name).strength
+        value = _number(float(strength or 0))
+        out.append(
+            PrivacyLevel(
+                f"{name}{value}",
+                f"{name} {knob.name if knob is not None else 'strength'}={value}",
+                defense=name,
+                defense_strength=strength,
+            )
+        )
+    return out
 
 
 @functools.cache

@@ -147,8 +147,11 @@ def _trial(
     public_val: FaceDataset,
     private_train_size: int,
     config: StudyConfig,
+    defense: str = "none",
+    strength: float | None = None,
 ) -> float:
-    """Held-out accuracy on the public people of a model trained with `recipe` (and `sigma`) on their images."""
+    """Held-out accuracy on the public people of a model trained with `recipe` (and `sigma`, and `defense` at
+    `strength`) on their images."""
     from dpmi.models import resolve_model
     from dpmi.models.accuracy import accuracy
     from dpmi.privacy.dpsgd import TrainConfig, train
@@ -160,23 +163,26 @@ def _trial(
     model = resolve_model(
         model_name, num_classes=public_train.num_classes, input_shape=public_train.input_shape, seed=config.seed
     )
-    train(
-        model,
-        x,
-        y,
-        TrainConfig(
-            epochs=recipe.epochs,
-            batch_size=lot,
-            lr=recipe.lr,
-            momentum=recipe.momentum,
-            noise_multiplier=sigma,
-            delta=config.delta,
-            max_grad_norm=recipe.max_grad_norm,
-            accountant=config.accountant,
-            seed=config.seed,
-            device=config.device,
-        ),
+    train_config = TrainConfig(
+        epochs=recipe.epochs,
+        batch_size=lot,
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        noise_multiplier=sigma,
+        delta=config.delta,
+        max_grad_norm=recipe.max_grad_norm,
+        accountant=config.accountant,
+        seed=config.seed,
+        device=config.device,
     )
+    if defense in ("none", "early-stop"):
+        train(model, x, y, train_config)
+    else:  # the defense's own objective and trainable parts; TL-DMI pre-trains on the very same public people
+        from dpmi.defenses import train_with_defense
+
+        model = train_with_defense(
+            model, x, y, train_config, defense, strength, public=public_train, num_classes=public_train.num_classes
+        ).model
     return accuracy(model, xv, yv)
 
 
@@ -201,11 +207,17 @@ def choose_recipe(
     public_val: FaceDataset,
     private_train_size: int,
     log: Callable[[str], None] = lambda message: None,
+    chosen: dict[str, RecipeChoice] | None = None,
 ) -> RecipeChoice:
     """The recipe `level` trains with: the best public held-out accuracy over the search space (cached), or
-    the base recipe when the search is off or the level has a fixed sigma."""
+    the base recipe when the search is off or the level has a fixed sigma. A defense level searches the
+    non-private space with the defense's objective (fair training, Issue 20); an early-stop level takes the
+    non-private recipe whose public held-out accuracy is closest to its DP-SGD level's (`chosen[matched_to]`,
+    the choices made so far), searched over short trainings (`EARLY_STOP_EPOCHS`)."""
     from dpmi.cache import cached, fingerprint_array
 
+    if level.defense == "early-stop":
+        return _early_stop_recipe(level, config, public_train, public_val, private_train_size, log, chosen or {})
     if not config.recipe_search or (level.noise_multiplier is not None and level.target_epsilon is None):
         return RecipeChoice(level.key, base_recipe(config), searched=False)
     private = level.target_epsilon is not None
@@ -225,6 +237,8 @@ def choose_recipe(
         "public_train": [fingerprint_array(public_train.images), fingerprint_array(public_train.labels)],
         "public_val": [fingerprint_array(public_val.images), fingerprint_array(public_val.labels)],
     }
+    if level.defended:  # older choices (no defense) keep their cache keys
+        parts.update(defense=level.defense, defense_strength=level.defense_strength)
 
     def build() -> dict[str, Any]:
         from tqdm.auto import tqdm
@@ -238,7 +252,17 @@ def choose_recipe(
             disable=True if len(space) < 4 else None,
         ):
             sigma = _sigma_for(level, recipe, config, private_train_size)
-            accuracy = _trial(config.model, recipe, sigma, public_train, public_val, private_train_size, config)
+            accuracy = _trial(
+                config.model,
+                recipe,
+                sigma,
+                public_train,
+                public_val,
+                private_train_size,
+                config,
+                level.defense,
+                level.defense_strength,
+            )
             trials.append(RecipeTrial(recipe, sigma, accuracy).to_dict())
         return {"trials": trials}
 
@@ -248,3 +272,75 @@ def choose_recipe(
     return RecipeChoice(
         level.key, best.recipe, searched=True, val_accuracy=best.val_accuracy, trials=trials, cached=hit
     )
+
+
+# Short non-private trainings for the accuracy-matched baseline (epochs x learning rates, at the base lot size).
+EARLY_STOP_EPOCHS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
+EARLY_STOP_LR = (0.001, 0.003, 0.01)
+
+
+def _early_stop_recipe(
+    level: PrivacyLevel,
+    config: StudyConfig,
+    public_train: FaceDataset,
+    public_val: FaceDataset,
+    private_train_size: int,
+    log: Callable[[str], None],
+    chosen: dict[str, RecipeChoice],
+) -> RecipeChoice:
+    """The short non-private training whose public held-out accuracy is nearest the matched DP-SGD level's
+    (ties: the fewest epochs, then the smallest learning rate). The table of short trainings is one cached
+    search shared by every early-stop level; the DP level's accuracy is its searched choice's, or for a
+    fixed-sigma level one trial of its recipe on the public people."""
+    from dpmi.cache import cached, fingerprint_array
+
+    target_choice = chosen.get(level.matched_to or "")
+    if target_choice is None:
+        raise ValueError(f"early-stop level {level.key}: its DP-SGD level {level.matched_to!r} has no recipe yet")
+    target = target_choice.val_accuracy
+    if target is None:  # a fixed-sigma (or unsearched) level: measure its accuracy on the public people once
+        sigma = chosen_sigma(level.matched_to or "", target_choice, config, private_train_size)
+        target = _trial(config.model, target_choice.recipe, sigma, public_train, public_val, private_train_size, config)
+    space = [
+        Recipe(lr, epochs, config.batch_size, config.max_grad_norm, config.momentum)
+        for epochs in EARLY_STOP_EPOCHS
+        for lr in EARLY_STOP_LR
+    ]
+    parts = {
+        "model": config.model,
+        "model_signature": model_signature(config.model, public_train, config.seed),
+        "seed": config.seed,
+        "device_kind": config.device.split(":")[0],
+        "space": [r.to_dict() for r in space],
+        "private_train_size": private_train_size,
+        "public_train": [fingerprint_array(public_train.images), fingerprint_array(public_train.labels)],
+        "public_val": [fingerprint_array(public_val.images), fingerprint_array(public_val.labels)],
+        "early_stop": True,
+    }
+
+    def build() -> dict[str, Any]:
+        return {
+            "trials": [
+                RecipeTrial(
+                    r, None, _trial(config.model, r, None, public_train, public_val, private_train_size, config)
+                ).to_dict()
+                for r in space
+            ]
+        }
+
+    payload, hit = cached("recipe", parts, build, log=log)
+    trials = tuple(RecipeTrial.from_dict(t) for t in payload["trials"])
+    best = min(trials, key=lambda t: (abs(t.val_accuracy - target), t.recipe.epochs, t.recipe.lr))
+    return RecipeChoice(
+        level.key, best.recipe, searched=True, val_accuracy=best.val_accuracy, trials=trials, cached=hit
+    )
+
+
+def chosen_sigma(level_key: str, choice: RecipeChoice, config: StudyConfig, private_train_size: int) -> float | None:
+    """The sigma a fixed-sigma level trains with, from its key's level in the config (None: non-private)."""
+    from dpmi.study.levels import plan_levels
+
+    level = next((lv for lv in plan_levels(config) if lv.key == level_key), None)
+    if level is None or level.noise_multiplier is None:
+        return None
+    return _sigma_for(level, choice.recipe, config, private_train_size)

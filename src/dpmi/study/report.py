@@ -333,9 +333,11 @@ def plain_reading(
     primary_key, _, primary = judges[0]
     accountant = str(results.config.get("accountant", "rdp"))
     sentences = [method_sentence(results, summaries, panel)]
-    base = next((s for s in summaries if not s.level.private), None)
+    base = next((s for s in summaries if not s.level.private and not s.level.defended), None)
     said_prior = False
     for s in summaries:
+        if s.level.defended:  # read in the frontier section, at matched accuracy
+            continue
         strongest = strongest_attack(s, primary_key)
         text = (
             f"{s.level.label} ({_epsilon_text(s.level, accountant)}): the model names "
@@ -465,6 +467,8 @@ def short_answer(results: StudyResults, summaries: list[LevelSummary], panel: Ju
     key, label = panel.answer_key or "", _judge_label(panel.answer)
     lines = []
     for s in summaries:
+        if s.level.defended:
+            continue
         attack, rate = best_attack(s, key)
         head = (
             f"{s.level.label} (accuracy {_pct(s.mean.get('test_accuracy', math.nan))}, "

@@ -18,7 +18,9 @@ __all__ = ["REPORT_SECTIONS", "ReportSection"]
 def _register_builtins() -> None:
     """The built-in sections, one line each (registered explicitly: importing a module registers nothing)."""
     from dpmi.study.audit_phase import AUDIT_SECTION
+    from dpmi.study.frontier import FRONTIER_SECTION
 
+    REPORT_SECTIONS.register("frontier", FRONTIER_SECTION, summary=FRONTIER_SECTION.title)
     REPORT_SECTIONS.register("privacy-audit", AUDIT_SECTION, summary=AUDIT_SECTION.title)
 
 

@@ -303,7 +303,7 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
     tradeoff = None
     if summaries:
         tradeoff = tradeoff_figure(
-            summaries,
+            [s for s in summaries if not s.level.defended],  # the defenses have their own figure (the frontier)
             num_classes=results.private_people,
             delta=float(results.config.get("delta", 1e-5)),
             trusted=panel.trusted_keys()
@@ -389,6 +389,8 @@ def grid_inputs(
     mean_faces = np.load(mean_path, allow_pickle=False) if mean_path.is_file() else None
     rows: list[GridRow] = []
     for level in results.levels:
+        if level.defended:  # the grid shows the privacy levels; the frontier section shows the defenses
+            continue
         mine = sorted((c for c in results.cells if c.level.key == level.key), key=lambda c: c.seed)
         if not mine:
             continue

@@ -275,9 +275,9 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
 
     start = time.perf_counter()
     planned = plan_levels(config)
-    recipes = {
-        level.key: choose_recipe(level, config, public_train, public_val, len(train), log=log) for level in planned
-    }
+    recipes: dict[str, RecipeChoice] = {}
+    for level in planned:  # in order: an early-stop level matches a DP-SGD level chosen before it
+        recipes[level.key] = choose_recipe(level, config, public_train, public_val, len(train), log=log, chosen=recipes)
     timings["recipe search"] = time.perf_counter() - start
 
     start = time.perf_counter()
