@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -44,9 +45,13 @@ def _log(message: str) -> None:
 
 
 def resolve(reference: str) -> Any:
-    """'module:name' -> that module's attribute (imported now)."""
+    """'module:name' -> that attribute of dpmi.workflows.module (imported now)."""
     module, _, name = reference.partition(":")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(f"dpmi.workflows.{module}"), name)
+
+
+def _width() -> int:
+    return min(100, shutil.get_terminal_size().columns - 2)  # argparse's width, for the description
 
 
 def _add_command(sub: Any, command: Command) -> None:
@@ -58,7 +63,9 @@ def _add_command(sub: Any, command: Command) -> None:
     p = sub.add_parser(
         command.name.split()[-1],
         help=command.help,
-        description=textwrap.fill(command.description or command.help, 100),
+        description=textwrap.fill(
+            " ".join((options.__doc__ or command.help).split()), _width(), break_on_hyphens=False
+        ),
         epilog=epilog() if callable(epilog) else epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -90,7 +97,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if head:
             if head not in groups:
                 names = ",".join(o.name.split()[-1] for o in COMMANDS if o.name.startswith(head + " "))
-                p = sub.add_parser(head, help=GROUPS[head][0], description=GROUPS[head][1])
+                p = sub.add_parser(head, help=resolve(GROUPS[head][0]), description=resolve(GROUPS[head][1]))
                 groups[head] = p.add_subparsers(dest=f"{head}_command", metavar=f"{{{names}}}", parser_class=_Parser)
                 groups[head].required = True
             where = groups[head]

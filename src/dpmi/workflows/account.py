@@ -96,6 +96,8 @@ class ScheduleOptions:
 
 @dataclass
 class EpsilonOptions(ScheduleOptions):
+    """Epsilon spent by DP-SGD with noise multiplier sigma, at delta."""
+
     sigma: float | None = option(
         None, "--sigma", "noise multiplier (noise std / clip norm), > 0", kind="float", required=True
     )
@@ -103,6 +105,8 @@ class EpsilonOptions(ScheduleOptions):
 
 @dataclass
 class SigmaOptions(ScheduleOptions):
+    """The smallest DP-SGD noise multiplier whose epsilon at delta is <= the target."""
+
     epsilon: float | None = option(None, "--epsilon", "target epsilon, > 0", kind="float", required=True)
 
 

@@ -46,6 +46,9 @@ def epilog() -> str:
 
 @dataclass
 class AttackBase:
+    """Invert a model saved by `dpmi train`, score the reconstructions against its private training faces,
+    and write them, their scores and a figure."""
+
     model: str | None = option(
         None, "MODEL", "weights file written by `dpmi train` (with its .json sidecar)", optional=True
     )
@@ -105,7 +108,9 @@ def attack_options_class() -> type:
             group=MI_FACE_GROUP,
         )
         extra.append((f"mi_face_{key}", Any, flag))
-    return make_dataclass("AttackOptions", extra, bases=(AttackBase,))
+    options = make_dataclass("AttackOptions", extra, bases=(AttackBase,))
+    options.__doc__ = AttackBase.__doc__
+    return options
 
 
 def chosen_options(options: Any) -> dict[str, Any]:

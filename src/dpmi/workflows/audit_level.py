@@ -44,6 +44,9 @@ def _model_help() -> str:
 
 @dataclass
 class AuditOptions:
+    """Audit one privacy level: the accountant's epsilon beside what a black-box (LiRA) and a white-box
+    (one-run canary) attacker demonstrably achieve, and the identity-level epsilon."""
+
     model: str = option("softmax", "--model", _model_help)
     epsilon: float | None = option(
         None,
@@ -160,7 +163,6 @@ def audit_command(options: AuditOptions, log: Callable[[str], None] = print) -> 
             f"(RDP) / {record.epsilon['pld']:.3g} (PLD) at delta {record.delta:g}"
         )
     bounds = result["epsilon_lower_bound"]
-    tprs = "   ".join(f"TPR@{k} {'-' if v is None else f'{v:.3f}'}" for k, v in (result["tpr_at_fpr"] or {}).items())
     lines += [
         f"  LiRA membership-inference strength (not a bound): AUC {_fmt(result['auc'])}   "
         + "   ".join(t["text"] for t in ((result.get("low_fpr") or {}).get("targets") or {}).values()),

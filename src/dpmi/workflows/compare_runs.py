@@ -12,6 +12,10 @@ from dpmi.workflows.command_output import CommandOutput
 
 @dataclass
 class CompareOptions:
+    """Print and plot the differences of two studies (privacy levels, accuracies, attack success by each
+    judge). Refuses runs on different faces or different private people, or with no level or attack in
+    common."""
+
     run_a: str = option("", "RUN_A", "a directory written by `dpmi run`")
     run_b: str = option("", "RUN_B", "another one")
     out: str = option("compare.png", "--out", "where the figure goes", metavar="PNG")

@@ -8,11 +8,21 @@ from typing import Any
 from dpmi.flags import option
 from dpmi.workflows.command_output import CommandOutput
 
+DATA_HELP = "get, check or describe face data (the AT&T faces or your own folder)"
+DATA_DESCRIPTION = (
+    "Get the AT&T faces (fetch), check a copy or any identity folder (verify), describe a folder (info). An "
+    "identity folder is DIR/<identity>/<image>: one sub-folder per person, any image format Pillow reads; "
+    "hidden files and files directly in DIR are ignored, any other non-image is refused."
+)
 ROOT_HELP = "faces directory (default $DPMI_DATA, else the cache)"
 
 
 @dataclass
 class FetchOptions:
+    """Download the AT&T faces archive, check every image against the SHA-256 list shipped with dpmi, and
+    install the directory only if all match. A valid copy already at the destination is verified and kept
+    (nothing is downloaded)."""
+
     url: str | None = option(None, "--url", "archive address (default: the AT&T Laboratories Cambridge archive)")
     dest: str | None = option(None, "--dest", "install here (default $DPMI_DATA, else the cache)", metavar="DIR")
     force: bool = option(
@@ -22,6 +32,9 @@ class FetchOptions:
 
 @dataclass
 class VerifyOptions:
+    """A directory holding AT&T images is checked image by image against the published SHA-256 list; any
+    other directory is read as an identity folder and every image decoded."""
+
     root: str | None = option(None, "DIR", ROOT_HELP, optional=True)
     image_size: tuple[int, int] | None = option(
         None,
@@ -34,6 +47,9 @@ class VerifyOptions:
 
 @dataclass
 class InfoOptions:
+    """Describe DIR/<identity>/<image> from the image headers: identities and their names, images per
+    identity, sizes, channels, and a fingerprint (SHA-256 of paths and contents)."""
+
     root: str | None = option(None, "DIR", ROOT_HELP, optional=True)
 
 

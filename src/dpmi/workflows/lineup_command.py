@@ -11,6 +11,10 @@ from dpmi.workflows.command_output import CommandOutput
 
 @dataclass
 class LineupOptions:
+    """Serve RUN_DIR's blind lineups on a local web page: each saved reconstruction beside K real faces of
+    the private people (the true person and K-1 others; level and attack hidden), asking which person it is.
+    Every answer is saved to RUN_DIR/lineups/<rater>.json. Ctrl-C stops."""
+
     run_dir: str = option("", "RUN_DIR", "a directory written by `dpmi run`")
     host: str = option("127.0.0.1", "--host", "loopback address to serve on")
     port: int = option(0, "--port", "port to serve on (0: a free one)", kind="int")

@@ -12,6 +12,10 @@ from dpmi.workflows.study_answer import study_lines
 
 @dataclass
 class ReportOptions:
+    """Redraw the figures and report.html of RUN_DIR from results.json and the saved reconstructions (no
+    data, no training). The report contains personal data; --shareable also writes report_shareable.html
+    without the real faces."""
+
     run_dir: str = option("", "RUN_DIR", "a directory written by `dpmi run`")
     shareable: bool = option(False, "--shareable", "also write report_shareable.html, leaving the real faces out")
 

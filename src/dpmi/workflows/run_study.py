@@ -23,14 +23,18 @@ def usable_cores() -> int:
 
 def _jobs_help() -> str:
     return (
-        f"worker processes for the cells, >= 1 (default: the usable cores, {usable_cores()} here, at most one per cell)"
+        f"worker processes for the cells, >= 1 (default: the usable cores, {usable_cores()} here, divided by "
+        "--threads, at most one per cell)"
     )
 
 
 @dataclass
 class RunOptions:
-    """`dpmi run`'s own flags; the study's settings are `StudyConfig`'s (jobs is declared here: its default
-    depends on this machine)."""
+    """Run (or resume) the study: does DP-SGD stop model inversion, and at what epsilon? Writes results and
+    a report. The outputs contain personal data (faces of private people) and are private by default."""
+
+    # `dpmi run`'s own flags; the study's settings are StudyConfig's (jobs is declared here: its default
+    # depends on this machine).
 
     config: str | None = option(None, "--config", "study config file (see below); flags override it", metavar="TOML")
     no_progress: bool = option(False, "--no-progress", "no progress bar")
@@ -73,7 +77,8 @@ examples:
 
 
 def study_config(options: RunOptions, overrides: Mapping[str, Any]) -> Any:
-    """The StudyConfig of the flags and the file; jobs given by neither is the usable cores, at most the cells."""
+    """The StudyConfig of the flags and the file; jobs given by neither is the usable cores over the threads
+    per process, at most one per cell."""
     from dpmi.study.config import load_config_file, make_config
     from dpmi.study.levels import plan_levels
 
@@ -81,7 +86,8 @@ def study_config(options: RunOptions, overrides: Mapping[str, Any]) -> Any:
     config = make_config(options.config, **given)
     if options.jobs is None and not (options.config and "jobs" in load_config_file(options.config)):
         cells = len(plan_levels(config)) * len(config.cell_seeds())
-        config = make_config(options.config, **{**given, "jobs": max(1, min(usable_cores(), cells))})
+        jobs = max(1, min(usable_cores() // config.threads, cells))
+        config = make_config(options.config, **{**given, "jobs": jobs})
     return config
 
 

@@ -53,6 +53,9 @@ def _accountants() -> tuple[str, ...]:
 
 @dataclass
 class TrainOptions:
+    """Train one target model on the private identities' training images, non-privately or with DP-SGD;
+    save the weights and a JSON sidecar."""
+
     out: str = option("model.pt", "--out", "weights file; the sidecar is PATH with .json", metavar="PATH")
     data: str | None = option(
         None,
