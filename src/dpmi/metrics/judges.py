@@ -56,7 +56,7 @@ from dpmi.metrics.evaluator import (  # noqa: F401  (load_or_train_evaluator: re
 CACHE_KIND = "judges"
 # Bump when the code changes what would be computed for the same inputs (invalidates those cache entries):
 # JUDGES_VERSION for the judges together and the calibration (the evaluation classifier's own entry: `dpmi.metrics.evaluator`).
-JUDGES_VERSION = 6
+JUDGES_VERSION = 7
 CALIBRATION_SEED_OFFSET = 7919  # noise images draw from seed + this, away from the evaluator's stream
 PROBE_SEED_OFFSET = 104729  # the probes' classifiers: independent of the study's targets (seeds 0, 1, ...)
 PROBE_CLASSIFIERS = 3  # independent probe classifiers: 3 x people probes per attack
