@@ -323,11 +323,14 @@ def optimised_probes(
             torch.manual_seed(probe_seed)
             miface = make_attack("mi-face", model, input_shape=train.input_shape, device=device)
             images["optimised_miface"].append(miface.invert(labels.tolist()).images.detach().cpu().float())
-            prior = make_attack(
-                "pca-prior", model, public=public, input_shape=train.input_shape, device=device, seed=probe_seed
-            )
+            try:
+                prior = make_attack(
+                    "pca-prior", model, public=public, input_shape=train.input_shape, device=device, seed=probe_seed
+                )
+            except ValueError:  # too few public images for the prior's components: this probe is for reference only
+                continue
             images["optimised_prior"].append(prior.invert(labels.tolist()).images.detach().cpu().float())
-    out = {case: (torch.cat(rows), np.tile(labels, PROBE_CLASSIFIERS)) for case, rows in images.items()}
+    out = {case: (torch.cat(rows), np.tile(labels, len(rows))) for case, rows in images.items() if rows}
     return out
 
 

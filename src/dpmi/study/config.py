@@ -15,7 +15,7 @@ import dataclasses
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ class Setting:
     help: str
     metavar: str | None = None
     negate: bool = False
-    choices: tuple[str, ...] | None = None
+    choices: tuple[str, ...] | Callable[[], Sequence[str]] | None = None
 
 
 def setting(
@@ -74,7 +74,7 @@ def setting(
     metavar: str | None = None,
     negate: bool = False,
     factory: Any = None,
-    choices: tuple[str, ...] | None = None,
+    choices: tuple[str, ...] | Callable[[], Sequence[str]] | None = None,
 ) -> Any:
     meta = {"setting": Setting(section, key, flag, kind, help, metavar, negate, choices)}
     if factory is not None:
@@ -135,7 +135,7 @@ class StudyConfig:
         "str",
         "where cells run: local (this process for --jobs 1, else --jobs worker processes) or "
         "ray (Ray tasks of --threads CPUs each; pip install 'dpmi[ray]')",
-        choices=EXECUTORS.names(),
+        choices=EXECUTORS.names,  # read when the parser is built: a plugin's executor is a choice
     )
     ray_address: str | None = setting(
         None,
@@ -166,7 +166,7 @@ class StudyConfig:
         "str",
         "how to read --data: att (the AT&T layout), folder (one sub-folder per person: "
         "PNG, JPEG, PGM, ...), auto (att when it holds AT&T images, else folder)",
-        choices=format_choices(),
+        choices=format_choices,
     )
     public_root: str | None = setting(
         None,
@@ -285,7 +285,7 @@ class StudyConfig:
         "--accountant",
         "str",
         "accountant that calibrates sigma (both epsilons are reported)",
-        choices=tuple(ACCOUNTANTS),
+        choices=lambda: tuple(ACCOUNTANTS),
     )
     # [attack]
     attacks: tuple[str, ...] = setting(
