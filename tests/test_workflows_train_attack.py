@@ -84,6 +84,15 @@ def test_attack_writes_files_beside_the_model_and_scores_private_faces(trained, 
     train, _ = select_identities(synthetic_faces, range(4)).split(train_per_class=4, seed=2)
     ranks = target_rank(torch.from_numpy(images), np.array([1, 3]), train.class_means())
     assert record["per_identity"]["nearest_mean_top1"] == [float(r <= 1) for r in ranks]
+    # The figure's frames are the verdicts of the judge the calibration trusts, never the nearest-mean test's:
+    # with no trusted judge (synthetic faces: no face detector finds these blobs) the frames carry no verdict.
+    from dpmi.metrics import load_or_train_judges
+    from dpmi.metrics.judge_trust import trusted_judges
+
+    assert record["answer_judge"] == report.answer_judge
+    if report.answer_judge is None:
+        judges = load_or_train_judges(train, seed=0)
+        assert trusted_judges(judges.calibration, judges.members) == []
 
 
 def test_attack_refuses_public_identities_unknown_options_and_other_faces(trained, synthetic_faces):

@@ -1,8 +1,8 @@
 """The figure `dpmi attack` writes: each attacked identity's reconstruction, under its real mean face.
 
 The legend states only what the picture shows: coloured frames appear, and are explained, only when a
-per-identity verdict is passed (the nearest-mean-face test: is the reconstruction most correlated with this
-identity's mean training face?); without one the frames are plain and the title says so.
+per-identity verdict is passed (the judge the calibration trusts: does it recognise this identity?); without
+one the frames are plain and the title says so.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 
-RIGHT = "#1a9641"  # green: the nearest-mean test names this identity
+RIGHT = "#1a9641"  # green: the trusted judge recognises this identity
 WRONG = "#d7191c"  # red: it names another identity
 PLAIN = "0.6"
 
@@ -35,6 +35,7 @@ def attack_grid(
     mean_faces: np.ndarray | None,
     correct: np.ndarray | None,
     title: str,
+    judge: str | None = None,
 ) -> bytes:
     """PNG bytes: one column per identity; top row its real mean face (when given), bottom its reconstruction.
 
@@ -42,8 +43,9 @@ def attack_grid(
         reconstructions: [K, H, W] or [K, C, H, W] (or [K, H, W, C]), any range (each shown min-max scaled).
         identities: the K identities' numbers (dataset labels, from 0), used as column titles.
         mean_faces: [K, ...] the real mean training face of each column's identity, or None (row left out).
-        correct: [K] booleans, the nearest-mean test's verdict per column, or None (plain frames, no legend).
+        correct: [K] booleans, `judge`'s verdict per column, or None (plain frames, no legend).
         title: what was attacked (attack and model), first line of the figure's title.
+        judge: the judge the frames show (the one the calibration trusts).
     """
     import matplotlib
 
@@ -81,11 +83,11 @@ def attack_grid(
     if correct is not None:
         hits = int(np.sum(correct))
         legend = (
-            f"frame: green = the nearest-mean-face test names this identity, red = it names another "
+            f"frame: green = the {judge or 'judge'} recognises this identity, red = it does not "
             f"({hits} of {count} green)"
         )
     else:
-        legend = "no scores computed: frames carry no verdict"
+        legend = "no judge passed calibration (or no scores computed): frames carry no verdict"
     lines = textwrap.wrap(title, int(fig_width * 13)) + textwrap.wrap(legend, int(fig_width * 13))
     fig.suptitle("\n".join(lines), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.045 * len(lines) * 2.6 / fig.get_figheight()))

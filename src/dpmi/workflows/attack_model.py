@@ -34,16 +34,22 @@ PERSONAL_DATA = (
     "by their owner only (0600): share them only as you would the training images"
 )
 
-# Identification rates, read against guessing with the stated test of `dpmi.metrics.chance_verdict`.
-IDENTIFICATION_RATES = {
-    "nearest_mean_top1": "chance_top1",
-    "eval_acc1": "chance_top1",
-    "judge2_acc1": "chance_top1",
-    "nearest_mean_top5": "chance_top5",
-    "eval_acc5": "chance_top5",
-    "judge2_acc5": "chance_top5",
-}
-OTHER_RATES = {"evaluator_test_acc", "judge2_test_acc", "attack_confidence"}
+
+def _chance_key(key: str) -> str | None:
+    """The guessing rate an identification rate is read against (every judge's acc@1 / acc@5, nearest mean)."""
+    if key.endswith(("_acc1", "_top1")):
+        return "chance_top1"
+    if key.endswith(("_acc5", "_top5")):
+        return "chance_top5"
+    return None
+
+
+def _is_rate(key: str) -> bool:
+    """Other shares in 0..1, shown as percent (held-out accuracies, face detection, verification, collapse)."""
+    return key.endswith(("_test_acc", "_detected", "_verified", "_top_answer_share", "no_reconstruction")) or key in (
+        "attack_confidence",
+        "evaluator_test_acc",
+    )
 
 
 def score_lines(scores: Mapping[str, float]) -> list[tuple[str, str]]:
@@ -63,10 +69,10 @@ def score_lines(scores: Mapping[str, float]) -> list[tuple[str, str]]:
         if key in ("num_labels", "chance_top1", "chance_top5") or not math.isfinite(value):
             continue
         meaning = SUMMARY_DESCRIPTIONS.get(key, key.replace("_", " "))
-        chance = IDENTIFICATION_RATES.get(key)
+        chance = _chance_key(key)
         if chance is not None and count >= 1 and chance in scores and 0 < scores[chance] < 1:
             lines.append((meaning, chance_verdict(round(value * count), count, scores[chance]).describe()))
-        elif chance is not None or key in OTHER_RATES:
+        elif chance is not None or _is_rate(key):
             lines.append((meaning, f"{100 * value:.1f} %"))
         else:
             lines.append((meaning, f"{value:.4g}"))
@@ -88,6 +94,8 @@ class AttackReport:
         scores: `dpmi.metrics.evaluate_inversion`'s means (meanings: `dpmi.metrics.SUMMARY_DESCRIPTIONS`;
             `score_lines` puts them in words); {} when not scored.
         per_identity: per-row scores (lists of K values); {} when not scored.
+        answer_judge: the judge whose verdicts the figure shows: the first the calibration trusts
+            (`dpmi.metrics.judge_trust`), None when none passed (the figure then says so).
         out_dir: where the files went (None: nothing written). files: name -> path of every file written.
     """
 
@@ -103,6 +111,7 @@ class AttackReport:
     per_identity: dict[str, list[Any]] = field(default_factory=dict)
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    answer_judge: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN and inf become null): what `dpmi attack --json` prints and attack.json holds,
@@ -123,6 +132,7 @@ class AttackReport:
                 "scores": self.scores,
                 "score_descriptions": {k: SUMMARY_DESCRIPTIONS[k] for k in self.scores if k in SUMMARY_DESCRIPTIONS},
                 "per_identity": self.per_identity,
+                "answer_judge": self.answer_judge,
                 "out_dir": None if self.out_dir is None else str(self.out_dir),
                 "files": {name: str(path) for name, path in self.files.items()},
                 "personal_data": PERSONAL_DATA if self.files else None,
@@ -212,10 +222,13 @@ def attack_saved_model(
             result = target.invert(labels)
         scores: dict[str, float] = {}
         per_identity: dict[str, list[Any]] = {}
+        answer: str | None = None
         if metrics and private_train is not None:
             from dpmi.metrics import evaluate_inversion
+            from dpmi.metrics.judge_trust import trusted_judges
 
-            judges = _judges(private_train, private_test, device, note, progress)
+            judges = _judges(private_train, private_test, device, note, progress, public)
+            answer = next(iter(trusted_judges(judges.calibration, judges.members)), None)
             full = evaluate_inversion(result, private_train, judges)
             per_label = full.pop("per_label", {})
             scores = {k: float(v) for k, v in full.items() if isinstance(v, (int, float, np.floating))}
@@ -235,6 +248,7 @@ def attack_saved_model(
             scores,
             per_identity,
             out_dir,
+            answer_judge=answer if metrics and private_train is not None else None,
         )
         if out_dir is None:
             return report
@@ -299,8 +313,16 @@ def _faces(metadata: dict[str, Any], data: Any, *, need: bool, note: Callable[[s
     return train, faces.private_heldout, faces.public, train.class_means() / 127.5 - 1.0
 
 
-def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Callable[[str], None], progress: bool):
-    """Both judges of `dpmi.metrics` for the private identities (from the artefact cache when built before)."""
+def _judges(
+    train: FaceDataset,
+    test: FaceDataset | None,
+    device: str,
+    note: Callable[[str], None],
+    progress: bool,
+    public: FaceDataset | None = None,
+):
+    """Every registered judge for the private identities (from the artefact cache when built before),
+    calibrated with the optimised-image probes when the public people are at hand."""
     from dpmi.metrics import load_or_train_judges
 
     bar: Any = None
@@ -317,7 +339,7 @@ def _judges(train: FaceDataset, test: FaceDataset | None, device: str, note: Cal
 
     try:
         return load_or_train_judges(
-            train, test=test, seed=0, device=device, log=note, progress=advance if progress else None
+            train, test=test, seed=0, device=device, log=note, progress=advance if progress else None, public=public
         )
     finally:
         if bar is not None:
@@ -333,12 +355,15 @@ def _write(
     files = {name: out_dir / name for name in ("reconstructions.npy", "attack.json", "reconstructions.png")}
     atomic_save_npy(files["reconstructions.npy"], report.images.astype(np.float32))
     shown = slice(0, GRID_COLUMNS)
-    hits = report.per_identity.get("nearest_mean_top1")
+    key = f"{report.answer_judge}_top1" if report.answer_judge else None
+    hits = report.per_identity.get(key) if key else None
+    judge = _judge_label(report.answer_judge) if hits is not None else None
     figure = attack_grid(
         report.images[shown],
         report.identities[shown],
         mean_faces=None if mean_faces is None else _layout_like(mean_faces[report.labels[shown]], report.images),
         correct=None if hits is None else np.asarray(hits[shown]) > 0.5,
+        judge=judge,
         title=f"{report.attack} against {report.model_path.name} ({metadata.get('model')}), "
         f"{len(report.identities)} identities attacked"
         + (f", first {GRID_COLUMNS} shown" if len(report.identities) > GRID_COLUMNS else ""),
@@ -354,6 +379,12 @@ def _write(
 
     atomic_write_json(files["attack.json"], json_safe(record))
     return files
+
+
+def _judge_label(name: str | None) -> str:
+    from dpmi.metrics.judge_registry import JUDGES
+
+    return JUDGES.get(name).label if name and name in JUDGES else str(name)
 
 
 def _layout_like(means: np.ndarray, images: np.ndarray) -> np.ndarray:
