@@ -264,8 +264,9 @@ def test_reading_says_where_the_two_judges_disagree_and_claims_faces_only_for_pr
         },
     )
     text = judges_disagree_sentence(level, JUDGES, 0.05)
-    assert "on mi-face (evaluation classifier 20%, above chance; LBP judge 6.7%, near chance)" in text
-    assert "on gmi (evaluation classifier 6.7%, near chance; LBP judge 20%, above chance)" in text
+    # One clause per other judge, each disagreement once: mi-face (20% vs 6.7%) and gmi (6.7% vs 20%).
+    assert "the LBP judge on mi-face 6.7%, near chance (evaluation classifier 20%), gmi 20%, above chance " \
+        "(evaluation classifier 6.7%)" in text
     assert "pca-prior" not in text  # both judges above chance: no disagreement
     looks = looks_sentence(level)
     assert "mi-face gives images with a face's coarse layout" in looks and "face-like" not in looks

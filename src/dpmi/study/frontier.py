@@ -94,7 +94,6 @@ def frontier_reading(points: list[FrontierPoint], chance: float, judge: str) -> 
     `MATCH_POINTS` of it, as people more or fewer; then which defenses dominate a DP-SGD level (at least its
     accuracy, at most its leakage) and which give a guarantee."""
     lines = []
-    by_key = {p.key: p for p in points}
     dp = [p for p in points if p.defense == "dp-sgd"]
     others = [p for p in points if p.defense not in ("dp-sgd",)]
     for level in dp:
@@ -120,25 +119,34 @@ def frontier_reading(points: list[FrontierPoint], chance: float, judge: str) -> 
         for p in near:
             text += f" {p.label} at {_pct(p.accuracy)} accuracy leaks {_pct(p.rate)} ({_more_or_fewer(p, level)})."
         lines.append(text)
-    dominating = [
-        f"{p.label} dominates {d.label} (accuracy {_pct(p.accuracy)} >= {_pct(d.accuracy)}, leakage "
-        f"{_pct(p.rate)} <= {_pct(d.rate)})"
-        for p in others
-        for d in dp
-        if p.accuracy >= d.accuracy and p.rate <= d.rate and p.defense != "none"
-    ]
-    lines.append(
-        ("Dominance: " + "; ".join(dominating) + ".")
-        if dominating
-        else "No defense here is at least as accurate as a DP-SGD level while leaking no more."
-    )
+    # Dominance only where it is measured: at least the accuracy and a leakage interval wholly below the DP-SGD
+    # level's; a lower point estimate with overlapping intervals is said as such, not as dominance.
+    clear, unclear = [], 0
+    for p in others:
+        if p.defense == "none":
+            continue
+        for d in dp:
+            if p.accuracy >= d.accuracy and p.rate <= d.rate:
+                if p.high < d.low:
+                    clear.append(
+                        f"{p.label} dominates {d.label} ({_pct(p.accuracy)} >= {_pct(d.accuracy)} accuracy, "
+                        f"leakage {_pct(p.low)}-{_pct(p.high)} below {_pct(d.low)}-{_pct(d.high)})"
+                    )
+                else:
+                    unclear += 1
+    if clear:
+        lines.append("Dominance: " + "; ".join(clear) + ".")
+    else:
+        lines.append(
+            "No defense measurably dominates a DP-SGD level (at least its accuracy with a leakage interval wholly "
+            f"below it){f'; in {unclear} pairs a defense is at least as accurate with a lower or equal point estimate, but the intervals overlap' if unclear else ''}."
+        )
     guaranteed = sorted({p.label for p in dp})
     lines.append(
         "Only DP-SGD gives a guarantee (an epsilon, hence a bound on membership inference and on reconstruction) "
         f"among these: {', '.join(guaranteed) or 'none run'}; the other defenses give none, and their leakage is "
         f"only what these attacks measured. Chance is {_pct(chance)}."
     )
-    del by_key
     return lines
 
 

@@ -276,7 +276,7 @@ def choose_recipe(
 
 # Short non-private trainings for the accuracy-matched baseline (epochs x learning rates, at the base lot size).
 EARLY_STOP_EPOCHS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
-EARLY_STOP_LR = (0.001, 0.003, 0.01)
+EARLY_STOP_LR = (0.0001, 0.0003, 0.001, 0.003, 0.01)
 
 
 def _early_stop_recipe(

@@ -210,31 +210,29 @@ def judges_disagree_sentence(
         return ""
     (answer_key, answer_name), others = named[0], named[1:]
     parts = []
-    for attack, values in s.attack_mean.items():
-        answer_rate = values.get(answer_key, math.nan)
-        if not math.isfinite(answer_rate):
-            continue
-        answer_words = chance_words(answer_rate, s.trials, chance)
-        for key, name in others:
-            rate = values.get(key, math.nan)
-            if not math.isfinite(rate):
+    for key, name in others:  # one clause per other judge: where it disagrees, and why, said once
+        where = []
+        for attack, values in s.attack_mean.items():
+            answer_rate, rate = values.get(answer_key, math.nan), values.get(key, math.nan)
+            if not (math.isfinite(answer_rate) and math.isfinite(rate)):
                 continue
             words = chance_words(rate, s.trials, chance)
-            if words == answer_words:
-                continue
-            said = f"{answer_name} {_pct(answer_rate)}, {answer_words}; {name} {_pct(rate)}, {words}"
-            verdict = None if panel is None else panel.verdicts.get(key.rsplit("_", 1)[0])
-            if verdict is not None and not verdict.trusted:
-                why = f"the {name} is {verdict.words()}"
-            elif words == "above chance":
-                why = (
-                    f"the {name}'s yes need not be a face a person would recognise (a judge trained on the same "
-                    "private faces responds to the attack's own features): look at its row in the grid"
-                )
-            else:
-                why = f"the {name} misses what the {answer_name} sees (look at its row in the grid)"
-            parts.append(f"on {attack} ({said}): {why}")
-    return ("The judges disagree " + "; and ".join(parts) + ".") if parts else ""
+            if words != chance_words(answer_rate, s.trials, chance):
+                where.append(f"{attack} {_pct(rate)}, {words} ({answer_name} {_pct(answer_rate)})")
+        if not where:
+            continue
+        verdict = None if panel is None else panel.verdicts.get(key.rsplit("_", 1)[0])
+        if verdict is not None and not verdict.trusted:
+            why = f"it is {verdict.words()}"
+        elif any("above chance" in w.split("(")[0] for w in where):
+            why = (
+                "its yes need not be a face a person would recognise (a judge trained on the same private faces "
+                "responds to the attack's own features): look at its row in the grid"
+            )
+        else:
+            why = f"it misses what the {answer_name} sees (look at the grid)"
+        parts.append(f"the {name} on " + ", ".join(where) + f": {why}")
+    return ("Where the judges disagree: " + "; ".join(parts) + ".") if parts else ""
 
 
 def miface_steps(summaries: list[LevelSummary]) -> str:
