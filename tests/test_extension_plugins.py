@@ -115,7 +115,7 @@ TINY = ["--seeds", "1", "--epochs", "2", "--batch-size", "8", "--train-per-class
 
 @pytest.fixture
 def plugin(tmp_path, monkeypatch):
-    from dpmi.attacks.registry import _REGISTRY as ATTACKS  # the attack registry's own table (removed after)
+    from dpmi.attacks.registry import ATTACKS
     from dpmi.data.formats import DATA_FORMATS
     from dpmi.defenses import DEFENSES
     from dpmi.metrics.judge_registry import JUDGES
@@ -132,7 +132,7 @@ def plugin(tmp_path, monkeypatch):
                            (DATA_FORMATS, "plug-format"), (EXECUTORS, "plug-serial"),
                            (REPORT_SECTIONS, "plug-section")):
         registry.unregister(name)
-    ATTACKS.pop("plug-mean", None) if isinstance(ATTACKS, dict) else ATTACKS.unregister("plug-mean")
+    ATTACKS.unregister("plug-mean")
     import sys
 
     sys.modules.pop("dpmi_test_plugin", None)

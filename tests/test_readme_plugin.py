@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dpmi.attacks.registry import _REGISTRY as ATTACKS
-from dpmi.attacks.registry import available_attacks, make_attack
+from dpmi.attacks.registry import ATTACKS, available_attacks, make_attack
 from dpmi.data import make_synthetic_faces
 from dpmi.defenses import DEFENSES, train_with_defense
 from dpmi.metrics import JUDGES, evaluate_inversion, load_or_train_judges, summary_keys
@@ -31,7 +30,7 @@ def readme_plugin(tmp_path, monkeypatch):
     yield load_plugins(["my_dpmi_plugin"])
     JUDGES.unregister("pixel")
     DEFENSES.unregister("smooth")
-    ATTACKS.pop("public-mean", None)
+    ATTACKS.unregister("public-mean")
     monkeypatch.delitem(__import__("sys").modules, "my_dpmi_plugin", raising=False)
 
 

@@ -1,4 +1,4 @@
-"""Registers the built-in attacks (imported once by `dpmi.attacks.registry`)."""
+"""The built-in attacks, each declared once with `declare_attack` (registered by `dpmi.attacks.registry`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from dpmi.attacks.registry import register_attack
+from dpmi.attacks.attack_spec import declare_attack as register_attack
 
 MI_FACE_PROCESSES = ("none", "denoise", "tv")
 

@@ -12,74 +12,39 @@ public faces, and the factory that builds it. The study, the CLI and the report 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-import numpy as np
 import torch
 
+from dpmi.attacks.attack_spec import Attack, AttackFactory, AttackResult, AttackSpec, make_spec
+from dpmi.registry import Registry
 
-@runtime_checkable
-class AttackResult(Protocol):
-    """What every attack's `invert(labels)` returns (row k reconstructs `labels[k]`).
-
-    images: float tensor [K, C, H, W], in the model's input range.
-    labels: int64 tensor [K].
-    confidence: float numpy array [K], the target's softmax probability of `labels[k]` at `images[k]`.
-    summary(): scalar diagnostics (str -> float) recorded with the metrics, e.g. mean iterations.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    @property
-    def confidence(self) -> np.ndarray: ...
-
-    def summary(self) -> dict[str, float]: ...
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "AttackFactory",
+    "AttackResult",
+    "AttackSpec",
+    "attack_spec",
+    "available_attacks",
+    "make_attack",
+    "register_attack",
+    "resolve_options",
+]
 
 
-@runtime_checkable
-class Attack(Protocol):
-    """A built attack against one target model."""
+def _register_builtins() -> None:
+    """The built-in attacks: every factory `dpmi.attacks.builtin` declares, in its order."""
+    from dpmi.attacks import builtin
 
-    def invert(self, labels: Sequence[int]) -> AttackResult: ...
-
-
-AttackFactory = Callable[..., Attack]
-
-
-@dataclass(frozen=True)
-class AttackSpec:
-    """A registered attack.
-
-    Attributes:
-        name: registry name ("mi-face", "pca-prior", "gmi", ...).
-        factory: `factory(model, *, public, input_shape, device, **options) -> Attack`.
-        defaults: every option the attack takes, with its default value (its best measured setting).
-        needs_public: True when the attack learns a prior from the attacker's public faces.
-        summary: one line for listings and the report.
-        reference: the paper(s) it follows.
-        help: option name -> one line explaining it (for --help and the report).
-        quick: caps on numeric options for smoke runs (`dpmi run --quick`): each option is set to
-            min(its value, the cap), so a smoke run shows the shape of the result in seconds, not the attack's
-            full strength.
-        access: what the attack needs of the target (`dpmi.attacks.access.ACCESS_LEVELS`): "white-box" (the
-            module and its gradients), "scores" (a score vector per queried image) or "labels" (the top class).
-    """
-
-    name: str
-    factory: AttackFactory
-    defaults: Mapping[str, Any]
-    needs_public: bool
-    summary: str
-    reference: str
-    help: Mapping[str, str] = field(default_factory=dict)
-    quick: Mapping[str, Any] = field(default_factory=dict)
-    access: str = "white-box"
+    for value in vars(builtin).values():
+        spec = getattr(value, "attack_spec", None)
+        if isinstance(spec, AttackSpec):
+            ATTACKS.register(spec.name, spec, summary=spec.summary)
 
 
-_REGISTRY: dict[str, AttackSpec] = {}
+ATTACKS: Registry[AttackSpec] = Registry("attack", loader=_register_builtins)
 
 
 def register_attack(
@@ -93,26 +58,24 @@ def register_attack(
     quick: Mapping[str, Any] | None = None,
     access: str = "white-box",
 ) -> Callable[[AttackFactory], AttackFactory]:
-    """Decorator registering `factory(model, *, public, input_shape, device, **options)` under `name`."""
+    """Decorator registering `factory(model, *, public, input_shape, device, **options)` under `name` (what a
+    plugin calls; the same checks as a built-in's declaration)."""
 
     def decorate(factory: AttackFactory) -> AttackFactory:
-        if name in _REGISTRY:
+        if name in ATTACKS:
             raise ValueError(f"an attack named {name!r} is already registered")
-        from dpmi.attacks.access import ACCESS_LEVELS
-
-        if access not in ACCESS_LEVELS:
-            raise ValueError(f"attack {name!r}: access must be one of {', '.join(ACCESS_LEVELS)}, got {access!r}")
-        _REGISTRY[name] = AttackSpec(
+        spec = make_spec(
             name,
             factory,
-            dict(defaults),
-            needs_public,
-            summary,
-            reference,
-            dict(help or {}),
-            dict(quick or {}),
-            access,
+            defaults=defaults,
+            needs_public=needs_public,
+            summary=summary,
+            reference=reference,
+            help=help,
+            quick=quick,
+            access=access,
         )
+        ATTACKS.register(name, spec, summary=summary)
         return factory
 
     return decorate
@@ -120,16 +83,14 @@ def register_attack(
 
 def available_attacks() -> list[str]:
     """Names of every registered attack, in registration order."""
-    _load_builtins()
-    return list(_REGISTRY)
+    return list(ATTACKS.names())
 
 
 def attack_spec(name: str) -> AttackSpec:
     """The registered attack `name`; ValueError listing the names when there is none."""
-    _load_builtins()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown attack {name!r}: choose one of {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}: choose one of {', '.join(ATTACKS.names())}")
+    return ATTACKS.get(name)
 
 
 def resolve_options(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -139,7 +100,7 @@ def resolve_options(name: str, options: Mapping[str, Any] | None = None) -> dict
     options = dict(options or {})
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
-        owners = {key: [other for other in _REGISTRY if key in _REGISTRY[other].defaults] for key in unknown}
+        owners = {key: [other for other, spec in ATTACKS.items() if key in spec.defaults] for key in unknown}
         detail = "; ".join(
             f"{key!r}" + (f" belongs to {', '.join(owners[key])}" if owners[key] else "") for key in unknown
         )
@@ -199,7 +160,7 @@ def _target_for(spec: AttackSpec, model: Any, input_shape: tuple[int, int, int] 
             return model.module
         if isinstance(model, QueryAccess):
             level = "label-only" if isinstance(model, LabelsOnly) else "scores-only"
-            others = [n for n, s in _REGISTRY.items() if s.access == model.access]
+            others = [n for n, s in ATTACKS.items() if s.access == model.access]
             raise ValueError(
                 f"attack {spec.name!r} needs white-box access (the target's gradients) but the target is "
                 f"{level} ({type(model).__name__}): use an attack for {model.access} access"
@@ -212,8 +173,3 @@ def _target_for(spec: AttackSpec, model: Any, input_shape: tuple[int, int, int] 
             f"the target takes images {model.input_shape} but the attack's images are {tuple(input_shape)}"
         )
     return as_access(model, spec.access, input_shape=input_shape)
-
-
-def _load_builtins() -> None:
-    """Import the modules that register the built-in attacks (once)."""
-    import dpmi.attacks.builtin  # noqa: F401  (registers on import)
