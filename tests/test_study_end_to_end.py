@@ -21,7 +21,7 @@ ATTACKS = "mi-face,pca-prior"
 
 def _argv(out, faces_root):
     return ["run", "--quick", "--data", str(faces_root), "--out", str(out), "--no-progress", "--identities", "4",
-            "--sigmas", "none", "--epsilons", "8", "--attacks", ATTACKS,
+            "--sigmas", "none", "--epsilons", "8", "--attacks", ATTACKS, "--defenses", "early-stop",
             # a short prior attack: this test is about the study's plumbing, not the attack's strength
             "--attack-option", "pca-prior.restarts=1", "--attack-option", "pca-prior.candidates=50",
             "--attack-option", "pca-prior.steps=50"]
@@ -43,8 +43,11 @@ def test_outputs_exist_and_record_split_and_provenance(quick_run, faces_root):
                  "figures/reconstructions.png", "study.json"):
         assert (quick_run / name).is_file(), name
     results = _results(quick_run)
-    assert [level["key"] for level in results["levels"]] == ["nonprivate", "eps8"]
-    assert len(results["cells"]) == 2 and {c["seed"] for c in results["cells"]} == {0}
+    # The privacy levels, then the frontier's accuracy-matched early-stopped model for the DP-SGD level.
+    assert [level["key"] for level in results["levels"]] == ["nonprivate", "eps8", "earlystop-eps8"]
+    assert len(results["cells"]) == 3 and {c["seed"] for c in results["cells"]} == {0}
+    matched = next(lv for lv in results["levels"] if lv["key"] == "earlystop-eps8")
+    assert matched["defense"] == "early-stop" and matched["matched_to"] == "eps8" and matched["noise_multiplier"] is None
     assert all([a["name"] for a in c["attacks"]] == ATTACKS.split(",") for c in results["cells"])
     split = results["split"]
     assert split["private"] == list(range(20)) and split["public"] == list(range(20, 40))
@@ -54,10 +57,11 @@ def test_outputs_exist_and_record_split_and_provenance(quick_run, faces_root):
     assert results["data"]["root"] == str(faces_root.resolve())
     with open(quick_run / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 4 and rows[0]["level"] == "nonprivate" and rows[0]["attack"] == "mi-face"
+    assert len(rows) == 6 and rows[0]["level"] == "nonprivate" and rows[0]["attack"] == "mi-face"
     page = (quick_run / "report.html").read_text()
     assert "quick &lt;&amp;&gt; run" in page and "quick <&> run" not in page
-    assert page.count("data:image/png;base64,") == 2
+    # The trade-off figure and the grid (privacy levels only), and the frontier's figure when a judge is trusted.
+    assert page.count("data:image/png;base64,") in (2, 3) and "The frontier" in page
     assert "Smoke run (--quick)" in page and "±" not in page and "personal data" in page
     assert set(results["timings"]) >= {"data", "recipe search", "accounting", "evaluator", "prior", "training",
                                        "attacks", "metrics", "report", "total"}
@@ -107,7 +111,7 @@ def test_rerun_resumes_and_recomputed_cells_are_identical(quick_run, faces_root,
     before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     old = json.loads((cells / "eps8__seed0.json").read_text())
     assert main(argv) == 0
-    assert "0 cells run, 2 resumed" in capsys.readouterr().out
+    assert "0 cells run, 3 resumed" in capsys.readouterr().out
     assert {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")} == before
 
     # Lose a cell, recompute it and get interrupted right after: the finished cell is kept.
@@ -116,7 +120,7 @@ def test_rerun_resumes_and_recomputed_cells_are_identical(quick_run, faces_root,
     with pytest.raises(KeyboardInterrupt):
         run_study(config, executor=_InterruptAfterFirstCell(), progress=False)
     assert main(argv) == 0
-    assert "0 cells run, 2 resumed" in capsys.readouterr().out
+    assert "0 cells run, 3 resumed" in capsys.readouterr().out
     new = json.loads((cells / "eps8__seed0.json").read_text())
     for part in ("train", "test_accuracy", "recipe"):
         assert new[part] == old[part], part

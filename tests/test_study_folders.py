@@ -25,7 +25,7 @@ TINY = ["--seeds", "1", "--epochs", "2", "--batch-size", "8", "--train-per-class
         "--search-clip", "1", "--attacks", "mi-face,pca-prior", "--attack-option", "mi-face.max_iter=5",
         "--attack-option", "pca-prior.steps=3", "--attack-option", "pca-prior.restarts=1",
         "--attack-option", "pca-prior.candidates=8", "--attack-option", "pca-prior.components=4",
-        "--no-progress"]
+        "--defenses", "none", "--no-progress"]
 
 
 def uneven_folder(root: Path, *, channels: int, shape: tuple[int, int], seed: int, people: int = PEOPLE,

@@ -168,7 +168,8 @@ def judge_collapses(
     per_label: dict[str, np.ndarray], members: dict[str, Any], num_classes: int, labels: np.ndarray
 ) -> dict[str, float]:
     """Per judge given, "<judge>_collapsed" (1.0 when it answered one person for most images,
-    `dpmi.metrics.judge_collapse`, else 0.0) and "<judge>_top_answer_share" (that answer's share, 0..1)."""
+    `dpmi.metrics.judge_collapse`, else 0.0) and "<judge>_top_answer_share" (the share of all images given that
+    answer, 0..1)."""
     from dpmi.metrics.judge_collapse import judge_collapse
 
     out: dict[str, float] = {}
@@ -177,7 +178,8 @@ def judge_collapses(
     for name in members:
         found = judge_collapse(per_label[f"{name}_pred"], num_classes, labels=labels)
         out[f"{name}_collapsed"] = 1.0 if found["collapsed"] else 0.0
-        out[f"{name}_top_answer_share"] = float(found["share"])
+        # over all images: a judge that answered for none (no face detected anywhere) has no top answer: 0
+        out[f"{name}_top_answer_share"] = found["count"] / len(labels) if len(labels) else 0.0
     return out
 
 
