@@ -34,8 +34,13 @@ run: data
 
 # Lint and type checks first (seconds), then the suite on both cores: pytest-xdist keeps each test file on one
 # worker (--dist loadfile), so module-scoped fixtures (a Ray cluster, a trained target) are built once.
-test: lint
+test: lint browser
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# Headless Chromium and its driver for the lineup page's browser test (tests/test_lineup_browser.py).
+.PHONY: browser
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src benchmarks
