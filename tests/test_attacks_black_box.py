@@ -19,7 +19,7 @@ BREP = dict(steps=7, points=6, init_batch=40, init_rounds=5, seed=1)
 CASES = {
     "pca-prior-bb": ("scores", dict(components=6, **ES)),
     "gmi-bb": ("scores", dict(**TINY_GAN, **ES)),
-    "brep-mi": ("labels", dict(**TINY_GAN, **BREP)),
+    "brep-mi": ("labels", dict(prior="gan", **TINY_GAN, **BREP)),
     "brep-mi-pca": ("labels", dict(prior="pca", components=6, **BREP)),
 }
 
