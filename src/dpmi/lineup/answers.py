@@ -46,7 +46,7 @@ class AlreadyAnswered(ValueError):
 def check_rater(name: Any) -> str:
     """`name` if it is a valid rater name (it becomes a file name), else RaterNameError."""
     if not isinstance(name, str) or not RATER_PATTERN.fullmatch(name):
-        raise RaterNameError("a rater name is 1 to 40 letters, digits, '-' or '_' (no spaces), e.g. alice or rater_2")
+        raise RaterNameError("A rater name is 1 to 40 letters, digits, '-' or '_' (no spaces), e.g. alice or rater_2")
     return name
 
 
