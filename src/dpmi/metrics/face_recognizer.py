@@ -50,9 +50,7 @@ DISTANCE_RULES = ("min", "mean")
 FACE_RECOGNIZER_CACHE_KIND = "face_recognizer"
 FACE_RECOGNIZER_VERSION = 1  # bump when fitting would give another recognizer for the same inputs
 
-MISSING_MESSAGE = (
-    "the pretrained face recognizer needs dlib-bin and face-recognition-models: pip install 'dpmi[faces]'"
-)
+MISSING_MESSAGE = "the pretrained face recognizer needs dlib-bin and face-recognition-models: pip install 'dpmi[faces]'"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 

@@ -61,14 +61,15 @@ def score_lines(scores: Mapping[str, float]) -> list[tuple[str, str]]:
     """
     import math
 
-    from dpmi.metrics import SUMMARY_DESCRIPTIONS, chance_verdict
+    from dpmi.metrics import chance_verdict, summary_descriptions
 
+    descriptions = summary_descriptions()
     lines: list[tuple[str, str]] = []
     count = round(scores.get("num_labels", 0))
     for key, value in scores.items():
         if key in ("num_labels", "chance_top1", "chance_top5") or not math.isfinite(value):
             continue
-        meaning = SUMMARY_DESCRIPTIONS.get(key, key.replace("_", " "))
+        meaning = descriptions.get(key, key.replace("_", " "))
         chance = _chance_key(key)
         if chance is not None and count >= 1 and chance in scores and 0 < scores[chance] < 1:
             lines.append((meaning, chance_verdict(round(value * count), count, scores[chance]).describe()))
@@ -116,9 +117,10 @@ class AttackReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN and inf become null): what `dpmi attack --json` prints and attack.json holds,
         without the images."""
-        from dpmi.metrics import SUMMARY_DESCRIPTIONS
+        from dpmi.metrics import summary_descriptions
         from dpmi.study.store import json_safe
 
+        descriptions = summary_descriptions()
         return json_safe(
             {
                 "model": str(self.model_path),
@@ -130,7 +132,7 @@ class AttackReport:
                 "mean_confidence": float(np.mean(self.confidence)),
                 "diagnostics": self.diagnostics,
                 "scores": self.scores,
-                "score_descriptions": {k: SUMMARY_DESCRIPTIONS[k] for k in self.scores if k in SUMMARY_DESCRIPTIONS},
+                "score_descriptions": {k: descriptions[k] for k in self.scores if k in descriptions},
                 "per_identity": self.per_identity,
                 "answer_judge": self.answer_judge,
                 "out_dir": None if self.out_dir is None else str(self.out_dir),
