@@ -30,7 +30,7 @@ def mean_faces_from_data(run_dir: str | os.PathLike[str], data: Any) -> np.ndarr
         return (data.class_means() / 127.5 - 1.0).astype(np.float32)
     from dpmi.data import load_faces, load_public_faces
     from dpmi.study.config import StudyConfig
-    from dpmi.study.runner import split_people
+    from dpmi.study.people import split_people
     from dpmi.study.store import RunStore
 
     study = RunStore(run_dir).read_study()

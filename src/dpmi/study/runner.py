@@ -30,8 +30,6 @@ from dpmi.data import (
     IdentitySplit,
     load_faces,
     load_public_faces,
-    select_identities,
-    split_identities,
 )
 from dpmi.study.audit_phase import (
     AuditTask,
@@ -51,6 +49,7 @@ from dpmi.study.config import (
 from dpmi.study.evaluator_cache import ensure_judges
 from dpmi.study.executor import Executor, make_executor
 from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
+from dpmi.study.people import split_people
 from dpmi.study.recipe import RecipeChoice, choose_recipe
 from dpmi.study.records import CellRecord
 from dpmi.study.results import MEAN_FACES, StudyResults, record_timings, write_outputs
@@ -138,33 +137,6 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
             }
         )
     return record
-
-
-def split_people(config: StudyConfig, faces: FaceDataset, public: FaceDataset | None = None) -> IdentitySplit:
-    """The private/public people of this study (`dpmi.data.split_identities`; empty lists mean the default).
-
-    With `public` (the second folder, `--public DIR`), the attacker's people are all of its people and the
-    private ones are those of `faces` (all of them, or --private-people): no private person can be public.
-    """
-    if public is not None:
-        private = faces
-        if config.private_identities:
-            try:
-                private = select_identities(faces, config.private_identities)
-            except ValueError as exc:
-                raise ValueError(f"{exc} (--private-people, [data] private)") from exc
-        return IdentitySplit(
-            private=private,
-            public=public,
-            private_ids=tuple(config.private_identities or range(faces.num_classes)),
-            public_ids=tuple(range(public.num_classes)),
-        )
-    try:
-        return split_identities(
-            faces, private=config.private_identities or None, public=config.public_identities or None
-        )
-    except ValueError as exc:
-        raise ValueError(f"{exc} (--private-people / --public-people, [data] private / public)") from exc
 
 
 def check_model(config: StudyConfig, split: IdentitySplit, input_shape: tuple[int, int, int]) -> None:
