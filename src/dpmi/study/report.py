@@ -486,12 +486,14 @@ def short_answer(results: StudyResults, summaries: list[LevelSummary], panel: Ju
 
 
 def _short_answer_html(
-    results: StudyResults, summaries: list[LevelSummary], panel: JudgePanel | None, lineups: str = ""
+    results: StudyResults, summaries: list[LevelSummary], panel: JudgePanel | None, lineups: list[str] | None = None
 ) -> str:
     lines = short_answer(results, summaries, panel)
     extra = (
-        "<p>What people said in blind lineups (<code>dpmi lineup RUN_DIR</code>; human acc@1, chance 1/k):</p>"
-        + lineups
+        "<p>What people said in blind lineups (<code>dpmi lineup RUN_DIR</code>; human acc@1, chance 1/k; the "
+        "section Blind lineups has every rater and attack):</p><ul>"
+        + "".join(f"<li>{_e(line)}</li>" for line in lineups)
+        + "</ul>"
         if lineups
         else "<p class=meta>No person has rated this run's reconstructions yet: <code>dpmi lineup RUN_DIR</code> "
         "serves blind lineups in a local page, and this box then shows what people said.</p>"
@@ -726,9 +728,11 @@ def render_report(
     run_name: str = "",
     panel: JudgePanel | None = None,
     lineups: str = "",
+    lineup_lines: list[str] | None = None,
 ) -> str:
     """The whole page as a string. `panel`: the judges' trust verdicts (default: from the results' calibration);
-    `lineups`: an escaped HTML fragment of the blind lineups' numbers (`dpmi.lineup`), "" when none."""
+    `lineups`: an escaped HTML fragment of the blind lineups' numbers (`dpmi.lineup`), "" when none;
+    `lineup_lines`: one line per level of them, for the short answer."""
     from dpmi.study.trusted import judge_panel
 
     panel = panel if panel is not None else judge_panel(results)
@@ -809,7 +813,7 @@ def render_report(
 <p class=meta>created {_e(results.created)}; {_e(version_text)}</p>
 <h2>The question</h2><p class=question>{_e("If someone inverts this face classifier, do they get the private people's faces back, and how much does training with DP-SGD stop that?")}</p>
 <p>{_e(setup_text(results))}</p>
-{_short_answer_html(results, summaries, panel, lineups)}
+{_short_answer_html(results, summaries, panel, lineup_lines)}
 <h2>What we found</h2><div class=reading>{reading}</div>
 <h2>Results</h2>
 <p class=meta>{_e(spread.capitalize())}. Accuracies in %. eval acc: the evaluation classifier names the person;

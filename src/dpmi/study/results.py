@@ -298,7 +298,7 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
 
     summaries = results.summaries()
     panel = judge_panel(results)
-    lineups = _lineup_html(store.root)
+    lineups, lineup_lines = _lineup_html(store.root)
     paths: dict[str, Path] = {}
     tradeoff = None
     if summaries:
@@ -343,19 +343,20 @@ def render_outputs(store: RunStore, results: StudyResults, *, shareable: bool = 
             run_name=store.root.name,
             panel=panel,
             lineups=lineups,
+            lineup_lines=lineup_lines,
         )
         atomic_write_text(store.root / page_name, page)
         paths["report" + ("_shareable" if without_faces else "")] = store.root / page_name
     return paths
 
 
-def _lineup_html(run_dir: Path) -> str:
-    """The blind lineups' numbers as an HTML fragment ("" when nobody has rated this run)."""
+def _lineup_html(run_dir: Path) -> tuple[str, list[str]]:
+    """The blind lineups' numbers as an HTML fragment and one line per level (("", []) when nobody has rated)."""
     try:
-        from dpmi.lineup import lineup_report_html
+        from dpmi.lineup import lineup_answer_lines, lineup_report_html
     except ImportError:
-        return ""
-    return lineup_report_html(run_dir)
+        return "", []
+    return lineup_report_html(run_dir), lineup_answer_lines(run_dir)
 
 
 @dataclass
