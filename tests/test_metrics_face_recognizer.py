@@ -207,3 +207,14 @@ def test_the_registry_judge_names_held_out_faces(private_split):
     summary = evaluate_inversion(LabelledImages(x_test, y_test), train, judges)
     assert summary["recognizer_acc1"] >= 0.95
     assert "recognizer_detected" in summary and summary["recognizer_detected"] >= 0.9
+
+
+@pytest.mark.slow
+def test_detect_faces_agrees_with_describe(recognizer, private_split):
+    _, test = private_split
+    x_test, _ = test.to_tensors()
+    generator = torch.Generator().manual_seed(1)
+    mixed = torch.cat([x_test[:5], torch.randn(5, *x_test.shape[1:], generator=generator).clamp(-3, 3) / 3])
+    detected = fr.detect_faces(mixed)
+    assert detected.dtype == bool and np.array_equal(detected, recognizer.describe(mixed)["detected"])
+    assert detected[:5].all() and not detected[5:].any()
