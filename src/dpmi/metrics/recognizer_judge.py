@@ -42,6 +42,8 @@ class RecognizerJudge:
         is below the recognizer's own threshold). The descriptor network, most of the cost, runs only on the
         images with a detected face (a row without one names nobody, whatever its descriptor)."""
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        from dpmi.metrics.face_recognizer import detect_faces
+
         detected = detect_faces(images)
         scores = np.full((len(labels), int(self.recognizer.num_classes)), -np.inf)
         verified = np.zeros(len(labels), dtype=bool)
@@ -55,15 +57,6 @@ class RecognizerJudge:
 
     def state_dict(self) -> dict[str, Any]:
         return self.recognizer.state_dict()
-
-
-def detect_faces(images: Any) -> np.ndarray:
-    """bool [K]: dlib's frontal face detector finds a face in image k, prepared as the recognizer prepares it."""
-    from dpmi.metrics import face_recognizer
-
-    detector = face_recognizer._models()["detector"]
-    pictures = face_recognizer.to_dlib_images(images)
-    return np.array([len(detector(p, face_recognizer.DETECT_UPSAMPLE)) > 0 for p in pictures], dtype=bool)
 
 
 def _available() -> tuple[bool, str]:
