@@ -68,10 +68,10 @@ def test_jobs_default_to_the_usable_cores_at_most_one_per_cell(monkeypatch, tmp_
     config = run_study.study_config(options, {})
     from dpmi.study.levels import plan_levels
 
-    assert config.jobs == min(64, len(plan_levels(config)) * len(config.cell_seeds()))
+    assert config.run.jobs == min(64, len(plan_levels(config)) * len(config.cell_seeds()))
     monkeypatch.setattr(run_study, "usable_cores", lambda: 2)
-    assert run_study.study_config(options, {}).jobs == 2
-    assert run_study.study_config(options, {"threads": 2}).jobs == 1  # cores shared by the threads
+    assert run_study.study_config(options, {}).run.jobs == 2
+    assert run_study.study_config(options, {"threads": 2}).run.jobs == 1  # cores shared by the threads
     assert run_study.study_config(run_study.RunOptions(jobs=1), {}).jobs == 1  # given: kept
     toml = tmp_path / "study.toml"
     toml.write_text("[run]\njobs = 3\n")

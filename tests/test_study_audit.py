@@ -128,7 +128,7 @@ def test_report_redraws_the_panel_and_old_runs_render_without_it(audited_run, tm
 
 
 def test_quick_runs_no_audit_and_the_fingerprint_holds_the_audit_numbers():
-    assert make_config(quick=True).audit_enabled is False
+    assert make_config(quick=True).audit.enabled is False
     on, off = make_config(audit_shadows=8), make_config(audit_enabled=False, audit_shadows=8)
     assert on.cell_fingerprint()["audit_shadows"] == 8 and "audit_shadows" not in off.cell_fingerprint()
     assert "audit_levels" not in on.cell_fingerprint()
@@ -169,7 +169,7 @@ def test_the_default_non_private_target_leaks_membership(faces):
 
     config = make_config()
     private = split_identities(faces).private
-    train, test = private.split(train_per_class=config.train_per_class, seed=config.split_seed)
+    train, test = private.split(train_per_class=config.data.train_per_class, seed=config.data.split_seed)
     audit = audit_one(config, PrivacyLevel("nonprivate", "non-private"), base_recipe(config), 0, train, test)
     record = audit["record"]
     assert record["epsilon_lower_bound"]["black_box"] is None and record["auc"] > 0.75

@@ -27,10 +27,10 @@ from dpmi.study.levels import PrivacyLevel, plan_levels
 
 def test_defaults_are_the_study():
     config = make_config()
-    assert (config.model, config.train_per_class, config.batch_size, config.max_grad_norm) == ("softmax", 7, 40, 1.0)
-    assert config.delta == 1e-5 and config.seeds == 3 and config.identities is None
-    assert config.recipe_search and config.private_identities == () and config.public_identities == ()
-    assert config.attacks == tuple(a for a in ("mi-face", "pca-prior", "gmi") if a in available_attacks())
+    assert (config.train.model, config.data.train_per_class, config.train.batch_size, config.train.max_grad_norm) == ("softmax", 7, 40, 1.0)
+    assert config.privacy.delta == 1e-5 and config.run.seeds == 3 and config.attack.identities is None
+    assert config.recipe.search and config.data.private == () and config.data.public == ()
+    assert config.attack.names == tuple(a for a in ("mi-face", "pca-prior", "gmi") if a in available_attacks())
     levels = plan_levels(config)
     assert [level.key for level in levels if not level.defended] == ["nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
     assert levels[1].noise_multiplier == 0.5
@@ -55,10 +55,10 @@ def test_toml_sections_map_to_fields_and_flags_override(tmp_path):
         '[attack]\nnames = ["mi-face"]\n[attack.mi-face]\nmax_iter = 50\nprocess = "tv"\n'
     )
     config = make_config(path, epochs=20, seeds=None, attack_options={"mi-face": {"patience": 7}})
-    assert (config.name, config.seeds, config.seed, config.model) == ("paper", 2, 5, "mlp")
-    assert config.epochs == 20 and config.lr == 0.1 and not config.recipe_search
-    assert config.private_identities == (0, 1, 2) and config.public_identities == (5, 6)
-    assert config.noise_multipliers == (0.5, 2.0) and config.target_epsilons == (4.0,) and not config.nonprivate
+    assert (config.run.name, config.run.seeds, config.run.seed, config.train.model) == ("paper", 2, 5, "mlp")
+    assert config.train.epochs == 20 and config.train.lr == 0.1 and not config.recipe.search
+    assert config.data.private == (0, 1, 2) and config.data.public == (5, 6)
+    assert config.privacy.noise_multipliers == (0.5, 2.0) and config.privacy.target_epsilons == (4.0,) and not config.privacy.nonprivate
     # A flag changes one option; the file's other options stay.
     assert config.options_for("mi-face") == resolve_options("mi-face", {"max_iter": 50, "process": "tv",
                                                                          "patience": 7})
@@ -67,7 +67,7 @@ def test_toml_sections_map_to_fields_and_flags_override(tmp_path):
 
 
 def test_every_field_has_one_toml_place_and_at_most_one_flag():
-    fields = {f.name for f in dataclasses.fields(StudyConfig)}
+    fields = set(SETTINGS)
     mapped = [field for keys in TOML_LAYOUT.values() for field in keys.values()]
     assert sorted(mapped + ["attack_options"]) == sorted(fields)  # options live in [attack.NAME] tables
     flags = [s.flag for s in SETTINGS.values() if s.flag]
@@ -89,17 +89,17 @@ def test_cli_flags_are_derived_from_the_fields():
     assert overrides["recipe_lr"] == (0.5,) and overrides["seeds"] is None
     assert set(overrides) == {name for name, s in SETTINGS.items() if s.flag}
     config = make_config(**overrides)
-    assert config.options_for("mi-face")["max_iter"] == 7 and config.seeds == 3
+    assert config.options_for("mi-face")["max_iter"] == 7 and config.run.seeds == 3
 
 
 def test_quick_means_one_seed_a_short_attack_and_a_small_search():
     config = make_config(quick=True, attacks=("mi-face",))
-    assert config.seeds == 1 and all(
+    assert config.run.seeds == 1 and all(
         config.options_for(name)[key] <= cap
-        for name in config.attacks
+        for name in config.attack.names
         for key, cap in attack_spec(name).quick.items()
     )
-    assert len(config.recipe_epochs) == 1 and len(config.recipe_batch_size) == 1
+    assert len(config.recipe.epochs) == 1 and len(config.recipe.batch_size) == 1
 
 
 def test_dependent_defaults_follow_their_setting():
@@ -192,8 +192,8 @@ def test_example_study_toml_spells_out_the_defaults():
     config, default = make_config(example), StudyConfig()
     for name in FIELDS:
         if name != "attack_options":
-            assert getattr(config, name) == getattr(default, name), name
-    for attack in default.attacks:  # the file spells out each table; the defaults resolve to the same options
+            assert config.get(name) == default.get(name), name
+    for attack in default.attack.names:  # the file spells out each table; the defaults resolve to the same options
         assert config.options_for(attack) == default.options_for(attack)
 
 
@@ -204,3 +204,42 @@ def test_run_help_lists_exactly_the_toml_layout():
     listed = {m.group(1): set(m.group(2).replace(",", " ").split())
               for m in re.finditer(r"^\s+\[(\w+)\]\s+(.+)$", _run_epilog(), re.MULTILINE)}
     assert listed == {section: set(keys) for section, keys in TOML_LAYOUT.items()}
+
+
+def test_each_toml_table_is_one_section_read_at_its_own_place():
+    """One dataclass per study.toml table: `config.SECTION.KEY` is `[SECTION] KEY`, and the flat names users type
+    (flags, make_config, results.json) reach the same value."""
+    from dpmi.study.config import SECTIONS, section_names
+
+    assert section_names() == list(SECTIONS) == [f.name for f in dataclasses.fields(StudyConfig)]
+    config = make_config(audit_shadows=4, recipe_lr=(0.2,), epochs=11, data_format="folder")
+    assert (config.audit.shadows, config.recipe.lr, config.train.epochs, config.data.format) == (4, (0.2,), 11, "folder")
+    for name, s in SETTINGS.items():
+        assert getattr(getattr(config, s.section), s.key) == config.get(name)
+        assert s.key in TOML_LAYOUT.get(s.section, {}) or s.kind == "options"
+    # to_dict is by flat name and from_settings reads it back to an equal config.
+    assert StudyConfig.from_settings(config.to_dict()) == config or all(
+        StudyConfig.from_settings({k: tuple(v) if isinstance(v, list) else v for k, v in config.to_dict().items()}).get(n)
+        == config.get(n)
+        for n in SETTINGS
+    )
+
+
+def test_each_section_checks_its_own_values():
+    """A section validates itself (no StudyConfig needed); a cross-section rule is StudyConfig's."""
+    from dpmi.study.config import AuditSettings, DataSettings, PrivacySettings, RecipeSettings, ReportSettings
+
+    with pytest.raises(ValueError, match="--audit-shadows"):
+        AuditSettings(shadows=1).check()
+    with pytest.raises(ValueError, match="overlap"):
+        DataSettings(private=(0, 1), public=(1, 2)).check()
+    with pytest.raises(ValueError, match="--delta"):
+        PrivacySettings(delta=1.5).check()
+    with pytest.raises(ValueError, match="--search-lr"):
+        RecipeSettings(lr=()).check()
+    RecipeSettings(search=False, lr=()).check()  # an empty list is fine when the search is off
+    ReportSettings(grid_identities=3).check()
+    with pytest.raises(ValueError, match="--grid-identities"):
+        StudyConfig().with_settings(identities=2, grid_identities=3).check()
+    with pytest.raises(ValueError, match="unknown study setting"):
+        StudyConfig().with_settings(no_such_setting=1)

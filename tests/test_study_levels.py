@@ -12,12 +12,12 @@ from dpmi.study.levels import plan_levels, resolve_levels
 
 
 def _expected(level, config, train_size):
-    rate = config.batch_size / train_size
-    steps = dpsgd_steps(config.epochs, rate)
+    rate = config.train.batch_size / train_size
+    steps = dpsgd_steps(config.train.epochs, rate)
     sigma = level.noise_multiplier
     if sigma is None:
-        sigma = get_noise_multiplier(level.target_epsilon, config.delta, rate, steps, accountant=config.accountant)
-    return sigma, {name: compute_epsilon(sigma, rate, steps, config.delta, accountant=name) for name in ("rdp", "pld")}
+        sigma = get_noise_multiplier(level.target_epsilon, config.privacy.delta, rate, steps, accountant=config.privacy.accountant)
+    return sigma, {name: compute_epsilon(sigma, rate, steps, config.privacy.delta, accountant=name) for name in ("rdp", "pld")}
 
 
 def test_levels_equal_the_accountants_computed_and_cached(tmp_path, monkeypatch):

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 FLAG_KEY = "flag"  # metadata key of a `Flag`
-SETTING_KEY = "setting"  # metadata key of a StudyConfig `Setting`
+SETTING_KEY = "setting"  # metadata key of a study `Setting` (dpmi.study.config.setting)
+SECTION_KEY = "section"  # metadata key of a StudyConfig field that holds a section of Settings
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,21 @@ def _default(f: dataclasses.Field) -> Any:
     return None if f.default is dataclasses.MISSING else f.default
 
 
-def _flags(options: type) -> list[tuple[dataclasses.Field, Flag]]:
-    """(field, Flag) of every field of `options` that is a flag (a StudyConfig Setting becomes a Flag)."""
+def _flags(options: type) -> list[tuple[str, dataclasses.Field, Flag]]:
+    """(destination, field, Flag) of every field of `options` that is a flag. A StudyConfig section field is
+    walked into: each of its Settings becomes a Flag whose destination is the setting's flat name and whose
+    group is the section."""
     found = []
     for f in dataclasses.fields(options):
         if FLAG_KEY in f.metadata:
-            found.append((f, f.metadata[FLAG_KEY]))
-        elif SETTING_KEY in f.metadata and f.metadata[SETTING_KEY].flag:
-            s = f.metadata[SETTING_KEY]
-            kind = {"path": "str", "int?": "int", "options": "study-options"}.get(s.kind, s.kind)
-            found.append((f, Flag(s.flag, s.help, kind, s.metavar, s.section, choices=s.choices)))
+            found.append((f.name, f, f.metadata[FLAG_KEY]))
+        elif SECTION_KEY in f.metadata:
+            for inner in dataclasses.fields(f.default_factory):  # type: ignore[arg-type]
+                s = inner.metadata[SETTING_KEY]
+                if s.flag:
+                    kind = {"path": "str", "int?": "int", "options": "study-options"}.get(s.kind, s.kind)
+                    flag = Flag(s.flag, s.help, kind, s.metavar, f.metadata[SECTION_KEY], choices=s.choices)
+                    found.append((s.name, inner, flag))
     return found
 
 
@@ -108,8 +114,8 @@ def add_arguments(
     """
     groups: dict[str | None, Any] = {None: parser}
     exclusive: dict[str, Any] = {}
-    for f, flag in _flags(options):
-        if f.name in skip:
+    for name, f, flag in _flags(options):
+        if name in skip:
             continue
         title = (titles or {}).get(str(flag.group), flag.group)
         if title not in groups:
@@ -122,28 +128,28 @@ def add_arguments(
         default = _default(f)
         negate = flag.kind == "bool" and _negated(f)
         text = flag.help() if callable(flag.help) else flag.help
-        text = _help_with_default(text, default, flag, given_only, negate, f.name)
+        text = _help_with_default(text, default, flag, given_only, negate, name)
         kwargs: dict[str, Any] = {"help": text.replace("%", "%%"), "default": None if given_only else default}
         if not flag.flag.startswith("-"):  # a positional argument: its field is its dest
             if flag.optional:
                 kwargs["nargs"] = "?"
             else:
                 kwargs.pop("default")
-            target.add_argument(f.name, metavar=flag.flag, **kwargs)
+            target.add_argument(name, metavar=flag.flag, **kwargs)
             continue
         names = (flag.flag, *flag.aliases)
         if flag.kind == "bool":
-            target.add_argument(*names, dest=f.name, action="store_false" if negate else "store_true", **kwargs)
+            target.add_argument(*names, dest=name, action="store_false" if negate else "store_true", **kwargs)
             continue
         if flag.kind in ("options", "study-options"):
             kwargs["default"] = None
             reader = parse_option if flag.kind == "options" else _named_option
-            target.add_argument(*names, dest=f.name, action="append", type=reader, metavar=flag.metavar, **kwargs)
+            target.add_argument(*names, dest=name, action="append", type=reader, metavar=flag.metavar, **kwargs)
             continue
         choices = flag.choices() if callable(flag.choices) else flag.choices
         target.add_argument(
             *names,
-            dest=f.name,
+            dest=name,
             type=_reader(flag.kind),
             metavar=flag.metavar,
             choices=None if choices is None else tuple(choices),
@@ -175,20 +181,20 @@ def values(args: argparse.Namespace, options: type) -> dict[str, Any]:
     Repeated KEY=VALUE options become a dict; a study's NAME.KEY=VALUE options become {NAME: {KEY: VALUE}}.
     """
     found: dict[str, Any] = {}
-    for f, flag in _flags(options):
-        if not hasattr(args, f.name):
+    for name, _, flag in _flags(options):
+        if not hasattr(args, name):
             continue
-        value = getattr(args, f.name)
+        value = getattr(args, name)
         if flag.kind == "options" and value is not None:
             value = dict(value)
         elif flag.kind == "study-options" and value:
             tables: dict[str, dict[str, Any]] = {}
-            for name, key, item in value:
-                tables.setdefault(name, {})[key] = item
+            for table, key, item in value:
+                tables.setdefault(table, {})[key] = item
             value = tables
         elif flag.kind == "study-options":
             value = None
-        found[f.name] = value
+        found[name] = value
     return found
 
 
@@ -201,7 +207,7 @@ def in_flag_terms(error: ValueError, options: type) -> ValueError:
     """ "batch_size must be ..." -> "--batch-size must be ...": a field named at the start becomes its flag."""
     text = str(error)
     name = text.split(" ", 1)[0]
-    flags = {f.name: flag.flag for f, flag in _flags(options) if flag.flag.startswith("-")}
+    flags = {name: flag.flag for name, _, flag in _flags(options) if flag.flag.startswith("-")}
     return ValueError(flags[name] + text[len(name) :]) if name in flags else error
 
 

@@ -7,7 +7,6 @@ people, split seed, images per person), and each person's mean training face is 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -29,23 +28,22 @@ def mean_faces_from_data(run_dir: str | os.PathLike[str], data: Any) -> np.ndarr
     if isinstance(data, FaceDataset):
         return (data.class_means() / 127.5 - 1.0).astype(np.float32)
     from dpmi.data import load_faces, load_public_faces
-    from dpmi.study.config import StudyConfig
+    from dpmi.study.config import SETTINGS, StudyConfig
     from dpmi.study.people import split_people
     from dpmi.study.store import RunStore
 
     study = RunStore(run_dir).read_study()
     if not study or not isinstance(study.get("config"), dict):
         raise ValueError(f"{Path(run_dir) / 'study.json'} is missing: cannot tell which faces were private")
-    names = {f.name for f in dataclasses.fields(StudyConfig)}
     values: dict[str, Any] = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in study["config"].items() if k in names
+        k: tuple(v) if isinstance(v, list) else v for k, v in study["config"].items() if k in SETTINGS
     }
     try:
-        config = StudyConfig(**values)
+        config = StudyConfig.from_settings(values)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"study.json of {run_dir} cannot be read by this dpmi ({exc})") from exc
-    faces = load_faces(str(data), format=config.data_format)
-    public = None if config.public_root is None else load_public_faces(config.public_root, like=faces)
+    faces = load_faces(str(data), format=config.data.format)
+    public = None if config.data.public_root is None else load_public_faces(config.data.public_root, like=faces)
     split = split_people(config, faces, public)
-    train, _ = split.private.split(train_per_class=config.train_per_class, seed=config.split_seed)
+    train, _ = split.private.split(train_per_class=config.data.train_per_class, seed=config.data.split_seed)
     return (train.class_means() / 127.5 - 1.0).astype(np.float32)

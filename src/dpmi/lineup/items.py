@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from dpmi.study.records import CellRecord
+from dpmi.study.store import MEAN_FACES
 
 LINEUPS_DIR = "lineups"
 KEY_FILE = ".key"
-MEAN_FACES = "mean_faces.npy"  # as dpmi.study.results.MEAN_FACES (not imported: results pulls in the report)
 NOT_A_FACE = "not-a-face"
 
 

@@ -56,9 +56,9 @@ def audit_path(run_dir: str | Path, level_key: str, seed: int) -> Path:
 
 def audited_levels(config: StudyConfig, levels: list[PrivacyLevel]) -> list[PrivacyLevel]:
     """The levels to audit ([audit] levels: keys, or "all"); ValueError naming an unknown key."""
-    if not config.audit_enabled:
+    if not config.audit.enabled:
         return []
-    wanted = config.audit_levels
+    wanted = config.audit.levels
     if not wanted or "all" in wanted:
         # The privacy levels: the audit's shadow models train with plain SGD or DP-SGD, not yet with a defense's
         # objective, so a defense level's membership numbers would be assumed, not measured.
@@ -75,7 +75,7 @@ def audited_levels(config: StudyConfig, levels: list[PrivacyLevel]) -> list[Priv
 
 def audit_canaries(config: StudyConfig) -> int:
     """Canaries for the white-box audit: 0 (skipped) for models it cannot audit."""
-    return config.audit_canaries if config.model in WHITE_BOX_MODELS else 0
+    return config.audit.canaries if config.train.model in WHITE_BOX_MODELS else 0
 
 
 def check_audit_config(config: StudyConfig, levels: list[PrivacyLevel], input_shape: tuple[int, ...]) -> None:
@@ -87,7 +87,7 @@ def check_audit_config(config: StudyConfig, levels: list[PrivacyLevel], input_sh
         return
     try:
         check_audit_settings(
-            config.audit_shadows,
+            config.audit.shadows,
             audit_canaries(config),
             (0.001, 0.01),
             input_shape,
@@ -134,9 +134,9 @@ def audit_one(
     from dpmi.study.cell import CellContext, CellTask, level_train_config, train_target
 
     start = time.perf_counter()
-    x_train, y_train = train.to_tensors(config.device)
-    x_test, y_test = test.to_tensors(config.device)
-    context = CellContext(train, test, train, x_train, y_train, x_test, y_test, None, config.device)
+    x_train, y_train = train.to_tensors(config.run.device)
+    x_test, y_test = test.to_tensors(config.run.device)
+    context = CellContext(train, test, train, x_train, y_train, x_test, y_test, None, config.run.device)
     task = CellTask(config, level, recipe, seed, 0)
     torch.manual_seed(seed)  # as run_cell: the target is the cell's
     target, _ = train_target(task, context)
@@ -154,12 +154,12 @@ def audit_one(
         x_test.cpu(),
         y_test.cpu(),
         level_train_config(config, level, recipe, seed, "cpu"),
-        model=config.model,
+        model=config.train.model,
         num_classes=train.num_classes,
         target_seed=seed,
-        shadows=config.audit_shadows,
+        shadows=config.audit.shadows,
         canaries=canaries,
-        seed=config.audit_seed,
+        seed=config.audit.seed,
         target=target.cpu(),
         sample_rate=level.sample_rate,
         steps=level.steps,
@@ -173,14 +173,14 @@ def audit_one(
             "level": level.to_dict(),
             "seed": seed,
             "settings": {
-                "shadows": config.audit_shadows,
+                "shadows": config.audit.shadows,
                 "canaries": canaries,
-                "seed": config.audit_seed,
-                "model": config.model,
-                "shadows_batched": shadows_batched(config.model, train.input_shape, train.num_classes),
+                "seed": config.audit.seed,
+                "model": config.train.model,
+                "shadows_batched": shadows_batched(config.train.model, train.input_shape, train.num_classes),
                 "white_box_skipped": None
                 if canaries or not level.private
-                else f"the one-run audit needs the {' or '.join(WHITE_BOX_MODELS)} model, not {config.model}",
+                else f"the one-run audit needs the {' or '.join(WHITE_BOX_MODELS)} model, not {config.train.model}",
             },
             "target_test_accuracy": target_accuracy,
             "cell_test_accuracy": cell_test_accuracy,
@@ -224,9 +224,9 @@ def pending_audits(
     """The audits of the chosen levels (first seed) that `run_dir` does not hold yet."""
     done = load_audits(run_dir)
     return [
-        AuditTask(config, level, recipes[level.key], config.seed)
+        AuditTask(config, level, recipes[level.key], config.run.seed)
         for level in audited_levels(config, levels)
-        if not (audit_path(run_dir, level.key, config.seed).is_file() and level.key in done)
+        if not (audit_path(run_dir, level.key, config.run.seed).is_file() and level.key in done)
     ]
 
 

@@ -102,9 +102,9 @@ def level_train_config(
         lr=recipe.lr,
         momentum=recipe.momentum,
         noise_multiplier=level.noise_multiplier,
-        delta=config.delta,
+        delta=config.privacy.delta,
         max_grad_norm=recipe.max_grad_norm,
-        accountant=config.accountant,
+        accountant=config.privacy.accountant,
         seed=seed,
         device=str(device),
     )
@@ -117,7 +117,7 @@ def train_target(task: CellTask, context: CellContext) -> tuple[torch.nn.Module,
 
     config, level, recipe, seed = task.config, task.level, task.recipe, task.seed
     model = resolve_model(
-        config.model, num_classes=context.train.num_classes, input_shape=context.train.input_shape, seed=seed
+        config.train.model, num_classes=context.train.num_classes, input_shape=context.train.input_shape, seed=seed
     ).to(context.device)
     train_config = level_train_config(config, level, recipe, seed, context.device)
     if level.defense in ("none", "early-stop"):  # early-stop is its searched recipe: fewer epochs, nothing else
@@ -168,7 +168,7 @@ def run_attack(
     start = time.perf_counter()
     torch.manual_seed(task.seed)  # attacks that draw from the global generator are seeded too
     options = task.config.options_for(name)
-    if "seed" in options and "seed" not in task.config.attack_options.get(name, {}):
+    if "seed" in options and "seed" not in task.config.attack.options.get(name, {}):
         options["seed"] = task.seed  # the attack's own randomness follows the cell's seed unless fixed in config
     attack = make_attack(
         name, model, public=context.public, input_shape=context.train.input_shape, device=context.device, **options
@@ -211,7 +211,7 @@ def run_cell(task: CellTask, context: CellContext) -> tuple[CellRecord, np.ndarr
 
     attacks: dict[str, AttackRecord] = {}
     stacked = []
-    for name in task.config.attacks:
+    for name in task.config.attack.names:
         record, images = run_attack(name, model, task, context)
         attacks[name] = record
         stacked.append(images)

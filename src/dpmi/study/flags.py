@@ -22,6 +22,7 @@ GROUPS = {
     "recipe": "recipe search (on the public people)",
     "privacy": "privacy levels",
     "attack": "attacks",
+    "defense": "model-inversion defenses",
     "report": "report",
     "audit": "privacy audit (after the cells)",
 }

@@ -72,11 +72,11 @@ def _number(value: float) -> str:
 def plan_levels(config: StudyConfig) -> list[PrivacyLevel]:
     """The study's levels, least private first, before any accounting (sigma unknown for targets)."""
     levels: list[PrivacyLevel] = []
-    if config.nonprivate:
+    if config.privacy.nonprivate:
         levels.append(PrivacyLevel("nonprivate", "non-private"))
-    for sigma in config.noise_multipliers:
+    for sigma in config.privacy.noise_multipliers:
         levels.append(PrivacyLevel(f"sigma{_number(sigma)}", f"DP-SGD σ={_number(sigma)}", noise_multiplier=sigma))
-    for epsilon in sorted(config.target_epsilons, reverse=True):
+    for epsilon in sorted(config.privacy.target_epsilons, reverse=True):
         levels.append(PrivacyLevel(f"eps{_number(epsilon)}", f"DP-SGD ε={_number(epsilon)}", target_epsilon=epsilon))
     return levels + defense_levels(
         config, [lv for lv in levels if lv.noise_multiplier is not None or lv.target_epsilon is not None]
@@ -90,7 +90,7 @@ def defense_levels(config: StudyConfig, private_levels: list[PrivacyLevel]) -> l
     from dpmi.study.config import defense_choices
 
     out: list[PrivacyLevel] = []
-    if config.quick:  # a smoke run shows the frontier's shape: one accuracy-matched baseline
+    if config.run.quick:  # a smoke run shows the frontier's shape: one accuracy-matched baseline
         private_levels = private_levels[:1]
     for name, strength in defense_choices(config):
         if name == "early-stop":
@@ -158,8 +158,8 @@ def resolve_levels(
             resolved.append(level)
             continue
         recipe = (recipes or {}).get(level.key)
-        batch_size = config.batch_size if recipe is None else recipe.batch_size
-        epochs = config.epochs if recipe is None else recipe.epochs
+        batch_size = config.train.batch_size if recipe is None else recipe.batch_size
+        epochs = config.train.epochs if recipe is None else recipe.epochs
         sample_rate = batch_size / train_size
         steps = dpsgd_steps(epochs, sample_rate)
 
@@ -169,13 +169,17 @@ def resolve_levels(
                 assert level.target_epsilon is not None  # a private level has one or the other
                 sigma = float(
                     get_noise_multiplier(
-                        level.target_epsilon, config.delta, sample_rate, steps, accountant=config.accountant
+                        level.target_epsilon,
+                        config.privacy.delta,
+                        sample_rate,
+                        steps,
+                        accountant=config.privacy.accountant,
                     )
                 )
             return {
                 "sigma": float(sigma),
                 **{
-                    name: float(compute_epsilon(sigma, sample_rate, steps, config.delta, accountant=name))
+                    name: float(compute_epsilon(sigma, sample_rate, steps, config.privacy.delta, accountant=name))
                     for name in ("rdp", "pld")
                 },
             }
@@ -185,10 +189,10 @@ def resolve_levels(
         parts = {
             "noise_multiplier": level.noise_multiplier,
             "target_epsilon": level.target_epsilon,
-            "delta": config.delta,
+            "delta": config.privacy.delta,
             "sample_rate": sample_rate,
             "steps": steps,
-            "calibrated_by": config.accountant,
+            "calibrated_by": config.privacy.accountant,
             "accounting_source": accounting_source_fingerprint(),
         }
         numbers, _ = cached("privacy-level", parts, account)

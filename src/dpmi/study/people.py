@@ -15,20 +15,18 @@ def split_people(config: StudyConfig, faces: FaceDataset, public: FaceDataset | 
     """
     if public is not None:
         private = faces
-        if config.private_identities:
+        if config.data.private:
             try:
-                private = select_identities(faces, config.private_identities)
+                private = select_identities(faces, config.data.private)
             except ValueError as exc:
                 raise ValueError(f"{exc} (--private-people, [data] private)") from exc
         return IdentitySplit(
             private=private,
             public=public,
-            private_ids=tuple(config.private_identities or range(faces.num_classes)),
+            private_ids=tuple(config.data.private or range(faces.num_classes)),
             public_ids=tuple(range(public.num_classes)),
         )
     try:
-        return split_identities(
-            faces, private=config.private_identities or None, public=config.public_identities or None
-        )
+        return split_identities(faces, private=config.data.private or None, public=config.data.public or None)
     except ValueError as exc:
         raise ValueError(f"{exc} (--private-people / --public-people, [data] private / public)") from exc

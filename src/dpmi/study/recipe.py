@@ -114,16 +114,18 @@ class RecipeChoice:
 
 
 def base_recipe(config: StudyConfig) -> Recipe:
-    return Recipe(config.lr, config.epochs, config.batch_size, config.max_grad_norm, config.momentum)
+    return Recipe(
+        config.train.lr, config.train.epochs, config.train.batch_size, config.train.max_grad_norm, config.train.momentum
+    )
 
 
 def candidates(config: StudyConfig, private: bool) -> list[Recipe]:
     """The search space, in a fixed order (ties go to the earlier one). Non-private levels ignore the clip."""
-    clips = config.recipe_clip if private else (config.max_grad_norm,)
+    clips = config.recipe.clip if private else (config.train.max_grad_norm,)
     return [
-        Recipe(lr, epochs, batch, clip, config.momentum)
+        Recipe(lr, epochs, batch, clip, config.train.momentum)
         for epochs, batch, clip, lr in itertools.product(
-            config.recipe_epochs, config.recipe_batch_size, clips, config.recipe_lr
+            config.recipe.epochs, config.recipe.batch_size, clips, config.recipe.lr
         )
     ]
 
@@ -136,7 +138,11 @@ def _sigma_for(level: PrivacyLevel, recipe: Recipe, config: StudyConfig, private
         return level.noise_multiplier
     rate = recipe.batch_size / private_train_size
     steps = dpsgd_steps(recipe.epochs, rate)
-    return float(get_noise_multiplier(level.target_epsilon, config.delta, rate, steps, accountant=config.accountant))
+    return float(
+        get_noise_multiplier(
+            level.target_epsilon, config.privacy.delta, rate, steps, accountant=config.privacy.accountant
+        )
+    )
 
 
 def _trial(
@@ -156,12 +162,12 @@ def _trial(
     from dpmi.models.accuracy import accuracy
     from dpmi.privacy.dpsgd import TrainConfig, train
 
-    x, y = public_train.to_tensors(config.device)
-    xv, yv = public_val.to_tensors(config.device)
+    x, y = public_train.to_tensors(config.run.device)
+    xv, yv = public_val.to_tensors(config.run.device)
     # Same sampling rate as on the private set (the public one may hold a different number of images).
     lot = max(1, min(len(public_train), round(recipe.batch_size * len(public_train) / private_train_size)))
     model = resolve_model(
-        model_name, num_classes=public_train.num_classes, input_shape=public_train.input_shape, seed=config.seed
+        model_name, num_classes=public_train.num_classes, input_shape=public_train.input_shape, seed=config.run.seed
     )
     train_config = TrainConfig(
         epochs=recipe.epochs,
@@ -169,11 +175,11 @@ def _trial(
         lr=recipe.lr,
         momentum=recipe.momentum,
         noise_multiplier=sigma,
-        delta=config.delta,
+        delta=config.privacy.delta,
         max_grad_norm=recipe.max_grad_norm,
-        accountant=config.accountant,
-        seed=config.seed,
-        device=config.device,
+        accountant=config.privacy.accountant,
+        seed=config.run.seed,
+        device=config.run.device,
     )
     if defense in ("none", "early-stop"):
         train(model, x, y, train_config)
@@ -218,20 +224,20 @@ def choose_recipe(
 
     if level.defense == "early-stop":
         return _early_stop_recipe(level, config, public_train, public_val, private_train_size, log, chosen or {})
-    if not config.recipe_search or (level.noise_multiplier is not None and level.target_epsilon is None):
+    if not config.recipe.search or (level.noise_multiplier is not None and level.target_epsilon is None):
         return RecipeChoice(level.key, base_recipe(config), searched=False)
     private = level.target_epsilon is not None
     space = candidates(config, private)
     parts = {
-        "model": config.model,
+        "model": config.train.model,
         # The name alone would keep an old choice after the architecture changes (a new built-in cnn, an edited
         # user model): the layers and the seeded initial weights are part of the key.
-        "model_signature": model_signature(config.model, public_train, config.seed),
+        "model_signature": model_signature(config.train.model, public_train, config.run.seed),
         "target_epsilon": level.target_epsilon,
-        "delta": config.delta,
-        "accountant": config.accountant,
-        "seed": config.seed,
-        "device_kind": config.device.split(":")[0],
+        "delta": config.privacy.delta,
+        "accountant": config.privacy.accountant,
+        "seed": config.run.seed,
+        "device_kind": config.run.device.split(":")[0],
         "space": [r.to_dict() for r in space],
         "private_train_size": private_train_size,
         "public_train": [fingerprint_array(public_train.images), fingerprint_array(public_train.labels)],
@@ -253,7 +259,7 @@ def choose_recipe(
         ):
             sigma = _sigma_for(level, recipe, config, private_train_size)
             accuracy = _trial(
-                config.model,
+                config.train.model,
                 recipe,
                 sigma,
                 public_train,
@@ -300,17 +306,19 @@ def _early_stop_recipe(
     target = target_choice.val_accuracy
     if target is None:  # a fixed-sigma (or unsearched) level: measure its accuracy on the public people once
         sigma = chosen_sigma(level.matched_to or "", target_choice, config, private_train_size)
-        target = _trial(config.model, target_choice.recipe, sigma, public_train, public_val, private_train_size, config)
+        target = _trial(
+            config.train.model, target_choice.recipe, sigma, public_train, public_val, private_train_size, config
+        )
     space = [
-        Recipe(lr, epochs, config.batch_size, config.max_grad_norm, config.momentum)
+        Recipe(lr, epochs, config.train.batch_size, config.train.max_grad_norm, config.train.momentum)
         for epochs in EARLY_STOP_EPOCHS
         for lr in EARLY_STOP_LR
     ]
     parts = {
-        "model": config.model,
-        "model_signature": model_signature(config.model, public_train, config.seed),
-        "seed": config.seed,
-        "device_kind": config.device.split(":")[0],
+        "model": config.train.model,
+        "model_signature": model_signature(config.train.model, public_train, config.run.seed),
+        "seed": config.run.seed,
+        "device_kind": config.run.device.split(":")[0],
         "space": [r.to_dict() for r in space],
         "private_train_size": private_train_size,
         "public_train": [fingerprint_array(public_train.images), fingerprint_array(public_train.labels)],
@@ -322,7 +330,7 @@ def _early_stop_recipe(
         return {
             "trials": [
                 RecipeTrial(
-                    r, None, _trial(config.model, r, None, public_train, public_val, private_train_size, config)
+                    r, None, _trial(config.train.model, r, None, public_train, public_val, private_train_size, config)
                 ).to_dict()
                 for r in space
             ]

@@ -2,8 +2,8 @@
 
 A cell trains one target and runs every attack on it; `CellRecord` holds the training outcome and one
 `AttackRecord` per attack. They are written to JSON (`to_dict`) in the cell files and in results.json, and
-read back with `from_dict`, which also reads cells of format 1 (dpmi before attacks were a study dimension:
-MI-FACE only, flat "metrics") so older run directories still render with `dpmi report`.
+read back with `from_dict`, which reads older formats through `dpmi.study.migrate` so older run directories
+still render with `dpmi report`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dpmi.study.levels import PrivacyLevel
+from dpmi.study.migrate import CELL_FORMAT, upgrade_cell
 from dpmi.study.recipe import Recipe
 from dpmi.study.store import json_safe
-
-CELL_FORMAT = 2
-# The one attack format-1 runs had, and the recipe every format-1 cell was trained with (its config's).
-_FORMAT1_ATTACK = "mi-face"
 
 
 def _float(value: Any) -> float:
@@ -144,43 +141,22 @@ class CellRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, base_recipe: Recipe | None = None) -> CellRecord:
-        """Read a cell of format 2, or of format 1 (MI-FACE only; `base_recipe`: the recipe its run used).
+        """Read a cell record, upgrading an older format first (`dpmi.study.migrate.upgrade_cell`; `base_recipe`:
+        the recipe a format-1 cell's run used).
 
         Raises:
-            ValueError: not a dpmi cell record.
+            ValueError: not a dpmi cell record, or one newer than this dpmi reads.
         """
         try:
-            version = int(data.get("format_version", 1))
-            level = PrivacyLevel.from_dict(data["level"])
-            if version == 1:
-                attacks = {
-                    _FORMAT1_ATTACK: AttackRecord(
-                        _FORMAT1_ATTACK,
-                        {
-                            k: _float(v)
-                            for k, v in data.get("metrics", {}).items()
-                            if v is None or isinstance(v, (int, float))
-                        },
-                        dict(data.get("per_label", {})),
-                        {},
-                        float(data.get("timings", {}).get("attack", 0.0)),
-                        float(data.get("timings", {}).get("metrics", 0.0)),
-                    )
-                }
-                recipe = base_recipe or Recipe(0.01, 30, 40, 1.0, 0.9)
-            elif version == CELL_FORMAT:
-                attacks = {a["name"]: AttackRecord.from_dict(a) for a in data["attacks"]}
-                recipe = Recipe.from_dict(data["recipe"])
-            else:
-                raise ValueError(f"cell format {version} is newer than this dpmi reads ({CELL_FORMAT}): upgrade dpmi")
+            data = upgrade_cell(data, None if base_recipe is None else base_recipe.to_dict())
             return cls(
-                level,
+                PrivacyLevel.from_dict(data["level"]),
                 int(data["seed"]),
-                recipe,
+                Recipe.from_dict(data["recipe"]),
                 TrainRecord.from_dict(data.get("train", {})),
                 _float(data.get("test_accuracy")),
                 _float(data.get("train_accuracy")),
-                attacks,
+                {a["name"]: AttackRecord.from_dict(a) for a in data["attacks"]},
                 {k: float(v) for k, v in data.get("timings", {}).items() if v is not None},
             )
         except (KeyError, TypeError, AttributeError) as exc:

@@ -3,7 +3,7 @@
 
 `write_outputs` is called at the end of `dpmi run`; `dpmi report RUN_DIR` (`load_results` + `render_outputs`)
 redraws the figures and the page from results.json and the saved reconstructions, without the data or any
-training. results.json of format 1 (dpmi before attacks were a study dimension) is read and migrated.
+training. results.json of an older format is upgraded first (`dpmi.study.migrate`).
 """
 
 from __future__ import annotations
@@ -22,18 +22,17 @@ import numpy as np
 
 from dpmi.atomic_files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from dpmi.study.levels import PrivacyLevel
-from dpmi.study.recipe import Recipe, RecipeChoice
+from dpmi.study.migrate import RESULTS_VERSION, upgrade_results
+from dpmi.study.recipe import RecipeChoice
 from dpmi.study.records import CellRecord
-from dpmi.study.store import RunStore, json_safe
+from dpmi.study.store import MEAN_FACES, RunStore, json_safe
 from dpmi.study.summary import LevelSummary, aggregate, target_numbers
 
 RESULTS_FORMAT = "dpmi-study-results"
-RESULTS_VERSION = 2
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 REPORT_HTML = "report.html"
 SHAREABLE_HTML = "report_shareable.html"
-MEAN_FACES = "mean_faces.npy"
 FIGURES_DIR = "figures"
 TRADEOFF_PNG = "privacy_utility_leakage.png"
 GRID_PNG = "reconstructions.png"
@@ -141,42 +140,13 @@ class StudyResults:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudyResults:
-        """Read format 2, or migrate format 1 (MI-FACE only, every person private, one recipe)."""
-        version = int(data.get("format_version", 1))
-        if version > RESULTS_VERSION:
-            raise ValueError(
-                f"results format {version} is newer than this dpmi reads ({RESULTS_VERSION}): upgrade dpmi"
-            )
-        config = dict(data["config"])
-        base = Recipe(
-            float(config.get("lr", 0.01)),
-            int(config.get("epochs", 30)),
-            int(config.get("batch_size", 40)),
-            float(config.get("max_grad_norm", 1.0)),
-            float(config.get("momentum", 0.9)),
-        )
-        cells = [CellRecord.from_dict(c, base_recipe=base) for c in data["cells"]]
-        levels = [PrivacyLevel.from_dict(level) for level in data["levels"]]
-        if version == 1:
-            config.setdefault("attacks", ["mi-face"])
-            return cls(
-                str(data.get("created", "")),
-                config,
-                levels,
-                cells,
-                [RecipeChoice(level.key, base, searched=False) for level in levels],
-                dict(data.get("evaluator") or {}),
-                dict(data.get("timings") or {}),
-                {"root": config.get("data")},
-                {},
-                dict(data.get("versions") or {}),
-                migrated_from=1,
-            )
+        """Read results.json, upgrading an older format first (`dpmi.study.migrate.upgrade_results`)."""
+        data, migrated_from = upgrade_results(data)
         return cls(
             str(data.get("created", "")),
-            config,
-            levels,
-            cells,
+            dict(data["config"]),
+            [PrivacyLevel.from_dict(level) for level in data["levels"]],
+            [CellRecord.from_dict(c) for c in data["cells"]],
             [RecipeChoice.from_dict(r) for r in data.get("recipes", [])],
             dict(data.get("evaluator") or {}),
             {k: float(v) for k, v in (data.get("timings") or {}).items() if v is not None},
@@ -184,6 +154,7 @@ class StudyResults:
             dict(data.get("split") or {}),
             dict(data.get("versions") or {}),
             {k: dict(v) for k, v in (data.get("attack_settings") or {}).items()},
+            migrated_from=migrated_from,
             audits={str(a["level"]["key"]): dict(a) for a in data.get("audits") or []},
         )
 

@@ -52,8 +52,8 @@ from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
 from dpmi.study.people import split_people
 from dpmi.study.recipe import RecipeChoice, choose_recipe
 from dpmi.study.records import CellRecord
-from dpmi.study.results import MEAN_FACES, StudyResults, record_timings, write_outputs
-from dpmi.study.store import RunStore
+from dpmi.study.results import StudyResults, record_timings, write_outputs
+from dpmi.study.store import MEAN_FACES, RunStore
 from dpmi.study.summary import LevelSummary
 from dpmi.study.worker_tasks import run_task
 
@@ -91,7 +91,7 @@ def timestamp_name() -> str:
 
 def resolve_out(config: StudyConfig) -> Path:
     """The run directory: --out, else runs/<name>, else runs/<timestamp>. Must not be an existing file."""
-    out = Path(config.out) if config.out else Path("runs") / (config.name or timestamp_name())
+    out = Path(config.run.out) if config.run.out else Path("runs") / (config.run.name or timestamp_name())
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a directory: choose a directory path")
     return out
@@ -102,7 +102,7 @@ def data_format(config: StudyConfig) -> str:
     from dpmi.data import resolve_data_root
     from dpmi.data.formats import resolve_format
 
-    return resolve_format(resolve_data_root(config.data), config.data_format)
+    return resolve_format(resolve_data_root(config.data.root), config.data.format)
 
 
 def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset | None = None) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
     form = data_format(config)
     manifest = resources.files("dpmi.data").joinpath(MANIFEST_NAME).read_bytes() if form == "att" else None
     record: dict[str, Any] = {
-        "root": str(resolve_data_root(config.data).resolve()),
+        "root": str(resolve_data_root(config.data.root).resolve()),
         "format": form,
         "manifest_sha256": hashlib.sha256(manifest).hexdigest() if manifest is not None else None,
         "images_sha256": fingerprint_array(faces.images),
@@ -127,10 +127,10 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
         "image_shape": list(faces.input_shape),
         "names": None if faces.names is None else list(faces.names),
     }
-    if public is not None and config.public_root is not None:
+    if public is not None and config.data.public_root is not None:
         record.update(
             {
-                "public_root": str(Path(config.public_root).resolve()),
+                "public_root": str(Path(config.data.public_root).resolve()),
                 "public_images_sha256": fingerprint_array(public.images),
                 "public_people": int(public.num_classes),
                 "public_images": len(public),
@@ -151,21 +151,23 @@ def check_model(config: StudyConfig, split: IdentitySplit, input_shape: tuple[in
             f"the images are {input_shape[1]}x{input_shape[2]} pixels; the study's evaluation "
             f"classifier needs at least {MIN_SIDE} a side: use larger images"
         )
-    private_levels = bool(config.noise_multipliers or config.target_epsilons)
-    resolve_model(config.model, split.private.num_classes, input_shape, seed=config.seed, for_dp_sgd=private_levels)
-    if config.recipe_search:
-        resolve_model(config.model, split.public.num_classes, input_shape, seed=config.seed)
+    private_levels = bool(config.privacy.noise_multipliers or config.privacy.target_epsilons)
+    resolve_model(
+        config.train.model, split.private.num_classes, input_shape, seed=config.run.seed, for_dp_sgd=private_levels
+    )
+    if config.recipe.search:
+        resolve_model(config.train.model, split.public.num_classes, input_shape, seed=config.run.seed)
 
 
 def study_executor(config: StudyConfig) -> Executor:
     """The executor `--executor` / `--jobs` / `--ray-address` ask for (a Ray address that does not answer is a
     ValueError here, before the run directory exists)."""
     return make_executor(
-        config.jobs,
-        config.threads,
-        kind=config.executor,
-        ray_address=config.ray_address,
-        gpus_per_cell=1 if config.device.startswith("cuda") else 0,
+        config.run.jobs,
+        config.run.threads,
+        kind=config.run.executor,
+        ray_address=config.run.ray_address,
+        gpus_per_cell=1 if config.run.device.startswith("cuda") else 0,
     )
 
 
@@ -186,7 +188,7 @@ def run_study(
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)  # this process's share; workers get theirs from the executor
+    torch.set_num_threads(config.run.threads)  # this process's share; workers get theirs from the executor
     try:
         return _run(config, executor, progress, log)
     finally:
@@ -199,18 +201,18 @@ def _warm_priors(config: StudyConfig, split: IdentitySplit, private_train: FaceD
     from dpmi.attacks.registry import attack_spec, make_attack
     from dpmi.models import resolve_model
 
-    for name in config.attacks:
+    for name in config.attack.names:
         if not attack_spec(name).needs_public:
             continue
         log(f"preparing the {name} prior from the {split.public.num_classes} public people ...")
         model = (
             resolve_model(
-                config.model,
+                config.train.model,
                 num_classes=private_train.num_classes,
                 input_shape=private_train.input_shape,
-                seed=config.seed,
+                seed=config.run.seed,
             )
-            .to(config.device)
+            .to(config.run.device)
             .eval()
         )
         make_attack(
@@ -218,7 +220,7 @@ def _warm_priors(config: StudyConfig, split: IdentitySplit, private_train: FaceD
             model,
             public=split.public,
             input_shape=private_train.input_shape,
-            device=config.device,
+            device=config.run.device,
             **config.options_for(name),
         )
 
@@ -230,13 +232,15 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     wall = time.perf_counter()
 
     start = time.perf_counter()
-    faces = load_faces(config.data, format=config.data_format)
+    faces = load_faces(config.data.root, format=config.data.format)
     # A second folder's people are the attacker's (refused if it holds a private image), in the private size.
-    public = None if config.public_root is None else load_public_faces(config.public_root, like=faces)
+    public = None if config.data.public_root is None else load_public_faces(config.data.public_root, like=faces)
     provenance = data_provenance(config, faces, public)
     split = split_people(config, faces, public)
-    train, test = split.private.split(train_per_class=config.train_per_class, seed=config.split_seed)
-    public_train, public_val = split.public.split(train_per_class=config.train_per_class, seed=config.split_seed)
+    train, test = split.private.split(train_per_class=config.data.train_per_class, seed=config.data.split_seed)
+    public_train, public_val = split.public.split(
+        train_per_class=config.data.train_per_class, seed=config.data.split_seed
+    )
     validate_against_data(config, private_people=split.private.num_classes, train_size=len(train))
     check_model(config, split, train.input_shape)
     executor = executor or study_executor(config)
@@ -271,7 +275,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
 
     start = time.perf_counter()
     evaluator = ensure_judges(
-        store.evaluator_path, train, test, seed=config.seed, device=config.device, log=log, public=split.public
+        store.evaluator_path, train, test, seed=config.run.seed, device=config.run.device, log=log, public=split.public
     )
     timings["evaluator"] = time.perf_counter() - start
 
@@ -303,7 +307,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     ]
     # One bar for every task the workers run (cells and audits, honest totals); on a terminal only (tqdm's
     # disable=None): a log gets one line when the phase starts and one when it ends.
-    log(f"running {len(todo)} cells and {len(audits_todo)} audits on {config.jobs} worker(s) ...")
+    log(f"running {len(todo)} cells and {len(audits_todo)} audits on {config.run.jobs} worker(s) ...")
     with tqdm(
         total=len(all_cells) + len(audits_todo),
         initial=skipped,
@@ -313,12 +317,12 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
         dynamic_ncols=True,
     ) as bar:
         for task, result in executor.map_unordered(
-            run_task, tasks, init_worker, (train, test, split.public, str(store.evaluator_path), config.device)
+            run_task, tasks, init_worker, (train, test, split.public, str(store.evaluator_path), config.run.device)
         ):
             if isinstance(task, AuditTask):
                 save_audit(store.root, result, log)
                 timings["audit"] += audit_seconds(result)
-                log(f"audited {task.level.label} (seed {task.seed}, {config.audit_shadows} shadows)")
+                log(f"audited {task.level.label} (seed {task.seed}, {config.audit.shadows} shadows)")
                 bar.update()
                 continue
             record, images = result
@@ -344,7 +348,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
         evaluator=evaluator,
         timings=timings,
         data=provenance,
-        attack_settings={name: config.options_for(name) for name in config.attacks},
+        attack_settings={name: config.options_for(name) for name in config.attack.names},
         split={
             "private": list(split.private_ids),
             "public": list(split.public_ids),

@@ -1,11 +1,17 @@
 """A run directory on disk: atomic writes, one JSON (+ reconstructions) per finished cell, and resume.
 
 Layout of `runs/<name>/`:
-    study.json              the config the cells were computed with (checked on resume)
-    evaluator.pt            the evaluation classifier's state_dict, trained once per study
+    study.json              the settings (by flat name) and the fingerprint the cells were computed with (checked
+                            on resume)
+    evaluator.pt            the judges every cell scores with (`dpmi.metrics.Judges`: the evaluation CNN, the LBP
+                            judge, the face recognizer's enrolment and their calibration), fitted once per study
     cells/<level>__seed<k>.json   one finished cell (written last: its presence means the cell is done)
-    cells/<level>__seed<k>.npy    its reconstructions, float32 [identities, 112, 92] in the model input range
-    results.json, results.csv, figures/*.png, report.html   rebuilt from the cells
+    cells/<level>__seed<k>.npy    its reconstructions, float32 [attacks, people, channels, height, width] in the
+                            model input range [-1, 1], attacks in the cell record's order
+    audit/<level>__seed<k>.json   one finished privacy audit (`dpmi.study.audit_phase`)
+    mean_faces.npy          each private person's mean training face, float32 [people, height, width] (grey)
+    lineups/<rater>.json    the blind lineups a person rated (`dpmi lineup`)
+    results.json, results.csv, figures/*.png, report.html   rebuilt from the cells and audits
 
 Every file is written to a temporary name in the same directory and moved into place with os.replace, so
 an interrupted run leaves either the old file or the new one, never half of one. One run at a time: `prepare`
@@ -28,6 +34,7 @@ from dpmi.study.run_lock import RunLock
 CELLS_DIR = "cells"
 STUDY_FILE = "study.json"
 EVALUATOR_FILE = "evaluator.pt"
+MEAN_FACES = "mean_faces.npy"
 
 
 def json_safe(value: Any) -> Any:

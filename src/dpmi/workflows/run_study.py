@@ -86,7 +86,7 @@ def study_config(options: RunOptions, overrides: Mapping[str, Any]) -> Any:
     config = make_config(options.config, **given)
     if options.jobs is None and not (options.config and "jobs" in load_config_file(options.config)):
         cells = len(plan_levels(config)) * len(config.cell_seeds())
-        jobs = max(1, min(usable_cores() // config.threads, cells))
+        jobs = max(1, min(usable_cores() // config.run.threads, cells))
         config = make_config(options.config, **{**given, "jobs": jobs})
     return config
 
