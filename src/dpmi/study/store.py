@@ -111,11 +111,12 @@ class RunStore:
     def _check_and_record(self, fingerprint: dict[str, Any], study: dict[str, Any]) -> None:
         existing = self.read_study()
         if existing is not None and existing.get("fingerprint") != fingerprint:
-            old = existing.get("fingerprint") or {}
-            changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+            from dpmi.study.changed_settings import changed_settings
+
+            changed = changed_settings(existing.get("fingerprint") or {}, fingerprint)
             raise ValueError(
-                f"--out {self.root} holds a run made with different settings ({', '.join(changed)}); "
-                "resume it with the same settings, or choose another --out"
+                f"--out {self.root} holds a run made with different settings: {'; '.join(changed)}. "
+                "Resume it with the same settings, or choose another --out"
             )
         self.cells_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.root / STUDY_FILE, {**study, "fingerprint": fingerprint})
