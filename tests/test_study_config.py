@@ -30,7 +30,10 @@ def test_defaults_are_the_study():
     assert (config.model, config.train_per_class, config.batch_size, config.max_grad_norm) == ("softmax", 7, 40, 1.0)
     assert config.delta == 1e-5 and config.seeds == 3 and config.identities is None
     assert config.recipe_search and config.private_identities == () and config.public_identities == ()
-    assert config.attacks == tuple(a for a in ("mi-face", "pca-prior", "gmi") if a in available_attacks())
+    assert config.attacks == tuple(
+        a for a in ("mi-face", "pca-prior", "gmi", "pca-prior-bb", "brep-mi") if a in available_attacks()
+    )
+    assert config.access == ("white-box", "scores", "labels") and config.query_budget == 2000
     levels = plan_levels(config)
     assert [level.key for level in levels if not level.defended] == ["nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
     assert levels[1].noise_multiplier == 0.5

@@ -30,8 +30,16 @@ from dpmi.models import MODELS
 from dpmi.privacy.accounting.factory import ACCOUNTANTS
 from dpmi.study.executor import EXECUTORS
 
-# The study's attacks, strongest prior last; the default is every one of them that is registered.
-PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi")
+# The study's attacks, strongest prior last; the default is every one of them that is registered (and whose
+# access is among [attack] access): the white-box ones, then the best scores-only and label-only attack
+# (docs/results/access.md; gmi-bb is left out: no better than pca-prior-bb at 7x its cost).
+PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi", "pca-prior-bb", "brep-mi")
+# The attacker's access levels the study runs (dpmi.attacks.access.ACCESS_LEVELS, richest first), and the
+# default query budget per attacked person of the black-box levels: 2,000 images keeps the default study's
+# added cost near 6 task-seconds per cell (20,000, the attacks' own default, costs ~34 s per cell: measured in
+# docs/results/access.md).
+STUDY_ACCESS = ("white-box", "scores", "labels")
+STUDY_QUERY_BUDGET = 2000
 
 # --quick: one seed, attacks at their registered smoke-run caps, a small recipe search: a smoke run that shows
 # the shape of the result.
@@ -82,11 +90,12 @@ def setting(
     return field(default=default, metadata=meta)
 
 
-def _default_attacks() -> tuple[str, ...]:
-    from dpmi.attacks.registry import available_attacks
+def _default_attacks(access: Sequence[str] = STUDY_ACCESS) -> tuple[str, ...]:
+    from dpmi.attacks.registry import ATTACKS, available_attacks
 
     registered = available_attacks()
-    return tuple(name for name in PREFERRED_ATTACKS if name in registered) or tuple(registered[:1])
+    chosen = tuple(name for name in PREFERRED_ATTACKS if name in registered and ATTACKS.get(name).access in access)
+    return chosen or tuple(registered[:1])
 
 
 @dataclass(frozen=True)
@@ -298,6 +307,26 @@ class StudyConfig:
         f"{', '.join(PREFERRED_ATTACKS)} that are registered)",
         "LIST",
         factory=_default_attacks,
+    )
+    access: tuple[str, ...] = setting(
+        STUDY_ACCESS,
+        "attack",
+        "access",
+        "--access",
+        "strs",
+        "the attacker's access levels, each running the attacks that declare it: white-box (gradients), "
+        "scores (a score vector per query), labels (the top class per query)",
+        "LIST",
+    )
+    query_budget: int | None = setting(
+        STUDY_QUERY_BUDGET,
+        "attack",
+        "query_budget",
+        "--query-budget",
+        "int?",
+        "queries (images) per attacked person for the scores and labels attacks, >= 1 (an [attack.NAME] "
+        "query_budget overrides it)",
+        "N",
     )
     attack_options: Mapping[str, Mapping[str, Any]] = setting(
         None,
@@ -569,6 +598,8 @@ def make_config(file: str | os.PathLike[str] | None = None, **overrides: Any) ->
         )
     values.update(given)
     config = StudyConfig(**{k: _coerce(k, v) for k, v in values.items()})
+    if "attacks" not in values:  # the default attacks: those of the chosen access levels
+        config = dataclasses.replace(config, attacks=_default_attacks(config.access))
     if config.quick:
         config = quicken(config)
     validate(config)
@@ -811,12 +842,33 @@ def defense_choices(config: StudyConfig) -> list[tuple[str, float | None]]:
 
 def _validate_attacks(config: StudyConfig) -> None:
     """Every attack is registered and every option table belongs to an attack that is run and takes it."""
-    from dpmi.attacks.registry import available_attacks, resolve_options
+    from dpmi.attacks.access import ACCESS_LEVELS
+    from dpmi.attacks.registry import attack_spec, available_attacks, resolve_options
 
     registered = available_attacks()
     for name in config.attacks:
         if name not in registered:
             raise ValueError(f"unknown attack {name!r} ({where('attacks')}): choose from {', '.join(registered)}")
+    for level in config.access:
+        if level not in ACCESS_LEVELS:
+            raise ValueError(
+                f"unknown access level {level!r} ({where('access')}): choose from {', '.join(ACCESS_LEVELS)}"
+            )
+    if not config.access or len(set(config.access)) != len(config.access):
+        raise ValueError(
+            f"access must name each level at most once and at least one ({where('access')}), got {list(config.access)}"
+        )
+    for name in config.attacks:
+        needs = attack_spec(name).access
+        if needs not in config.access:
+            raise ValueError(
+                f"attack {name!r} needs {needs} access, which is not among the study's access levels "
+                f"{', '.join(config.access)} ({where('access')}): add {needs}, or drop the attack ({where('attacks')})"
+            )
+    if config.query_budget is not None and config.query_budget < 1:
+        raise ValueError(
+            f"query_budget must be >= 1 query per person ({where('query_budget')}), got {config.query_budget}"
+        )
     for name, options in config.attack_options.items():
         if name not in registered:
             raise ValueError(
