@@ -8,10 +8,9 @@ import json
 
 import pytest
 
+import _callable_targets as targets  # noqa: E402  (tests/ is on sys.path: pytest rootdir conftest)
 from dpmi.attacks.registry import attack_spec
 from dpmi.cli import main
-
-import _callable_targets as targets  # noqa: E402  (tests/ is on sys.path: pytest rootdir conftest)
 
 HERE = "_callable_targets"
 
