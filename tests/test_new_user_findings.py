@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from dpmi.study.config import make_config
@@ -29,3 +32,78 @@ def test_refused_resume_names_flags_and_toml_keys_not_internal_keys(tmp_path):
     assert "--attack-option mi-face.max_iter / [attack.mi-face] max_iter (was " in text and "now 7)" in text
     assert "[audit] canaries (was 1000, now 50)" in text or "--audit-canaries" in text
     assert "the faces at --data / [data] root" in text
+
+
+# --------------------------------------------------------------------------------------- --image-size HxW
+def test_att_faces_resize_as_the_folder_loader_resizes(faces_root):
+    from PIL import Image
+
+    from dpmi.data import load_faces
+
+    att = load_faces(faces_root, image_size=(56, 46))  # the AT&T format, checked against its manifest
+    folder = load_faces(faces_root, format="folder", image_size=(56, 46))
+    assert att.images.shape == (400, 56, 46) and att.names == folder.names
+    np.testing.assert_array_equal(att.images, folder.images)
+    with Image.open(faces_root / "s3" / "2.pgm") as img:  # Pillow's bilinear resize, by hand
+        expected = np.asarray(img.convert("L").resize((46, 56), Image.Resampling.BILINEAR))
+    row = int(np.flatnonzero((att.labels == 2) & (att.image_ids == 2))[0])
+    np.testing.assert_array_equal(att.images[row], expected)
+
+
+def _mixed_folder(root, faces_root):
+    """Four people, s1..s4's first three images, one of them stored at half size."""
+    from PIL import Image
+
+    for person in range(1, 5):
+        (root / f"s{person}").mkdir(parents=True)
+        for number in range(1, 4):
+            with Image.open(faces_root / f"s{person}" / f"{number}.pgm") as img:
+                img = img.resize((46, 56)) if (person, number) == (2, 3) else img
+                img.save(root / f"s{person}" / f"{number}.png")
+    return root
+
+
+def test_image_size_flag_on_every_command_that_loads_faces(tmp_path, faces_root, capsys):
+    from dpmi.cli import main
+
+    mixed = _mixed_folder(tmp_path / "mixed", faces_root)
+    assert main(["data", "info", str(mixed)]) == 0
+    assert "mixed sizes" in capsys.readouterr().out
+    assert main(["data", "info", str(mixed), "--image-size", "28x23"]) == 0
+    assert "loaded as (height x width): 28x23 (resized)" in capsys.readouterr().out
+    model = tmp_path / "m" / "model.pt"
+    train = ["train", "--data", str(mixed), "--out", str(model), "--epochs", "1", "--train-per-class", "2", "--batch-size", "2"]
+    assert main(train) == 2
+    assert "--image-size HxW" in capsys.readouterr().err
+    assert main([*train, "--image-size", "28x23", "--no-progress"]) == 0
+    sidecar = json.loads(model.with_suffix(".json").read_text())
+    assert sidecar["data"]["image_size"] == [28, 23] and sidecar["input_shape"] == [1, 28, 23]
+    # The attack and the audit read the size back from the sidecar: the faces the model was trained on.
+    from dpmi.workflows.saved_model_faces import load_saved_model_faces
+
+    faces = load_saved_model_faces(sidecar)
+    assert faces.private_train.image_shape == (28, 23)
+    for command in (["run"], ["train"], ["audit"], ["data", "info"], ["data", "verify"]):
+        assert main([*command, "--help"]) == 0
+        assert "--image-size HxW" in capsys.readouterr().out, command
+
+
+def test_a_run_older_than_a_new_setting_still_resumes(tmp_path):
+    """A fingerprint saved before `image_size` existed lacks the key: its value then was the default (None)."""
+    store = RunStore(tmp_path / "run")
+    old = _fingerprint()
+    del old["image_size"]
+    store.prepare(old, {"config": {}})
+    store.prepare(_fingerprint(), {"config": {}})  # resumes
+    store.release_lock()
+    with pytest.raises(ValueError, match=r"--image-size / \[data\] image_size \(was default, now 64,64\)"):
+        store.prepare(_fingerprint(image_size=64), {"config": {}})
+
+
+def test_study_config_reads_image_size_from_toml_and_flag():
+    assert make_config(image_size="64x48").image_size == (64, 48)
+    assert make_config(image_size=[64, 48]).image_size == (64, 48)
+    assert make_config(image_size=32).image_size == (32, 32)
+    assert make_config().image_size is None
+    with pytest.raises(ValueError, match=r"--image-size / \[data\] image_size"):
+        make_config(image_size="64y48")

@@ -221,7 +221,7 @@ def _reader(kind: str) -> Callable[[str], Any]:
         return simple[kind]
     if kind in ("ints", "floats", "strs"):
         return lambda text: _list(kind, text)
-    readers: dict[str, Callable[[str], Any]] = {"labels": _labels, "size": _size}
+    readers: dict[str, Callable[[str], Any]] = {"labels": _labels, "size": read_size}
     if kind not in readers:
         raise ValueError(f"unknown flag kind {kind!r}")
     return readers[kind]
@@ -259,7 +259,7 @@ def _labels(text: str) -> list[int] | None:
     return labels
 
 
-def _size(text: str) -> tuple[int, int]:
+def read_size(text: str) -> tuple[int, int]:
     """HxW (height x width) or N (square)."""
     try:
         size = tuple(int(p) for p in text.lower().split("x"))

@@ -44,7 +44,7 @@ def mean_faces_from_data(run_dir: str | os.PathLike[str], data: Any) -> np.ndarr
         config = StudyConfig(**values)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"study.json of {run_dir} cannot be read by this dpmi ({exc})") from exc
-    faces = load_faces(str(data), format=config.data_format)
+    faces = load_faces(str(data), format=config.data_format, image_size=config.image_size)
     public = None if config.public_root is None else load_public_faces(config.public_root, like=faces)
     split = split_people(config, faces, public)
     train, _ = split.private.split(train_per_class=config.train_per_class, seed=config.split_seed)

@@ -177,6 +177,16 @@ class StudyConfig:
         "PNG, JPEG, PGM, ...), auto (att when it holds AT&T images, else folder)",
         choices=format_choices,
     )
+    image_size: tuple[int, int] | None = setting(
+        None,
+        "data",
+        "image_size",
+        "--image-size",
+        "size",
+        "resize every image to height x width (bilinear, with Pillow), e.g. 64x64 or 64; in TOML "
+        '"64x64" or [64, 64] (default: as stored, all one size)',
+        "HxW",
+    )
     public_root: str | None = setting(
         None,
         "data",
@@ -204,7 +214,8 @@ class StudyConfig:
         "private",
         "--private-people",
         "ints",
-        "the target's people (0-based); [] = the first half, or every person not public",
+        "the target's people by position in the folder from 0 (AT&T: 0 is s1); [] = the first half, or "
+        "every person not public",
         "LIST",
     )
     public_identities: tuple[int, ...] = setting(
@@ -213,7 +224,7 @@ class StudyConfig:
         "public",
         "--public-people",
         "ints",
-        "the attacker's people (0-based), disjoint from private; [] = every person not private",
+        "the attacker's people by position from 0, disjoint from private; [] = every person not private",
         "LIST",
     )
     # [train]: the base recipe (fixed-sigma levels, and every level when the search is off)
@@ -352,7 +363,13 @@ class StudyConfig:
         "LIST",
     )
     identities: int | None = setting(
-        None, "attack", "identities", "--identities", "int?", "attack private people 1..K (default: all of them)", "K"
+        None,
+        "attack",
+        "identities",
+        "--identities",
+        "int?",
+        "attack the first K private people (default: all of them)",
+        "K",
     )
     # [report]
     grid_identities: int | None = setting(
@@ -534,9 +551,11 @@ def _coerce(name: str, value: Any) -> Any:
     """Check a raw value's type against the field's kind and normalise it (ints for floats, lists -> tuples)."""
     kind = SETTINGS[name].kind
     if value is None:
-        if kind in ("path", "int?"):
+        if kind in ("path", "int?", "size"):
             return None
         raise ValueError(f"{name} ({where(name)}) must be set")
+    if kind == "size":  # "64x64", 64 or [64, 64]: (height, width)
+        return _size(name, value)
     if kind in ("floats", "ints", "strs"):
         if not isinstance(value, (list, tuple)):
             value = [value]
@@ -570,6 +589,23 @@ def _coerce(name: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError(f"{name} ({where(name)}) must be a string, got {value!r}")  # noqa: TRY004 (one CLI line)
     return value
+
+
+def _size(name: str, value: Any) -> tuple[int, int]:
+    """An image size setting as (height, width): "HxW" or "N" text, an integer, or a [height, width] list."""
+    import argparse
+
+    from dpmi.flags import read_size
+
+    if isinstance(value, str):
+        try:
+            return read_size(value)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"{name} ({where(name)}): {exc}") from exc
+    size = [value] * 2 if _number(value) else list(value) if isinstance(value, (list, tuple)) else []
+    if len(size) != 2 or not all(_number(v) and float(v).is_integer() and v >= 1 for v in size):
+        raise ValueError(f"{name} ({where(name)}) must be HxW, N or [height, width] (pixels >= 1), got {value!r}")
+    return int(size[0]), int(size[1])
 
 
 def _merge_options(base: Mapping[str, Mapping[str, Any]], extra: Mapping[str, Mapping[str, Any]]):

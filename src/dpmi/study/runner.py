@@ -125,6 +125,7 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
         "people": int(faces.num_classes),
         "images": len(faces),
         "image_shape": list(faces.input_shape),
+        "image_size": None if config.image_size is None else list(config.image_size),  # resized to, if asked
         "names": None if faces.names is None else list(faces.names),
     }
     if public is not None and config.public_root is not None:
@@ -230,7 +231,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     wall = time.perf_counter()
 
     start = time.perf_counter()
-    faces = load_faces(config.data, format=config.data_format)
+    faces = load_faces(config.data, format=config.data_format, image_size=config.image_size)
     # A second folder's people are the attacker's (refused if it holds a private image), in the private size.
     public = None if config.public_root is None else load_public_faces(config.public_root, like=faces)
     provenance = data_provenance(config, faces, public)

@@ -109,11 +109,12 @@ class RunStore:
             raise
 
     def _check_and_record(self, fingerprint: dict[str, Any], study: dict[str, Any]) -> None:
-        existing = self.read_study()
-        if existing is not None and existing.get("fingerprint") != fingerprint:
-            from dpmi.study.changed_settings import changed_settings
+        from dpmi.study.changed_settings import changed_settings
 
-            changed = changed_settings(existing.get("fingerprint") or {}, fingerprint)
+        existing = self.read_study()
+        # A setting newer than the run is absent from its fingerprint: at its default (None), it changed nothing.
+        changed = [] if existing is None else changed_settings(existing.get("fingerprint") or {}, fingerprint)
+        if changed:
             raise ValueError(
                 f"--out {self.root} holds a run made with different settings: {'; '.join(changed)}. "
                 "Resume it with the same settings, or choose another --out"

@@ -67,7 +67,18 @@ class AuditOptions:
     )
     seed: int = option(0, "--seed", "seed of the target (as in the study) and of the audit", kind="int")
     data: str | None = option(
-        None, "--data", "AT&T faces directory (default $DPMI_DATA, else the cache)", metavar="DIR"
+        None,
+        "--data",
+        "the AT&T faces or any DIR/<identity>/<image> folder (default $DPMI_DATA, else the cache)",
+        metavar="DIR",
+    )
+    image_size: tuple[int, int] | None = option(
+        None,
+        "--image-size",
+        "resize every image to height x width, e.g. 64x64 (default: as stored; a saved model: the size its "
+        "sidecar records)",
+        kind="size",
+        metavar="HxW",
     )
     epochs: int = option(30, "--epochs", "passes over the training set", kind="int")
     batch_size: int = option(40, "--batch-size", "(expected) batch size", kind="int", metavar="B")
@@ -104,11 +115,15 @@ def audit_command(options: AuditOptions, log: Callable[[str], None] = print) -> 
 
         if o.epsilon is not None or o.sigma is not None:
             raise ValueError("--epsilon/--sigma do not apply to a saved model: its recipe comes from its sidecar")
+        if o.image_size is not None:
+            raise ValueError(
+                "--image-size does not apply to a saved model: its faces load at the size its sidecar records"
+            )
         saved = load_saved_target(model_path, o.data)
         target, model_name, recipe = saved.model, saved.model_name, saved.recipe
         members, heldout = saved.members, saved.heldout
     else:
-        from dpmi.data import load_att_faces, split_identities
+        from dpmi.data import load_faces, split_identities
         from dpmi.models import MODELS
 
         if o.model not in MODELS:
@@ -130,7 +145,7 @@ def audit_command(options: AuditOptions, log: Callable[[str], None] = print) -> 
             seed=o.seed,
         )
         check_audit_settings(o.shadows, o.canaries, o.fpr, (1,), False)
-        faces = load_att_faces(o.data)
+        faces = load_faces(o.data, image_size=o.image_size)
         members, heldout = split_identities(faces).private.split(train_per_class=o.train_per_class, seed=o.split_seed)
     check_audit_settings(o.shadows, o.canaries, o.fpr, members.input_shape, recipe.private)
     recipe.validate(len(members))

@@ -51,6 +51,13 @@ class InfoOptions:
     identity, sizes, channels, and a fingerprint (SHA-256 of paths and contents)."""
 
     root: str | None = option(None, "DIR", ROOT_HELP, optional=True)
+    image_size: tuple[int, int] | None = option(
+        None,
+        "--image-size",
+        "also say the size the images load at when resized to height x width (default: as stored)",
+        kind="size",
+        metavar="HxW",
+    )
 
 
 def fetch_faces(options: FetchOptions, log: Any = None) -> CommandOutput:
@@ -82,4 +89,9 @@ def verify_faces(options: VerifyOptions, log: Any = None) -> CommandOutput:
 def describe_faces(options: InfoOptions, log: Any = None) -> CommandOutput:
     from dpmi.data import describe_image_folder, resolve_data_root
 
-    return CommandOutput(describe_image_folder(resolve_data_root(options.root)).lines())
+    summary = describe_image_folder(resolve_data_root(options.root))
+    lines = summary.lines()
+    if options.image_size is not None:
+        height, width = options.image_size
+        lines.insert(4, f"loaded as (height x width): {height}x{width} (resized)")
+    return CommandOutput(lines)

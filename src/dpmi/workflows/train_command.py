@@ -63,6 +63,14 @@ class TrainOptions:
         "the AT&T faces or any DIR/<identity>/<image> folder (default $DPMI_DATA, else the cache)",
         metavar="DIR",
     )
+    image_size: tuple[int, int] | None = option(
+        None,
+        "--image-size",
+        "resize every image to height x width, e.g. 64x64 (default: as stored, all one size); the sidecar "
+        "records it, so `dpmi attack` and `dpmi audit` load the faces at the same size",
+        kind="size",
+        metavar="HxW",
+    )
     model: str = option(_CALL["model"], "--model", _models_help, metavar="NAME")
     private_identities: tuple[int, ...] | None = option(
         _CALL["private_identities"],
@@ -168,6 +176,7 @@ def train_command(options: TrainOptions, log: Callable[[str], None] = print) -> 
         trained = train_model(
             options.out,
             data=options.data,
+            image_size=options.image_size,
             model=options.model,
             config=options.config(),
             train_per_class=options.train_per_class,
