@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dpmi.flags import option
+from dpmi.flags import RESIZE_HELP, data_option, image_size_option, option
 from dpmi.workflows.command_output import CommandOutput
 
 EPILOG = """\
@@ -66,19 +66,9 @@ class AuditOptions:
         (0.001, 0.01), "--fpr", "FPRs in (0, 1) to report the TPR at", kind="floats", metavar="LIST"
     )
     seed: int = option(0, "--seed", "seed of the target (as in the study) and of the audit", kind="int")
-    data: str | None = option(
-        None,
-        "--data",
-        "the AT&T faces or any DIR/<identity>/<image> folder (default $DPMI_DATA, else the cache)",
-        metavar="DIR",
-    )
-    image_size: tuple[int, int] | None = option(
-        None,
-        "--image-size",
-        "resize every image to height x width, e.g. 64x64 (default: as stored; a saved model: the size its "
-        "sidecar records)",
-        kind="size",
-        metavar="HxW",
+    data: str | None = data_option()
+    image_size: tuple[int, int] | None = image_size_option(
+        RESIZE_HELP + " (default: as stored; a saved model: the size its sidecar records)"
     )
     epochs: int = option(30, "--epochs", "passes over the training set", kind="int")
     batch_size: int = option(40, "--batch-size", "(expected) batch size", kind="int", metavar="B")

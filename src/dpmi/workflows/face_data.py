@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dpmi.flags import option
+from dpmi.flags import image_size_option, option
 from dpmi.workflows.command_output import CommandOutput
 
 DATA_HELP = "get, check or describe face data (the AT&T faces or your own folder)"
@@ -36,12 +36,8 @@ class VerifyOptions:
     other directory is read as an identity folder and every image decoded."""
 
     root: str | None = option(None, "DIR", ROOT_HELP, optional=True)
-    image_size: tuple[int, int] | None = option(
-        None,
-        "--image-size",
-        "check the folder resized to height x width (default: none; all images one size)",
-        kind="size",
-        metavar="HxW",
+    image_size: tuple[int, int] | None = image_size_option(
+        "check the folder resized to height x width (default: none; all images one size)"
     )
 
 
@@ -51,12 +47,8 @@ class InfoOptions:
     identity, sizes, channels, and a fingerprint (SHA-256 of paths and contents)."""
 
     root: str | None = option(None, "DIR", ROOT_HELP, optional=True)
-    image_size: tuple[int, int] | None = option(
-        None,
-        "--image-size",
-        "also say the size the images load at when resized to height x width (default: as stored)",
-        kind="size",
-        metavar="HxW",
+    image_size: tuple[int, int] | None = image_size_option(
+        "also say the size the images load at when resized to height x width (default: as stored)"
     )
 
 
