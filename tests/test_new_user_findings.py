@@ -107,3 +107,43 @@ def test_study_config_reads_image_size_from_toml_and_flag():
     assert make_config().image_size is None
     with pytest.raises(ValueError, match=r"--image-size / \[data\] image_size"):
         make_config(image_size="64y48")
+
+
+# --------------------------------------------------------------------------------- one fingerprint per folder
+def test_data_info_and_the_report_print_one_fingerprint(tmp_path, faces_root, capsys):
+    import hashlib
+
+    from dpmi.cli import main
+    from dpmi.study.config import make_config
+    from dpmi.study.runner import data_provenance
+
+    assert main(["data", "info", str(faces_root)]) == 0
+    info = capsys.readouterr().out
+    lines = "".join(  # the definition, by hand: "relative/path sha256" per image, s1/1.pgm .. s40/10.pgm
+        f"s{person}/{number}.pgm {hashlib.sha256((faces_root / f's{person}' / f'{number}.pgm').read_bytes()).hexdigest()}\n"
+        for person in range(1, 41)
+        for number in range(1, 11)
+    )
+    expected = hashlib.sha256(lines.encode()).hexdigest()
+    assert f"fingerprint (SHA-256 of paths and contents): {expected}" in info
+    from dpmi.data import load_faces
+
+    config = make_config(data=str(faces_root))
+    record = data_provenance(config, load_faces(faces_root))
+    assert record["fingerprint"] == expected
+    resized = data_provenance(make_config(data=str(faces_root), image_size=32), load_faces(faces_root, image_size=32))
+    assert resized["fingerprint"] == expected and resized["images_sha256"] != record["images_sha256"]
+
+
+def test_report_names_the_fingerprint_and_reads_older_runs(tmp_path):
+    from dpmi.study.results import render_outputs
+    from test_study_report import _results, _write_run  # the synthetic run of the report's tests
+
+    results = _results(seeds=(0,))
+    results.data = {"root": "/faces", "fingerprint": "f" * 64, "images_sha256": "a" * 64}
+    page = render_outputs(_write_run(tmp_path / "new", results), results)["report"].read_text(encoding="utf-8")
+    assert f"fingerprint {'f' * 64} (as <code>dpmi data info</code> prints it)" in page or "f" * 64 in page
+    assert "a" * 64 not in page and "manifest SHA-256" not in page
+    results.data = {"root": "/faces", "images_sha256": "a" * 64}  # a run older than the fingerprint
+    page = render_outputs(_write_run(tmp_path / "old", results), results)["report"].read_text(encoding="utf-8")
+    assert "a" * 64 in page and "older than the folder fingerprint" in page

@@ -791,9 +791,10 @@ def render_report(
         notes.append(f"Not finished (resume with the same --out): {', '.join(missing)}.")
     spread = "one seed" if one_seed else "mean ± standard deviation over seeds"
     data = results.data or {}
-    provenance = (
-        f"Faces read from {data.get('root') or 'unknown'}; manifest SHA-256 "
-        f"{data.get('manifest_sha256') or 'unknown'}; pixels SHA-256 {data.get('images_sha256') or 'unknown'}."
+    provenance = f"Faces read from {data.get('root') or 'unknown'}; " + (
+        f"fingerprint {data['fingerprint']} (as `dpmi data info` prints it)."
+        if data.get("fingerprint")  # older runs recorded only the pixels' SHA-256
+        else f"pixels SHA-256 {data.get('images_sha256') or 'unknown'} (a run older than the folder fingerprint)."
     )
     version_text = ", ".join(f"{k} {v}" for k, v in sorted(results.versions.items()))
     grid_caption = (

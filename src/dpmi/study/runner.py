@@ -113,6 +113,7 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
 
     from dpmi.cache import fingerprint_array
     from dpmi.data import resolve_data_root
+    from dpmi.data.folder_summary import fingerprint_folder
     from dpmi.data.manifest import MANIFEST_NAME
 
     form = data_format(config)
@@ -122,6 +123,7 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
         "format": form,
         "manifest_sha256": hashlib.sha256(manifest).hexdigest() if manifest is not None else None,
         "images_sha256": fingerprint_array(faces.images),
+        "fingerprint": fingerprint_folder(resolve_data_root(config.data)),  # as `dpmi data info` prints it
         "people": int(faces.num_classes),
         "images": len(faces),
         "image_shape": list(faces.input_shape),

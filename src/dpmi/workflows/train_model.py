@@ -196,6 +196,7 @@ def _train_and_save(
     import dpmi
     from dpmi.cache import fingerprint_array
     from dpmi.data import load_faces, resolve_data_root, split_identities
+    from dpmi.data.folder_summary import fingerprint_folder
     from dpmi.models import check_dp_trainable, resolve_model
     from dpmi.models.accuracy import accuracy
     from dpmi.models.model_file import save_model, update_sidecar
@@ -253,6 +254,7 @@ def _train_and_save(
             "num_images": len(faces),
             "num_identities": faces.num_classes,
             "image_size": None if image_size is None else list(faces.image_shape),  # resized to, if asked
+            "fingerprint": None if data_root is None else fingerprint_folder(data_root),  # as `dpmi data info`
         },
         "noise_multiplier": history.noise_multiplier,
         "sample_rate": history.sample_rate,
