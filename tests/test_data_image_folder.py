@@ -172,8 +172,8 @@ def test_bad_folders_fail_naming_the_file(small_folder, case, pattern):
 def test_load_faces_dispatches_and_public_folder_must_not_hold_private_images(faces_root, rgb_folder, tmp_path):
     att = load_faces(faces_root)
     assert len(att) == 400 and att.names[0] == "s1"
-    with pytest.raises(ValueError, match="AT&T faces load as they are"):
-        load_faces(faces_root, image_size=32)
+    with pytest.raises(ValueError, match="AT&T faces are greyscale"):
+        load_faces(faces_root, grayscale=False)
     private = load_faces(rgb_folder[0], format="folder")
     other = write_image_folder(make_synthetic_faces(4, 3, (30, 30), channels=1, seed=9), tmp_path / "public")
     public = load_public_faces(other, like=private)

@@ -30,7 +30,10 @@ def test_defaults_are_the_study():
     assert (config.train.model, config.data.train_per_class, config.train.batch_size, config.train.max_grad_norm) == ("softmax", 7, 40, 1.0)
     assert config.privacy.delta == 1e-5 and config.run.seeds == 3 and config.attack.identities is None
     assert config.recipe.search and config.data.private == () and config.data.public == ()
-    assert config.attack.names == tuple(a for a in ("mi-face", "pca-prior", "gmi") if a in available_attacks())
+    assert config.attack.names == tuple(
+        a for a in ("mi-face", "pca-prior", "gmi", "pca-prior-bb", "brep-mi") if a in available_attacks()
+    )
+    assert config.attack.access == ("white-box", "scores", "labels") and config.attack.query_budget == 2000
     levels = plan_levels(config)
     assert [level.key for level in levels if not level.defended] == ["nonprivate", "sigma0.5", "eps8", "eps3", "eps1"]
     assert levels[1].noise_multiplier == 0.5

@@ -127,7 +127,7 @@ def test_rerun_resumes_and_recomputed_cells_are_identical(quick_run, faces_root,
     for a, b in zip(new["attacks"], old["attacks"]):
         assert a["metrics"] == b["metrics"] and a["per_label"] == b["per_label"], a["name"]
     assert main([*argv, "--epochs", "5"]) == 2  # settings that change the numbers cannot be mixed
-    assert "different settings (epochs)" in capsys.readouterr().err
+    assert "different settings: --epochs / [train] epochs (was 30, now 5)" in capsys.readouterr().err
 
 
 def test_report_rebuilds_and_compare(quick_run, tmp_path, capsys):

@@ -55,7 +55,7 @@ def test_resume_requires_the_same_settings(tmp_path):
     store = RunStore(tmp_path / "run")
     store.prepare({"epochs": 30, "model": "softmax"}, {"config": {}})
     store.prepare({"epochs": 30, "model": "softmax"}, {"config": {}})  # same settings: fine
-    with pytest.raises(ValueError, match=r"different settings \(epochs\)"):
+    with pytest.raises(ValueError, match=r"different settings: --epochs / \[train\] epochs \(was 30, now 10\)"):
         store.prepare({"epochs": 10, "model": "softmax"}, {"config": {}})
 
 

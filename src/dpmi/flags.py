@@ -75,6 +75,20 @@ def option(
     return dataclasses.field(default=default, metadata=meta)
 
 
+DATA_HELP = "the AT&T faces or any DIR/<identity>/<image> folder (default $DPMI_DATA, else the cache)"
+RESIZE_HELP = "resize every image to height x width, e.g. 64x64 (Pillow, bilinear)"
+
+
+def data_option(help: str = DATA_HELP) -> Any:
+    """The `--data DIR` field of a command that loads faces."""
+    return option(None, "--data", help, metavar="DIR")
+
+
+def image_size_option(help: str = RESIZE_HELP + " (default: as stored, all one size)") -> Any:
+    """The `--image-size HxW` field (None: as stored) of a command that loads faces; read as (height, width)."""
+    return option(None, "--image-size", help, kind="size", metavar="HxW")
+
+
 def _default(f: dataclasses.Field) -> Any:
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
@@ -227,7 +241,7 @@ def _reader(kind: str) -> Callable[[str], Any]:
         return simple[kind]
     if kind in ("ints", "floats", "strs"):
         return lambda text: _list(kind, text)
-    readers: dict[str, Callable[[str], Any]] = {"labels": _labels, "size": _size}
+    readers: dict[str, Callable[[str], Any]] = {"labels": _labels, "size": read_size}
     if kind not in readers:
         raise ValueError(f"unknown flag kind {kind!r}")
     return readers[kind]
@@ -265,7 +279,7 @@ def _labels(text: str) -> list[int] | None:
     return labels
 
 
-def _size(text: str) -> tuple[int, int]:
+def read_size(text: str) -> tuple[int, int]:
     """HxW (height x width) or N (square)."""
     try:
         size = tuple(int(p) for p in text.lower().split("x"))

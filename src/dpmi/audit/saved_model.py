@@ -43,8 +43,8 @@ def recipe_from_sidecar(metadata: dict[str, Any], path: str | Path) -> TrainConf
 
 def load_saved_target(path: str | Path, data: Any = None, device: str = "cpu") -> SavedTarget:
     """Load model `path`, its recipe and the private identities' train / held-out split it was trained on."""
-    from dpmi.data import load_att_faces, resolve_data_root, select_identities
     from dpmi.models.model_file import load_model, read_sidecar
+    from dpmi.workflows.saved_model_faces import load_saved_model_faces
 
     metadata = read_sidecar(path)
     recipe = recipe_from_sidecar(metadata, path)
@@ -57,10 +57,9 @@ def load_saved_target(path: str | Path, data: Any = None, device: str = "cpu") -
             f"{path}: its sidecar lacks the identities or the split the model was trained on; "
             "retrain it with `dpmi train` to audit it"
         )
-    faces = data if isinstance(data, FaceDataset) else load_att_faces(resolve_data_root(data))
-    members, heldout = select_identities(faces, [int(i) for i in private]).split(
-        train_per_class=int(split["train_per_class"]), seed=int(split.get("split_seed", 0))
-    )
+    # The faces the sidecar records (its directory, image size and pixels' SHA-256), as `dpmi attack` reads them.
+    faces = load_saved_model_faces(metadata, data)
+    members, heldout = faces.private_train, faces.private_heldout
     return SavedTarget(
         model,
         str(metadata["model"]),

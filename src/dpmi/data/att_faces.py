@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +64,13 @@ def att_image_names() -> list[tuple[int, int, str]]:
     return sorted(names)
 
 
-def load_att_faces(root: str | os.PathLike[str] | None = None) -> FaceDataset:
+def load_att_faces(
+    root: str | os.PathLike[str] | None = None, image_size: int | Sequence[int] | None = None
+) -> FaceDataset:
     """Load all 400 AT&T faces from `root`, else `$DPMI_DATA`, else `~/.cache/dpmi/att_faces`.
+
+    image_size: None keeps the stored 112x92; an int (square) or (height, width) resizes every image after its
+    check, as the folder loader resizes (`image_folder.read_image`: Pillow, bilinear).
 
     Raises:
         FileNotFoundError: the directory or one of the 400 images is missing (the message says where it
@@ -101,4 +107,4 @@ def load_att_faces(root: str | os.PathLike[str] | None = None) -> FaceDataset:
         [f"s{subject}" for subject in subjects],
         check=_check_att_image,
     )
-    return load_index(index, check=_check_att_image)
+    return load_index(index, image_size, check=_check_att_image)

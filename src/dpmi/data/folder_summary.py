@@ -76,11 +76,23 @@ class FolderSummary:
 
 
 def folder_fingerprint(index: ImageFolderIndex) -> str:
-    """SHA-256 over "relative/path sha256" lines of every image, in index order."""
+    """A folder's fingerprint, the one dpmi prints everywhere (`dpmi data info`, the report, results.json's
+    data.fingerprint, a model's sidecar): hex SHA-256 over the lines "relative/path sha256-of-the-file" of every
+    image, in index order. It depends on the files only (not on where the folder is, nor on load options such as
+    an image size)."""
     digest = hashlib.sha256()
     for path in index.paths:
         digest.update(f"{path.relative_to(index.root).as_posix()} {sha256_file(path)}\n".encode())
     return digest.hexdigest()
+
+
+def fingerprint_folder(root: str | os.PathLike[str]) -> str | None:
+    """`folder_fingerprint` of root/<identity>/<image>; None when `root` is no such folder (a plugin format's
+    data), since then there are no image files to name."""
+    try:
+        return folder_fingerprint(index_image_folder(root))
+    except (OSError, ValueError):
+        return None
 
 
 def _summary(index: ImageFolderIndex) -> FolderSummary:

@@ -46,12 +46,11 @@ def _att_detect(directory: Path) -> bool:
 def _att_load(directory: Path, image_size: int | Sequence[int] | None, grayscale: bool | None) -> FaceDataset:
     from dpmi.data.att_faces import load_att_faces
 
-    if image_size is not None or grayscale is not None:
+    if grayscale is not None:
         raise ValueError(
-            "the AT&T faces load as they are (112x92 greyscale): drop the image size and grayscale options, "
-            "or use the folder format"
+            "the AT&T faces are greyscale: drop the grayscale option, or use the folder format to load them as RGB"
         )
-    return load_att_faces(directory)
+    return load_att_faces(directory, image_size=image_size)
 
 
 def _folder_load(directory: Path, image_size: int | Sequence[int] | None, grayscale: bool | None) -> FaceDataset:

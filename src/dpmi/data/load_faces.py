@@ -40,8 +40,9 @@ def load_faces(
             root/<identity>/<image> folder, see `dpmi.data.image_folder`), a plugin's, or "auto" (the default):
             the first format that recognises the directory ("att" when it holds any of the AT&T images), else
             "folder".
-        image_size, grayscale: for "folder" (and "auto" resolving to it): resize to (height, width) / force
-            one or three channels; "att" refuses them (the AT&T images have one size and one channel).
+        image_size: resize every image to (height, width) (an int: square), with Pillow, bilinear; any format.
+        grayscale: for "folder" (and "auto" resolving to it): force one or three channels; "att" refuses it
+            (the AT&T images are greyscale).
 
     Raises:
         FileNotFoundError: "no such directory: PATH" for a path given (or $DPMI_DATA) that does not exist;

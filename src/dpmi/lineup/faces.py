@@ -42,7 +42,7 @@ def mean_faces_from_data(run_dir: str | os.PathLike[str], data: Any) -> np.ndarr
         config = StudyConfig.from_settings(values)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"study.json of {run_dir} cannot be read by this dpmi ({exc})") from exc
-    faces = load_faces(str(data), format=config.data.format)
+    faces = load_faces(str(data), format=config.data.format, image_size=config.data.image_size)
     public = None if config.data.public_root is None else load_public_faces(config.data.public_root, like=faces)
     split = split_people(config, faces, public)
     train, _ = split.private.split(train_per_class=config.data.train_per_class, seed=config.data.split_seed)

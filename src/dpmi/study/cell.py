@@ -160,18 +160,37 @@ def run_attack(
 ) -> tuple[AttackRecord, np.ndarray]:
     """Build attack `name` through the registry, invert the attacked people, score the reconstructions.
 
+    A scores or label-only attack gets the target behind `dpmi.attacks.access.from_module`, whose counter gives
+    the record's queries; its per-person `query_budget` is the study's (`config.query_budget`) unless the
+    attack's option table sets one, and the target refuses any query past budget x people.
+
     Returns the record and the images float32 [people, C, H, W] in the model's input range.
     """
-    from dpmi.attacks.registry import make_attack
+    from dpmi.attacks.access import from_module
+    from dpmi.attacks.registry import attack_spec, make_attack
     from dpmi.metrics import evaluate_inversion
 
     start = time.perf_counter()
     torch.manual_seed(task.seed)  # attacks that draw from the global generator are seeded too
     options = task.config.options_for(name)
-    if "seed" in options and "seed" not in task.config.attack.options.get(name, {}):
+    fixed = task.config.attack.options.get(name, {})
+    if "seed" in options and "seed" not in fixed:
         options["seed"] = task.seed  # the attack's own randomness follows the cell's seed unless fixed in config
+    access = attack_spec(name).access
+    target: Any = model
+    if access != "white-box":  # the attacker queries the target behind a counter (and the study's budget)
+        if "query_budget" in options and "query_budget" not in fixed:
+            options["query_budget"] = task.config.attack.query_budget
+        per_person = options.get("query_budget")
+        target = from_module(
+            model,
+            access,
+            input_shape=context.train.input_shape,
+            num_classes=context.train.num_classes,
+            budget=None if per_person is None else int(per_person) * task.people,
+        )
     attack = make_attack(
-        name, model, public=context.public, input_shape=context.train.input_shape, device=context.device, **options
+        name, target, public=context.public, input_shape=context.train.input_shape, device=context.device, **options
     )
     result = attack.invert(list(range(task.people)))
     seconds = time.perf_counter() - start
@@ -189,6 +208,8 @@ def run_attack(
         {k: float(v) for k, v in diagnostics.items()},
         seconds,
         metric_seconds,
+        access,
+        None if access == "white-box" else int(target.queries),
     )
     images = result.images.detach().to("cpu", torch.float32).numpy()
     return record, images

@@ -63,7 +63,9 @@ class AttackRecord:
     metrics: `dpmi.metrics.evaluate_inversion`'s flat numbers (means over the attacked people; NaN when a
         judge was not run). per_label: its per-person arrays, as lists in row order. diagnostics: the
         attack result's `summary()` (e.g. mean iterations). seconds: the attack's wall time; metric_seconds:
-        the scoring's.
+        the scoring's. access: what the attack read of the target ("white-box", "scores", "labels";
+        `dpmi.attacks.access`). queries: images it sent to the target, all attacked people together (None for
+        white-box: it reads gradients, not answers).
     """
 
     name: str
@@ -72,6 +74,22 @@ class AttackRecord:
     diagnostics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     metric_seconds: float = 0.0
+    access: str = "white-box"
+    queries: int | None = None
+
+    @property
+    def queries_per_person(self) -> float:
+        """Queries per attacked person (NaN for white-box or when the people are unknown)."""
+        people = self.metrics.get("num_labels", math.nan)
+        if self.queries is None or not math.isfinite(people) or people < 1:
+            return math.nan
+        return self.queries / people
+
+    def numbers(self) -> dict[str, float]:
+        """The metrics plus "queries_per_person" for a black-box attack: what tables and the CSV show."""
+        if self.queries is None:
+            return dict(self.metrics)
+        return {**self.metrics, "queries_per_person": self.queries_per_person}
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -82,6 +100,8 @@ class AttackRecord:
                 "diagnostics": self.diagnostics,
                 "seconds": self.seconds,
                 "metric_seconds": self.metric_seconds,
+                "access": self.access,
+                "queries": self.queries,
             }
         )
 
@@ -94,6 +114,8 @@ class AttackRecord:
             {k: _float(v) for k, v in data.get("diagnostics", {}).items() if v is None or isinstance(v, (int, float))},
             float(data.get("seconds", 0.0)),
             float(data.get("metric_seconds", 0.0)),
+            str(data.get("access") or "white-box"),  # cells written before access levels: white-box attacks
+            None if data.get("queries") is None else int(data["queries"]),
         )
 
     def hits(self, key: str) -> list[bool] | None:

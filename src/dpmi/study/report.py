@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dpmi.study.access_levels import access_sentence
 from dpmi.study.levels import PrivacyLevel
 from dpmi.study.summary import (
     LevelSummary,
@@ -371,6 +372,9 @@ def plain_reading(
             said_prior |= PRIOR_CAVEAT in looks
             if looks:
                 text += " " + looks.strip()
+            by_access = access_sentence(s, primary_key, primary, chance)
+            if by_access:
+                text += " " + by_access
             disagree = judges_disagree_sentence(s, judges, chance, panel)
             if disagree:
                 text += " " + disagree
@@ -431,7 +435,7 @@ def _attack_table(summaries: list[LevelSummary], chance: float, panel: JudgePane
     verdict_key = panel.answer_key if panel is not None and panel.answer_key else (present[0][0] if present else "")
     verdict_name = _judge_label(verdict_key.rsplit("_", 1)[0]) if verdict_key else "-"
     head = (
-        ["privacy level", "attack"]
+        ["privacy level", "attack", "access"]
         + [t + (" (%)" if is_percent(k) else "") for k, t in present]
         + [f"verdict ({verdict_name} acc@1)"]
     )
@@ -443,6 +447,7 @@ def _attack_table(summaries: list[LevelSummary], chance: float, panel: JudgePane
             verdict = chance_words(rate, s.trials, chance) if math.isfinite(rate) else "-"
             rows.append(
                 f"<tr><td>{_e(s.level.label)}</td><td>{_e(attack)}</td>"
+                f"<td>{_e(s.attack_access.get(attack, 'white-box'))}</td>"
                 + "".join(f'<td class="num">{_e(c)}</td>' for c in cells)
                 + f"<td>{_e(verdict)}</td></tr>"
             )
@@ -786,9 +791,10 @@ def render_report(
         notes.append(f"Not finished (resume with the same --out): {', '.join(missing)}.")
     spread = "one seed" if one_seed else "mean ± standard deviation over seeds"
     data = results.data or {}
-    provenance = (
-        f"Faces read from {data.get('root') or 'unknown'}; manifest SHA-256 "
-        f"{data.get('manifest_sha256') or 'unknown'}; pixels SHA-256 {data.get('images_sha256') or 'unknown'}."
+    provenance = f"Faces read from {data.get('root') or 'unknown'}; " + (
+        f"fingerprint {data['fingerprint']} (as `dpmi data info` prints it)."
+        if data.get("fingerprint")  # older runs recorded only the pixels' SHA-256
+        else f"pixels SHA-256 {data.get('images_sha256') or 'unknown'} (a run older than the folder fingerprint)."
     )
     version_text = ", ".join(f"{k} {v}" for k, v in sorted(results.versions.items()))
     grid_caption = (

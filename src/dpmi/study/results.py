@@ -166,6 +166,7 @@ def csv_rows(results: StudyResults) -> tuple[list[str], list[dict[str, Any]]]:
         "label",
         "seed",
         "attack",
+        "access",
         "noise_multiplier",
         "target_epsilon",
         "sample_rate",
@@ -181,10 +182,11 @@ def csv_rows(results: StudyResults) -> tuple[list[str], list[dict[str, Any]]]:
     for cell in results.sorted_cells():
         level = cell.level.to_dict()
         for name, attack in cell.attacks.items():
-            numbers = {**target_numbers(cell), **attack.metrics}
+            numbers = {**target_numbers(cell), **attack.numbers()}
             number_keys += [k for k in numbers if k not in number_keys]
             row = {"level": cell.level.key, "label": cell.level.label, "seed": cell.seed, "attack": name}
-            row.update({k: level.get(k) for k in level_fields[4:10]})
+            row["access"] = attack.access
+            row.update({k: level.get(k) for k in level_fields[5:11]})
             row.update(cell.recipe.to_dict())
             row.update(numbers)
             rows.append(row)
@@ -354,6 +356,7 @@ def grid_inputs(
     Frames: `judge`'s verdicts (the answering judge, a `dpmi.metrics.judge_registry.JUDGES` name), else the
     nearest-mean test's, said in the caption."""
     from dpmi.metrics.judge_registry import JUDGES
+    from dpmi.study.access_levels import grid_attacks, grid_label
 
     judge_key = f"{judge}_top1" if judge else None
     judge_label = JUDGES.get(judge).label if judge and judge in JUDGES else ""
@@ -372,9 +375,12 @@ def grid_inputs(
             continue
         if stacked.ndim == 3:  # format 1: MI-FACE only, [people, H, W]
             stacked = stacked[None, :, None]
+        drawn = grid_attacks(mine, f"{judge}_acc1" if judge else None)
         for index, (name, attack) in enumerate(cell.attacks.items()):
             if index >= stacked.shape[0]:
                 break
+            if name not in drawn:  # per black-box access level only its best attack (dpmi.study.access_levels)
+                continue
             hits, by = (attack.hits(judge_key), judge_label) if judge_key else (None, "")
             if (
                 hits is None
@@ -388,7 +394,7 @@ def grid_inputs(
             if any(blank):  # shown flat grey: the display stretch would turn a 2e-6 change into a pattern
                 images = images.copy()
                 images[np.asarray([bool(v) for v in blank][: len(images)] + [False] * (len(images) - len(blank)))] = 0.0
-            rows.append(GridRow(level, name, cell.seed, images, hits, by))
+            rows.append(GridRow(level, grid_label(name, attack.access), cell.seed, images, hits, by))
     people = min((len(r.images) for r in rows), default=0)
     wanted = int(results.split.get("grid_people") or results.config.get("grid_identities") or 8)
     return rows, mean_faces, list(range(min(people, wanted)))

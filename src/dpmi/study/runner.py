@@ -52,8 +52,8 @@ from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
 from dpmi.study.people import split_people
 from dpmi.study.recipe import RecipeChoice, choose_recipe
 from dpmi.study.records import CellRecord
-from dpmi.study.results import StudyResults, record_timings, write_outputs
-from dpmi.study.store import MEAN_FACES, RunStore
+from dpmi.study.results import MEAN_FACES, StudyResults, record_timings, write_outputs
+from dpmi.study.store import RunStore
 from dpmi.study.summary import LevelSummary
 from dpmi.study.worker_tasks import run_task
 
@@ -113,6 +113,7 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
 
     from dpmi.cache import fingerprint_array
     from dpmi.data import resolve_data_root
+    from dpmi.data.folder_summary import fingerprint_folder
     from dpmi.data.manifest import MANIFEST_NAME
 
     form = data_format(config)
@@ -122,9 +123,11 @@ def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset
         "format": form,
         "manifest_sha256": hashlib.sha256(manifest).hexdigest() if manifest is not None else None,
         "images_sha256": fingerprint_array(faces.images),
+        "fingerprint": fingerprint_folder(resolve_data_root(config.data.root)),  # as `dpmi data info` prints it
         "people": int(faces.num_classes),
         "images": len(faces),
         "image_shape": list(faces.input_shape),
+        "image_size": None if config.data.image_size is None else list(config.data.image_size),  # resized to, if asked
         "names": None if faces.names is None else list(faces.names),
     }
     if public is not None and config.data.public_root is not None:
@@ -232,7 +235,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     wall = time.perf_counter()
 
     start = time.perf_counter()
-    faces = load_faces(config.data.root, format=config.data.format)
+    faces = load_faces(config.data.root, format=config.data.format, image_size=config.data.image_size)
     # A second folder's people are the attacker's (refused if it holds a private image), in the private size.
     public = None if config.data.public_root is None else load_public_faces(config.data.public_root, like=faces)
     provenance = data_provenance(config, faces, public)

@@ -116,13 +116,15 @@ class RunStore:
             raise
 
     def _check_and_record(self, fingerprint: dict[str, Any], study: dict[str, Any]) -> None:
+        from dpmi.study.changed_settings import changed_settings
+
         existing = self.read_study()
-        if existing is not None and existing.get("fingerprint") != fingerprint:
-            old = existing.get("fingerprint") or {}
-            changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+        # A setting newer than the run is absent from its fingerprint: at its default (None), it changed nothing.
+        changed = [] if existing is None else changed_settings(existing.get("fingerprint") or {}, fingerprint)
+        if changed:
             raise ValueError(
-                f"--out {self.root} holds a run made with different settings ({', '.join(changed)}); "
-                "resume it with the same settings, or choose another --out"
+                f"--out {self.root} holds a run made with different settings: {'; '.join(changed)}. "
+                "Resume it with the same settings, or choose another --out"
             )
         self.cells_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.root / STUDY_FILE, {**study, "fingerprint": fingerprint})

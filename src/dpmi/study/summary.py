@@ -41,6 +41,7 @@ def attack_columns() -> list[tuple[str, str]]:
         ("knn_dist", "KNN dist"),
         ("frechet_distance", "Frechet dist"),
         ("ssim_mean_face", "SSIM mean"),
+        ("queries_per_person", "queries/person"),
     ]
 
 
@@ -83,7 +84,8 @@ class LevelSummary:
     """Mean and spread over the seeds of one level. std is None with one seed (no spread to speak of).
 
     mean/std: the target's numbers (test_accuracy, train_accuracy, time_*). attack_mean/attack_std: attack
-    name -> metric key -> value. recipe: what the level trained with. people: attacked people per seed.
+    name -> metric key -> value (with "queries_per_person" for a black-box attack). attack_access: attack name ->
+    its access level. recipe: what the level trained with. people: attacked people per seed.
     """
 
     level: PrivacyLevel
@@ -94,6 +96,18 @@ class LevelSummary:
     std: dict[str, float | None] = field(default_factory=dict)
     attack_mean: dict[str, dict[str, float]] = field(default_factory=dict)
     attack_std: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    attack_access: dict[str, str] = field(default_factory=dict)
+
+    def access_levels(self) -> list[str]:
+        """The access levels of this level's attacks, richest first (`dpmi.attacks.access.ACCESS_LEVELS`)."""
+        from dpmi.attacks.access import ACCESS_LEVELS
+
+        present = set(self.attack_access.values())
+        return [level for level in ACCESS_LEVELS if level in present]
+
+    def attacks_with(self, access: str) -> list[str]:
+        """This level's attacks of access level `access`, in the study's order (white-box when unrecorded)."""
+        return [name for name in self.attack_mean if self.attack_access.get(name, "white-box") == access]
 
     @property
     def trials(self) -> int:
@@ -109,7 +123,11 @@ class LevelSummary:
             "mean": _json(self.mean),
             "std": _json(self.std),
             "attacks": {
-                name: {"mean": _json(self.attack_mean[name]), "std": _json(self.attack_std[name])}
+                name: {
+                    "access": self.attack_access.get(name, "white-box"),
+                    "mean": _json(self.attack_mean[name]),
+                    "std": _json(self.attack_std[name]),
+                }
                 for name in self.attack_mean
             },
         }
@@ -147,8 +165,9 @@ def aggregate(levels: list[PrivacyLevel], records: list[CellRecord]) -> list[Lev
         summary = LevelSummary(level, [r.seed for r in mine], mine[0].recipe, mean=mean, std=std)
         for name in mine[0].attack_names:
             summary.attack_mean[name], summary.attack_std[name] = _stats(
-                [r.attacks[name].metrics for r in mine if name in r.attacks]
+                [r.attacks[name].numbers() for r in mine if name in r.attacks]
             )
+            summary.attack_access[name] = mine[0].attacks[name].access
         first = next(iter(mine[0].attacks.values()), None)
         summary.people = int(first.metrics.get("num_labels", 0)) if first is not None else 0
         summaries.append(summary)
@@ -174,6 +193,8 @@ def format_value(key: str, mean: float, std: float | None) -> str:
         return "-"
     if is_percent(key):
         return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+    if key.startswith("queries"):  # counts of images: whole numbers with thousands separators
+        return f"{mean:,.0f}" + (f" ± {std:,.0f}" if std is not None else "")
     return f"{mean:.3g}" + (f" ± {std:.2g}" if std is not None else "")
 
 
@@ -182,7 +203,8 @@ def summary_table(summaries: list[LevelSummary], chance: float | None = None) ->
     With `chance` (1 / private people), each judge's rate is marked "+" when above chance (one-sided binomial
     test at 5 % over people x seeds) and the chance level is said under the table."""
     judges = judges_recorded(summaries)
-    header = ["level", "eps PLD", "test acc %", "attack"] + [f"{name} %" for _, _, name in judges]
+    header = ["level", "eps PLD", "test acc %", "attack", "access"] + [f"{name} %" for _, _, name in judges]
+    header.append("queries/person")
     body = []
     for s in summaries:
         for i, attack in enumerate(s.attack_mean):
@@ -193,6 +215,7 @@ def summary_table(summaries: list[LevelSummary], chance: float | None = None) ->
                 if i == 0
                 else "",
                 attack,
+                s.attack_access.get(attack, "white-box"),
             ]
             for key, _, _ in judges:
                 mean = s.attack_mean[attack].get(key, math.nan)
@@ -200,10 +223,12 @@ def summary_table(summaries: list[LevelSummary], chance: float | None = None) ->
                 if chance is not None and math.isfinite(mean):
                     text += " +" if chance_words(mean, s.trials, chance) == "above chance" else "  "
                 row.append(text)
+            queries = s.attack_mean[attack].get("queries_per_person", math.nan)
+            row.append(f"{queries:,.0f}" if math.isfinite(queries) else "-")
             body.append(row)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = [
-        "  ".join(cell.ljust(w) if i in (0, 3) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        "  ".join(cell.ljust(w) if i in (0, 3, 4) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
         for row in [header, *body]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, make_dataclass
 from typing import Any
 
+from dpmi.attacks.access import ACCESS_LEVELS, SCORE_OUTPUTS
 from dpmi.attacks.registry import attack_spec, available_attacks
 from dpmi.flags import option, typed_like
-from dpmi.workflows.attack_model import attack_saved_model, identity_ranges, score_lines
+from dpmi.workflows.attack_model import attack_saved_model, choose_attack, identity_ranges, score_lines
 from dpmi.workflows.command_output import CommandOutput
 
 _CALL = {name: p.default for name, p in inspect.signature(attack_saved_model).parameters.items()}
@@ -52,7 +53,40 @@ class AttackBase:
     model: str | None = option(
         None, "MODEL", "weights file written by `dpmi train` (with its .json sidecar)", optional=True
     )
-    attack: str = option(_CALL["attack"], "--attack", "the attack", choices=available_attacks)
+    attack: str | None = option(
+        None,
+        "--attack",
+        "the attack (default: the access level's: white-box mi-face, scores pca-prior-bb, labels brep-mi)",
+        choices=available_attacks,
+    )
+    access: str | None = option(
+        None,
+        "--access",
+        "what the attacker gets of the model: white-box (its gradients), scores (a score vector per query), "
+        "labels (the top class per query) (default: what the attack needs)",
+        choices=lambda: ACCESS_LEVELS,
+    )
+    query_budget: int | None = option(
+        None,
+        "--query-budget",
+        "the most queries (images) per attacked identity, scores and labels access (default: the attack's own)",
+        kind="int",
+        metavar="N",
+    )
+    target: str | None = option(
+        None,
+        "--target",
+        "attack your own model behind a Python callable instead of the weights: images [B, C, H, W] in [-1, 1] "
+        "-> scores [B, classes] (or labels [B] with --access labels); MODEL's sidecar, else --data split "
+        "as `dpmi train` splits it, says who the classes are (default: none, the weights are attacked)",
+        metavar="PKG.MODULE:FUNCTION",
+    )
+    target_outputs: str = option(
+        "probabilities",
+        "--target-outputs",
+        "what the --target callable's scores are (default probabilities)",
+        choices=lambda: SCORE_OUTPUTS,
+    )
     option_pairs: dict[str, Any] | None = option(
         None,
         "--option",
@@ -115,7 +149,7 @@ def attack_options_class() -> type:
 
 def chosen_options(options: Any) -> dict[str, Any]:
     """MI-FACE's flags, then the --option pairs, typed like the attack's defaults."""
-    defaults = attack_spec(options.attack).defaults
+    defaults = attack_spec(options.attack or "mi-face").defaults
     chosen = {k.removeprefix("mi_face_"): v for k, v in vars(options).items() if k.startswith("mi_face_")}
     chosen = {k: v for k, v in chosen.items() if v is not None}
     for key, value in (options.option_pairs or {}).items():
@@ -126,16 +160,30 @@ def chosen_options(options: Any) -> dict[str, Any]:
     return chosen
 
 
+def replace_attack(options: Any, attack: str) -> Any:
+    """`options` with its attack set (the access level's default attack when none was named)."""
+    import copy
+
+    chosen = copy.copy(options)
+    chosen.attack = attack
+    return chosen
+
+
 def attack_command(options: Any, log: Callable[[str], None] = print) -> CommandOutput:
     """Attack the saved model (or list the attacks) and say what came out."""
     if options.list_attacks:
         return CommandOutput(attack_listing())
-    if options.model is None:
+    if options.model is None and options.target is None:
         raise ValueError("the following arguments are required: MODEL (see `dpmi attack --help`)")
+    attack, _ = choose_attack(options.attack, options.access, target=options.target, query_budget=options.query_budget)
     report = attack_saved_model(
         options.model,
-        options.attack,
-        options=chosen_options(options),
+        attack,
+        access=options.access,
+        query_budget=options.query_budget,
+        target=options.target,
+        target_outputs=options.target_outputs,
+        options=chosen_options(replace_attack(options, attack)),
         identities=options.identities,
         out=options.out,
         data=options.data,
@@ -149,6 +197,10 @@ def attack_command(options: Any, log: Callable[[str], None] = print) -> CommandO
         f"{report.attack} on {len(report.identities)} identities ({ids}) of {report.model_path}: mean target "
         f"confidence {float(report.confidence.mean()):.3f}"
     ]
+    if report.queries is not None:
+        per = report.queries / max(len(report.identities), 1)
+        budget = f" (budget {report.query_budget:,} per identity)" if report.query_budget is not None else ""
+        lines.append(f"  {report.access} access: {report.queries:,} queries, {per:,.0f} per identity{budget}")
     if report.diagnostics and not report.scores:  # scored: the diagnostics are among the scores
         lines.append("  attack: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in report.diagnostics.items()))
     lines += [f"  {meaning}: {value}" for meaning, value in score_lines(report.scores)]

@@ -98,6 +98,8 @@ class AttackReport:
         answer_judge: the judge whose verdicts the figure shows: the first the calibration trusts
             (`dpmi.metrics.judge_trust`), None when none passed (the figure then says so).
         out_dir: where the files went (None: nothing written). files: name -> path of every file written.
+        access: what the attacker read of the target ("white-box", "scores", "labels"). queries: images sent
+            to the target (None for white-box). query_budget: the budget per identity (None: none).
     """
 
     model_path: Path
@@ -113,6 +115,9 @@ class AttackReport:
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
     answer_judge: str | None = None
+    access: str = "white-box"
+    queries: int | None = None
+    query_budget: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN and inf become null): what `dpmi attack --json` prints and attack.json holds,
@@ -125,6 +130,10 @@ class AttackReport:
             {
                 "model": str(self.model_path),
                 "attack": self.attack,
+                "access": self.access,
+                "queries": self.queries,
+                "queries_per_identity": None if self.queries is None else self.queries / max(len(self.labels), 1),
+                "query_budget": self.query_budget,
                 "options": self.options,
                 "identities": self.identities,
                 "labels": self.labels,
@@ -149,9 +158,13 @@ def default_attack_dir(model_path: str | os.PathLike[str], attack: str) -> Path:
 
 
 def attack_saved_model(
-    path: str | os.PathLike[str],
-    attack: str = "mi-face",
+    path: str | os.PathLike[str] | None,
+    attack: str | None = None,
     *,
+    access: str | None = None,
+    query_budget: int | None = None,
+    target: str | None = None,
+    target_outputs: str = "probabilities",
     options: Mapping[str, Any] | None = None,
     identities: Sequence[int] | None = None,
     out: str | os.PathLike[str] | None = None,
@@ -165,8 +178,22 @@ def attack_saved_model(
     """Run the registered `attack` against the model saved at `path`, score it, write its files.
 
     Args:
-        path: a weights file written by `train_model` / `dpmi train` (with its .json sidecar).
-        attack: one of `dpmi.attacks.available_attacks()`.
+        path: a weights file written by `train_model` / `dpmi train` (with its .json sidecar). With `target`
+            its sidecar says who the classes are and which faces; None with `target`: the faces `data` (or
+            $DPMI_DATA) split as `dpmi train` splits them (the first half of the people private, class k =
+            private person k, 7 training images each, split seed 0).
+        attack: one of `dpmi.attacks.available_attacks()`; default the access level's default attack
+            (`DEFAULT_ATTACKS`: white-box mi-face, scores pca-prior-bb, labels brep-mi).
+        access: what the attacker gets of the target, "white-box", "scores" or "labels"
+            (`dpmi.attacks.access`); default the attack's own. An attack that needs more (a white-box attack on
+            a scores-only target) is a ValueError before anything is written.
+        query_budget: the most queries (images) per attacked identity, scores and labels access only (the
+            target refuses queries past it; the attack's `query_budget` option is set to it unless given); a
+            budget below one step of the attack is a ValueError before any query.
+        target: "pkg.module:predict", a user's model behind a Python callable ([B, C, H, W] images in [-1, 1]
+            -> [B, classes] scores, or [B] labels for labels access), instead of the saved weights
+            (`dpmi.attacks.access.load_callable_target`: it is probed once; one that raises or returns the
+            wrong shape is a ValueError). target_outputs: "probabilities" or "logits", what it returns.
         options: the attack's options (`dpmi.attacks.registry.attack_spec(attack).defaults` lists them with
             their defaults); an option it does not take is a ValueError.
         identities: dataset identities (from 0, as in the sidecar's "identities") to attack; default every
@@ -185,6 +212,9 @@ def attack_saved_model(
             cannot be written (checked before the attack), faces other than the training ones, a file that is
             not a dpmi model. FileNotFoundError: no model file, or no faces where needed.
     """
+    from torch import nn
+
+    from dpmi.attacks.access import WhiteBox, from_module
     from dpmi.attacks.registry import attack_spec, make_attack, resolve_options
     from dpmi.models.model_file import load_model
     from dpmi.study.config import check_device
@@ -193,10 +223,23 @@ def attack_saved_model(
     from dpmi.workflows.saved_model_faces import sidecar_identities
 
     note = log or (lambda message: None)
+    attack, access = choose_attack(attack, access, target=target, query_budget=query_budget)
     spec = attack_spec(attack)
+    options = dict(options or {})
+    if query_budget is not None and "query_budget" in spec.defaults and "query_budget" not in options:
+        options["query_budget"] = int(query_budget)
     resolved = resolve_options(attack, options)
     check_device(device)
-    model, metadata = load_model(path, device)
+    if target is not None and path is None:
+        model, metadata = None, callable_metadata(data, target)
+    elif path is None:
+        raise ValueError("the following arguments are required: MODEL (or --target PKG.MODULE:FUNCTION)")
+    elif target is not None:
+        from dpmi.models.model_file import read_sidecar
+
+        model, metadata = None, read_sidecar(path)
+    else:
+        model, metadata = load_model(path, device)
     private_ids, public_ids = sidecar_identities(metadata)
     chosen = list(private_ids) if identities is None else [int(i) for i in identities]
     _check_identities(chosen, private_ids, public_ids)
@@ -208,20 +251,31 @@ def attack_saved_model(
             "the identities public"
         )
 
-    out_dir = (Path(out) if out is not None else default_attack_dir(path, attack)) if save else None
+    shape = _shape(metadata["input_shape"])
+    budget = None if query_budget is None else int(query_budget) * len(labels)
+    victim = (
+        _callable_target(target, access, len(private_ids), shape, budget, target_outputs)
+        if target is not None
+        else from_module(model, access, input_shape=shape, num_classes=int(metadata["num_classes"]), budget=budget)
+    )
+    where = path if path is not None else Path.cwd() / str(target).rpartition(":")[2]
+    out_dir = (Path(out) if out is not None else default_attack_dir(where, attack)) if save else None
     created = prepare_output_dir(out_dir, what="output directory") if out_dir is not None else []
     try:
         private_train, private_test, public, mean_faces = _faces(
             metadata, data, need=metrics or spec.needs_public, note=note
         )
-        target = make_attack(
-            attack, model, public=public, input_shape=_shape(metadata["input_shape"]), device=device, **resolved
-        )
+        built = make_attack(attack, victim, public=public, input_shape=shape, device=device, **resolved)
         total = next((int(resolved[k]) + 2 for k in ("max_iter", "iterations", "steps") if k in resolved), None)
+        watched = victim.module if isinstance(victim, WhiteBox) else getattr(victim.predict, "__self__", None)
         with forward_progress(
-            model, total=total, desc=f"{attack} on {len(labels)} identities", unit="query", enabled=progress
+            watched if isinstance(watched, nn.Module) else nn.Identity(),
+            total=total,
+            desc=f"{attack} on {len(labels)} identities",
+            unit="query",
+            enabled=progress and isinstance(watched, nn.Module),
         ):
-            result = target.invert(labels)
+            result = built.invert(labels)
         scores: dict[str, float] = {}
         per_identity: dict[str, list[Any]] = {}
         answer: str | None = None
@@ -239,7 +293,7 @@ def attack_saved_model(
         confidence = np.asarray(result.confidence, dtype=np.float64)  # the AttackResult contract
         diagnostics = {k: float(v) for k, v in result.summary().items()}
         report = AttackReport(
-            Path(path),
+            Path(path) if path is not None else Path(str(target)),
             attack,
             dict(resolved),
             chosen,
@@ -251,6 +305,9 @@ def attack_saved_model(
             per_identity,
             out_dir,
             answer_judge=answer if metrics and private_train is not None else None,
+            access=access,
+            queries=None if isinstance(victim, WhiteBox) else int(victim.queries),
+            query_budget=None if query_budget is None else int(query_budget),
         )
         if out_dir is None:
             return report
@@ -259,6 +316,87 @@ def attack_saved_model(
         remove_empty_dirs(created)
         raise
     return replace(report, files=files)
+
+
+# The attack `dpmi attack` runs at each access level when none is named (the study's, docs/results/access.md).
+DEFAULT_ATTACKS = {"white-box": "mi-face", "scores": "pca-prior-bb", "labels": "brep-mi"}
+
+
+def choose_attack(
+    attack: str | None, access: str | None, *, target: str | None = None, query_budget: int | None = None
+) -> tuple[str, str]:
+    """(attack, access) for `dpmi attack`: the access level's default attack, or the attack's own access; a
+    ValueError, before anything runs or is written, when the attack needs more than the access gives, a
+    callable target is asked for white-box access, or a query budget is given for white-box access."""
+    from dpmi.attacks.access import ACCESS_LEVELS
+    from dpmi.attacks.registry import ATTACKS, attack_spec
+
+    if access is not None and access not in ACCESS_LEVELS:
+        raise ValueError(f"--access must be one of {', '.join(ACCESS_LEVELS)}, got {access!r}")
+    if access is None and target is not None and (attack is None or attack_spec(attack).access == "white-box"):
+        access = "scores"  # a callable answers queries: it never gives gradients
+    chosen = attack if attack is not None else DEFAULT_ATTACKS[access or "white-box"]
+    needs = attack_spec(chosen).access
+    access = access or needs
+    if ACCESS_LEVELS.index(needs) < ACCESS_LEVELS.index(access):
+        fitting = [
+            name for name, spec in ATTACKS.items() if ACCESS_LEVELS.index(spec.access) >= ACCESS_LEVELS.index(access)
+        ]
+        raise ValueError(
+            f"attack {chosen!r} needs {needs} access but the target gives only {access} access"
+            + (" (a --target callable answers queries, it has no gradients)" if target is not None else "")
+            + f": choose an attack for {access} access ({', '.join(fitting)})"
+        )
+    if target is not None and access == "white-box":
+        raise ValueError("a --target callable gives scores or labels access (--access scores or labels), not white-box")
+    if query_budget is not None:
+        if access == "white-box":
+            raise ValueError("--query-budget applies to scores or labels access (--access scores or labels)")
+        if int(query_budget) != query_budget or query_budget < 1:
+            raise ValueError(f"--query-budget must be an integer >= 1 (queries per identity), got {query_budget}")
+    return chosen, access
+
+
+def callable_metadata(data: Any, target: str) -> dict[str, Any]:
+    """A sidecar for a user's callable target without a saved model: the faces of `data` (default $DPMI_DATA,
+    else the cache) split as `dpmi train` splits them (`dpmi.data.split_identities`: the first half private)."""
+    from dpmi.data import load_faces, resolve_data_root, split_identities
+
+    faces = data if isinstance(data, FaceDataset) else load_faces(resolve_data_root(data))
+    split = split_identities(faces)
+    shape = (
+        (split.private.channels, *split.private.image_shape)
+        if hasattr(split.private, "channels")
+        else (1, *split.private.image_shape)
+    )
+    return {
+        "model": target,
+        "num_classes": len(split.private_ids),
+        "input_shape": list(shape),
+        "identities": {"private": list(split.private_ids), "public": list(split.public_ids)},
+        "split": {"train_per_class": 7, "split_seed": 0},
+        "data": {} if isinstance(data, FaceDataset) else {"root": str(resolve_data_root(data))},
+    }
+
+
+def _callable_target(
+    spec: str, access: str, classes: int, shape: tuple[int, int, int], budget: int | None, outputs: str
+) -> Any:
+    """`dpmi.attacks.access.load_callable_target`, whose failures during the attack are reported as the
+    target's (a ValueError naming `spec`), not as dpmi's."""
+    from dpmi.attacks.access import load_callable_target
+
+    loaded = load_callable_target(spec, access, num_classes=classes, input_shape=shape, budget=budget, outputs=outputs)
+    user = loaded.predict
+
+    def guarded(images: Any) -> Any:
+        try:
+            return user(images)
+        except Exception as error:  # the user's code: any failure is the target's
+            raise ValueError(f"the target {spec!r} failed on a query: {type(error).__name__}: {error}") from error
+
+    loaded.predict = guarded
+    return loaded
 
 
 def _shape(values: Sequence[Any]) -> tuple[int, int, int]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dpmi.flags import option
+from dpmi.flags import RESIZE_HELP, data_option, image_size_option, option
 from dpmi.workflows.command_output import CommandOutput
 
 EPILOG = """\
@@ -66,8 +66,9 @@ class AuditOptions:
         (0.001, 0.01), "--fpr", "FPRs in (0, 1) to report the TPR at", kind="floats", metavar="LIST"
     )
     seed: int = option(0, "--seed", "seed of the target (as in the study) and of the audit", kind="int")
-    data: str | None = option(
-        None, "--data", "AT&T faces directory (default $DPMI_DATA, else the cache)", metavar="DIR"
+    data: str | None = data_option()
+    image_size: tuple[int, int] | None = image_size_option(
+        RESIZE_HELP + " (default: as stored; a saved model: the size its sidecar records)"
     )
     epochs: int = option(30, "--epochs", "passes over the training set", kind="int")
     batch_size: int = option(40, "--batch-size", "(expected) batch size", kind="int", metavar="B")
@@ -104,11 +105,15 @@ def audit_command(options: AuditOptions, log: Callable[[str], None] = print) -> 
 
         if o.epsilon is not None or o.sigma is not None:
             raise ValueError("--epsilon/--sigma do not apply to a saved model: its recipe comes from its sidecar")
+        if o.image_size is not None:
+            raise ValueError(
+                "--image-size does not apply to a saved model: its faces load at the size its sidecar records"
+            )
         saved = load_saved_target(model_path, o.data)
         target, model_name, recipe = saved.model, saved.model_name, saved.recipe
         members, heldout = saved.members, saved.heldout
     else:
-        from dpmi.data import load_att_faces, split_identities
+        from dpmi.data import load_faces, split_identities
         from dpmi.models import MODELS
 
         if o.model not in MODELS:
@@ -130,7 +135,7 @@ def audit_command(options: AuditOptions, log: Callable[[str], None] = print) -> 
             seed=o.seed,
         )
         check_audit_settings(o.shadows, o.canaries, o.fpr, (1,), False)
-        faces = load_att_faces(o.data)
+        faces = load_faces(o.data, image_size=o.image_size)
         members, heldout = split_identities(faces).private.split(train_per_class=o.train_per_class, seed=o.split_seed)
     check_audit_settings(o.shadows, o.canaries, o.fpr, members.input_shape, recipe.private)
     recipe.validate(len(members))

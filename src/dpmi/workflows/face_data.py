@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dpmi.flags import option
+from dpmi.flags import image_size_option, option
 from dpmi.workflows.command_output import CommandOutput
 
 DATA_HELP = "get, check or describe face data (the AT&T faces or your own folder)"
@@ -36,12 +36,8 @@ class VerifyOptions:
     other directory is read as an identity folder and every image decoded."""
 
     root: str | None = option(None, "DIR", ROOT_HELP, optional=True)
-    image_size: tuple[int, int] | None = option(
-        None,
-        "--image-size",
-        "check the folder resized to height x width (default: none; all images one size)",
-        kind="size",
-        metavar="HxW",
+    image_size: tuple[int, int] | None = image_size_option(
+        "check the folder resized to height x width (default: none; all images one size)"
     )
 
 
@@ -51,6 +47,9 @@ class InfoOptions:
     identity, sizes, channels, and a fingerprint (SHA-256 of paths and contents)."""
 
     root: str | None = option(None, "DIR", ROOT_HELP, optional=True)
+    image_size: tuple[int, int] | None = image_size_option(
+        "also say the size the images load at when resized to height x width (default: as stored)"
+    )
 
 
 def fetch_faces(options: FetchOptions, log: Any = None) -> CommandOutput:
@@ -82,4 +81,9 @@ def verify_faces(options: VerifyOptions, log: Any = None) -> CommandOutput:
 def describe_faces(options: InfoOptions, log: Any = None) -> CommandOutput:
     from dpmi.data import describe_image_folder, resolve_data_root
 
-    return CommandOutput(describe_image_folder(resolve_data_root(options.root)).lines())
+    summary = describe_image_folder(resolve_data_root(options.root))
+    lines = summary.lines()
+    if options.image_size is not None:
+        height, width = options.image_size
+        lines.insert(4, f"loaded as (height x width): {height}x{width} (resized)")
+    return CommandOutput(lines)

@@ -68,7 +68,7 @@ def load_saved_model_faces(
         if given is None and recorded.get("root") and Path(recorded["root"]).is_dir():
             given = recorded["root"]
         root = resolve_data_root(given)
-        faces = load_faces(root)
+        faces = load_faces(root, image_size=recorded.get("image_size"))  # the size the model was trained at
     digest = recorded.get("images_sha256")
     if digest and fingerprint_array(faces.images) != digest:
         where = f"at {root}" if root is not None else "passed"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from dpmi.flags import in_flag_terms, option
+from dpmi.flags import RESIZE_HELP, data_option, image_size_option, in_flag_terms, option
 from dpmi.privacy.dpsgd import TrainConfig
 from dpmi.workflows.attack_model import identity_ranges
 from dpmi.workflows.command_output import CommandOutput
@@ -57,11 +57,10 @@ class TrainOptions:
     save the weights and a JSON sidecar."""
 
     out: str = option("model.pt", "--out", "weights file; the sidecar is PATH with .json", metavar="PATH")
-    data: str | None = option(
-        None,
-        "--data",
-        "the AT&T faces or any DIR/<identity>/<image> folder (default $DPMI_DATA, else the cache)",
-        metavar="DIR",
+    data: str | None = data_option()
+    image_size: tuple[int, int] | None = image_size_option(
+        RESIZE_HELP + " (default: as stored, all one size); the sidecar records it, so `dpmi attack` and "
+        "`dpmi audit` load the faces at the same size"
     )
     model: str = option(_CALL["model"], "--model", _models_help, metavar="NAME")
     private_identities: tuple[int, ...] | None = option(
@@ -168,6 +167,7 @@ def train_command(options: TrainOptions, log: Callable[[str], None] = print) -> 
         trained = train_model(
             options.out,
             data=options.data,
+            image_size=options.image_size,
             model=options.model,
             config=options.config(),
             train_per_class=options.train_per_class,

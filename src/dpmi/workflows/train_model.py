@@ -107,6 +107,7 @@ def train_model(
     public_identities: Sequence[int] | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    image_size: int | Sequence[int] | None = None,
 ) -> TrainedModel:
     """Train a target model on the private identities, save weights + sidecar at `out`, then account.
 
@@ -128,6 +129,8 @@ def train_model(
             (`dpmi.data.split_identities`).
         progress: show a progress bar of the training steps on stderr.
         log: where one-line notes go (e.g. an accountant that failed); default nowhere.
+        image_size: resize every image of `data` to (height, width) (an int: square) as `dpmi.data.load_faces`
+            does; recorded in the sidecar, so the attack and the audit load the same pixels. Default: as stored.
 
     Returns:
         The saved `TrainedModel`.
@@ -160,7 +163,17 @@ def train_model(
     created = prepare_output_dir(out.parent, what=f"the directory of {out}")
     try:
         return _train_and_save(
-            out, data, model, config, train_per_class, split_seed, private_identities, public_identities, progress, note
+            out,
+            data,
+            model,
+            config,
+            train_per_class,
+            split_seed,
+            private_identities,
+            public_identities,
+            progress,
+            note,
+            image_size,
         )
     except BaseException:
         remove_empty_dirs(created)
@@ -178,10 +191,12 @@ def _train_and_save(
     public_identities: Sequence[int] | None,
     progress: bool,
     note: Callable[[str], None],
+    image_size: int | Sequence[int] | None = None,
 ) -> TrainedModel:
     import dpmi
     from dpmi.cache import fingerprint_array
     from dpmi.data import load_faces, resolve_data_root, split_identities
+    from dpmi.data.folder_summary import fingerprint_folder
     from dpmi.models import check_dp_trainable, resolve_model
     from dpmi.models.accuracy import accuracy
     from dpmi.models.model_file import save_model, update_sidecar
@@ -193,7 +208,7 @@ def _train_and_save(
         faces, data_root = data, None
     else:
         data_root = resolve_data_root(data)
-        faces = load_faces(data_root)
+        faces = load_faces(data_root, image_size=image_size)
     identities = split_identities(faces, private=private_identities, public=public_identities)
     if not (isinstance(split_seed, int) and split_seed >= 0):
         raise ValueError(f"split_seed must be an integer >= 0, got {split_seed!r}")
@@ -238,6 +253,8 @@ def _train_and_save(
             "labels_sha256": fingerprint_array(faces.labels),
             "num_images": len(faces),
             "num_identities": faces.num_classes,
+            "image_size": None if image_size is None else list(faces.image_shape),  # resized to, if asked
+            "fingerprint": None if data_root is None else fingerprint_folder(data_root),  # as `dpmi data info`
         },
         "noise_multiplier": history.noise_multiplier,
         "sample_rate": history.sample_rate,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dpmi.study.config.coerce import coerce_setting
-from dpmi.study.config.sections import QUICK_RECIPE_LIMIT, QUICK_SEEDS, SETTINGS, where
+from dpmi.study.config.sections import QUICK_RECIPE_LIMIT, QUICK_SEEDS, SETTINGS, default_attacks, where
 from dpmi.study.config.study_config import StudyConfig
 from dpmi.study.config.toml_file import load_config_file
 
@@ -42,6 +42,8 @@ def make_config(file: str | os.PathLike[str] | None = None, **overrides: Any) ->
         )
     values.update(given)
     config = StudyConfig.from_settings({k: coerce_setting(k, v) for k, v in values.items()})
+    if "attacks" not in values:  # the default attacks: those of the chosen access levels
+        config = config.with_settings(attacks=default_attacks(config.attack.access))
     if config.run.quick:
         config = quicken(config)
     validate(config)

@@ -17,9 +17,11 @@ def coerce_setting(name: str, value: Any) -> Any:
     integral floats where a float is asked, lists to tuples). ValueError naming the setting and its flag."""
     kind = SETTINGS[name].kind
     if value is None:
-        if kind in ("path", "int?"):
+        if kind in ("path", "int?", "size"):
             return None
         raise ValueError(f"{name} ({where(name)}) must be set")
+    if kind == "size":  # "64x64", 64 or [64, 64]: (height, width)
+        return _size(name, value)
     if kind in ("floats", "ints", "strs"):
         if not isinstance(value, (list, tuple)):
             value = [value]
@@ -53,3 +55,20 @@ def coerce_setting(name: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError(f"{name} ({where(name)}) must be a string, got {value!r}")  # noqa: TRY004 (one CLI line)
     return value
+
+
+def _size(name: str, value: Any) -> tuple[int, int]:
+    """An image size setting as (height, width): "HxW" or "N" text, an integer, or a [height, width] list."""
+    import argparse
+
+    from dpmi.flags import read_size
+
+    if isinstance(value, str):
+        try:
+            return read_size(value)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"{name} ({where(name)}): {exc}") from exc
+    size = [value] * 2 if _number(value) else list(value) if isinstance(value, (list, tuple)) else []
+    if len(size) != 2 or not all(_number(v) and float(v).is_integer() and v >= 1 for v in size):
+        raise ValueError(f"{name} ({where(name)}) must be HxW, N or [height, width] (pixels >= 1), got {value!r}")
+    return int(size[0]), int(size[1])

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dpmi.study.config.setting import SETTING_KEY, Setting, setting
 
-# The study's attacks, strongest prior last; the default is every one of them that is registered.
-PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi")
+# The study's attacks, strongest prior last; the default is every one of them that is registered (and whose
+# access is among [attack] access): the white-box ones, then the best scores-only and label-only attack
+# (docs/results/access.md; gmi-bb is left out: no better than pca-prior-bb at 7x its cost).
+PREFERRED_ATTACKS = ("mi-face", "pca-prior", "gmi", "pca-prior-bb", "brep-mi")
+# The attacker's access levels the study runs (dpmi.attacks.access.ACCESS_LEVELS, richest first), and the
+# default query budget per attacked person of the black-box levels: 2,000 images keeps the default study's
+# added cost near 6 task-seconds per cell (20,000, the attacks' own default, costs ~34 s per cell: measured in
+# docs/results/access.md).
+STUDY_ACCESS = ("white-box", "scores", "labels")
+STUDY_QUERY_BUDGET = 2000
 # The default audit size (study.toml says why): sized so the default run stays in its time goal.
 AUDIT_SHADOWS = 16
 AUDIT_CANARIES = 1000
@@ -65,11 +73,14 @@ def _model_help() -> str:
     )
 
 
-def _default_attacks() -> tuple[str, ...]:
-    from dpmi.attacks.registry import available_attacks
+def default_attacks(access: Sequence[str] = STUDY_ACCESS) -> tuple[str, ...]:
+    """The study's default attacks for these access levels: those of PREFERRED_ATTACKS that are registered and
+    need one of them (else the first registered attack)."""
+    from dpmi.attacks.registry import ATTACKS, available_attacks
 
     registered = available_attacks()
-    return tuple(name for name in PREFERRED_ATTACKS if name in registered) or tuple(registered[:1])
+    chosen = tuple(name for name in PREFERRED_ATTACKS if name in registered and ATTACKS.get(name).access in access)
+    return chosen or tuple(registered[:1])
 
 
 def check_device(device: str) -> None:
@@ -182,6 +193,15 @@ class DataSettings:
         "PNG, JPEG, PGM, ...), auto (att when it holds AT&T images, else folder)",
         choices=_format_names,
     )
+    image_size: tuple[int, int] | None = setting(
+        None,
+        "image_size",
+        "--image-size",
+        "size",
+        "resize every image to height x width (bilinear, with Pillow), e.g. 64x64 or 64; in TOML "
+        '"64x64" or [64, 64] (default: as stored, all one size)',
+        "HxW",
+    )
     public_root: str | None = setting(
         None,
         "public_root",
@@ -206,7 +226,8 @@ class DataSettings:
         "private_identities",
         "--private-people",
         "ints",
-        "the target's people (0-based); [] = the first half, or every person not public",
+        "the target's people by position in the folder from 0 (AT&T: 0 is s1); [] = the first half, or "
+        "every person not public",
         "LIST",
     )
     public: tuple[int, ...] = setting(
@@ -214,7 +235,7 @@ class DataSettings:
         "public_identities",
         "--public-people",
         "ints",
-        "the attacker's people (0-based), disjoint from private; [] = every person not private",
+        "the attacker's people by position from 0, disjoint from private; [] = every person not private",
         "LIST",
     )
 
@@ -421,7 +442,25 @@ class AttackSettings:
         "attacks run on every cell, in this order (default: those of "
         f"{', '.join(PREFERRED_ATTACKS)} that are registered)",
         "LIST",
-        factory=_default_attacks,
+        factory=default_attacks,
+    )
+    access: tuple[str, ...] = setting(
+        STUDY_ACCESS,
+        "access",
+        "--access",
+        "strs",
+        "the attacker's access levels, each running the attacks that declare it: white-box (gradients), "
+        "scores (a score vector per query), labels (the top class per query)",
+        "LIST",
+    )
+    query_budget: int | None = setting(
+        STUDY_QUERY_BUDGET,
+        "query_budget",
+        "--query-budget",
+        "int?",
+        "queries (images) per attacked person for the scores and labels attacks, >= 1 (an [attack.NAME] "
+        "query_budget overrides it)",
+        "N",
     )
     options: Mapping[str, Mapping[str, Any]] = setting(
         None,
@@ -433,7 +472,7 @@ class AttackSettings:
         factory=dict,
     )
     identities: int | None = setting(
-        None, "identities", "--identities", "int?", "attack private people 1..K (default: all of them)", "K"
+        None, "identities", "--identities", "int?", "attack the first K private people (default: all of them)", "K"
     )
 
     def options_for(self, attack: str) -> dict[str, Any]:
@@ -445,7 +484,8 @@ class AttackSettings:
     def check(self) -> None:
         """Every attack is registered, none repeats, and every option table belongs to a registered attack that
         takes its keys."""
-        from dpmi.attacks.registry import available_attacks, resolve_options
+        from dpmi.attacks.access import ACCESS_LEVELS
+        from dpmi.attacks.registry import attack_spec, available_attacks, resolve_options
 
         w = where
         _fail_first(
@@ -465,6 +505,26 @@ class AttackSettings:
         for name in self.names:
             if name not in registered:
                 raise ValueError(f"unknown attack {name!r} ({w('attacks')}): choose from {', '.join(registered)}")
+        for level in self.access:
+            if level not in ACCESS_LEVELS:
+                raise ValueError(
+                    f"unknown access level {level!r} ({w('access')}): choose from {', '.join(ACCESS_LEVELS)}"
+                )
+        if not self.access or len(set(self.access)) != len(self.access):
+            raise ValueError(
+                f"access must name each level at most once and at least one ({w('access')}), got {list(self.access)}"
+            )
+        for name in self.names:
+            needs = attack_spec(name).access
+            if needs not in self.access:
+                raise ValueError(
+                    f"attack {name!r} needs {needs} access, which is not among the study's access levels "
+                    f"{', '.join(self.access)} ({w('access')}): add {needs}, or drop the attack ({w('attacks')})"
+                )
+        if self.query_budget is not None and self.query_budget < 1:
+            raise ValueError(
+                f"query_budget must be >= 1 query per person ({w('query_budget')}), got {self.query_budget}"
+            )
         for name, options in self.options.items():
             if name not in registered:
                 raise ValueError(
