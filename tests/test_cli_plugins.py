@@ -72,10 +72,10 @@ def test_jobs_default_to_the_usable_cores_at_most_one_per_cell(monkeypatch, tmp_
     monkeypatch.setattr(run_study, "usable_cores", lambda: 2)
     assert run_study.study_config(options, {}).run.jobs == 2
     assert run_study.study_config(options, {"threads": 2}).run.jobs == 1  # cores shared by the threads
-    assert run_study.study_config(run_study.RunOptions(jobs=1), {}).jobs == 1  # given: kept
+    assert run_study.study_config(run_study.RunOptions(jobs=1), {}).run.jobs == 1  # given: kept
     toml = tmp_path / "study.toml"
     toml.write_text("[run]\njobs = 3\n")
-    assert run_study.study_config(run_study.RunOptions(config=str(toml)), {}).jobs == 3  # in the file: kept
+    assert run_study.study_config(run_study.RunOptions(config=str(toml)), {}).run.jobs == 3  # in the file: kept
     assert "usable cores" in " ".join(run_study._jobs_help().split())
 
 

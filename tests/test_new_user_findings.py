@@ -115,7 +115,7 @@ def test_data_info_and_the_report_print_one_fingerprint(tmp_path, faces_root, ca
 
     from dpmi.cli import main
     from dpmi.study.config import make_config
-    from dpmi.study.runner import data_provenance
+    from dpmi.study.provenance import data_provenance
 
     assert main(["data", "info", str(faces_root)]) == 0
     info = capsys.readouterr().out

@@ -114,7 +114,7 @@ def test_access_settings_choose_the_attacks_and_refuse_mismatches():
     assert default.access == ("white-box", "scores", "labels") and default.query_budget == 2000
     white = make_config(access=("white-box",))
     assert white.attacks == ("mi-face", "pca-prior", "gmi")
-    assert make_config(access=("scores", "labels")).attacks == ("pca-prior-bb", "brep-mi")
+    assert make_config(access=("scores", "labels")).attack.names == ("pca-prior-bb", "brep-mi")
     with pytest.raises(ValueError, match="needs scores access, which is not among"):
         make_config(access=("white-box",), attacks=("mi-face", "pca-prior-bb"))
     with pytest.raises(ValueError, match="unknown access level 'telepathy'"):

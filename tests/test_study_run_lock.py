@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from dpmi.cli import main
-from dpmi.study.run_lock import LOCK_NAME, LockHolder, RunLock, RunLockedError, _process_start
+from dpmi.run_lock import LOCK_NAME, LockHolder, RunLock, RunLockedError, _process_start
 from dpmi.study.store import RunStore
 
-RUN_LOCK_FILE = Path(__file__).resolve().parents[1] / "src" / "dpmi" / "study" / "run_lock.py"
+RUN_LOCK_FILE = Path(__file__).resolve().parents[1] / "src" / "dpmi" / "run_lock.py"
 
 # The holder loads run_lock.py alone (stdlib only), so the subprocess starts in well under a second.
 HOLDER = """

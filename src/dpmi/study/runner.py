@@ -14,13 +14,11 @@ task-seconds too), report, and total (wall clock).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -49,7 +47,9 @@ from dpmi.study.config import (
 from dpmi.study.evaluator_cache import ensure_judges
 from dpmi.study.executor import Executor, make_executor
 from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
+from dpmi.study.model_check import check_model
 from dpmi.study.people import split_people
+from dpmi.study.provenance import data_provenance
 from dpmi.study.recipe import RecipeChoice, choose_recipe
 from dpmi.study.records import CellRecord
 from dpmi.study.results import MEAN_FACES, StudyResults, record_timings, write_outputs
@@ -95,71 +95,6 @@ def resolve_out(config: StudyConfig) -> Path:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a directory: choose a directory path")
     return out
-
-
-def data_format(config: StudyConfig) -> str:
-    """The registered format `config.data` is read in (resolving "auto" as `dpmi.data.load_faces` does)."""
-    from dpmi.data import resolve_data_root
-    from dpmi.data.formats import resolve_format
-
-    return resolve_format(resolve_data_root(config.data.root), config.data.format)
-
-
-def data_provenance(config: StudyConfig, faces: FaceDataset, public: FaceDataset | None = None) -> dict[str, Any]:
-    """Which faces the numbers come from: the directory actually read and its format, the SHA-256 of the
-    manifest the AT&T faces are checked against (the one shipped with dpmi; None for another folder), a
-    fingerprint of the pixels loaded, the identities' names, and the same for a second (public) folder."""
-    from importlib import resources
-
-    from dpmi.cache import fingerprint_array
-    from dpmi.data import resolve_data_root
-    from dpmi.data.folder_summary import fingerprint_folder
-    from dpmi.data.manifest import MANIFEST_NAME
-
-    form = data_format(config)
-    manifest = resources.files("dpmi.data").joinpath(MANIFEST_NAME).read_bytes() if form == "att" else None
-    record: dict[str, Any] = {
-        "root": str(resolve_data_root(config.data.root).resolve()),
-        "format": form,
-        "manifest_sha256": hashlib.sha256(manifest).hexdigest() if manifest is not None else None,
-        "images_sha256": fingerprint_array(faces.images),
-        "fingerprint": fingerprint_folder(resolve_data_root(config.data.root)),  # as `dpmi data info` prints it
-        "people": int(faces.num_classes),
-        "images": len(faces),
-        "image_shape": list(faces.input_shape),
-        "image_size": None if config.data.image_size is None else list(config.data.image_size),  # resized to, if asked
-        "names": None if faces.names is None else list(faces.names),
-    }
-    if public is not None and config.data.public_root is not None:
-        record.update(
-            {
-                "public_root": str(Path(config.data.public_root).resolve()),
-                "public_images_sha256": fingerprint_array(public.images),
-                "public_people": int(public.num_classes),
-                "public_images": len(public),
-            }
-        )
-    return record
-
-
-def check_model(config: StudyConfig, split: IdentitySplit, input_shape: tuple[int, int, int]) -> None:
-    """Build the target model once for the private people (and, if the recipe search runs, for the public
-    ones), so a factory that does not import, returns something else or outputs the wrong number of logits,
-    and a model DP-SGD cannot train when a level is private, fail here: before any training or disk write."""
-    from dpmi.metrics.evaluator import MIN_SIDE
-    from dpmi.models import resolve_model
-
-    if min(input_shape[1:]) < MIN_SIDE:  # the evaluation classifier's smallest image, checked before any write
-        raise ValueError(
-            f"the images are {input_shape[1]}x{input_shape[2]} pixels; the study's evaluation "
-            f"classifier needs at least {MIN_SIDE} a side: use larger images"
-        )
-    private_levels = bool(config.privacy.noise_multipliers or config.privacy.target_epsilons)
-    resolve_model(
-        config.train.model, split.private.num_classes, input_shape, seed=config.run.seed, for_dp_sgd=private_levels
-    )
-    if config.recipe.search:
-        resolve_model(config.train.model, split.public.num_classes, input_shape, seed=config.run.seed)
 
 
 def study_executor(config: StudyConfig) -> Executor:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from dpmi.atomic_files import atomic_save_npy, atomic_write_json
-from dpmi.study.run_lock import RunLock
+from dpmi.run_lock import RunLock
 
 CELLS_DIR = "cells"
 STUDY_FILE = "study.json"
