@@ -146,6 +146,25 @@ def decode_latents(prior: LatentPrior, z: torch.Tensor) -> torch.Tensor:
         return prior.decode(z)
 
 
+def decode_pairs(prior: LatentPrior, z: torch.Tensor, half: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The images of every antithetic pair z_r +- sigma eps_{r,i}, [rows * P, C, H, W] with row r's P = 2 * half
+    samples in the order (+eps_1 .. +eps_{P/2}, -eps_1 .. -eps_{P/2}), for z [rows, d] and half = eps [rows, P/2, d].
+
+    For the eigenface prior the decoder is affine, G(z +- s e) = G(z) +- s e W (before the clamp), so a pair costs
+    one [d x H*W] product instead of two (the same images up to float rounding); any other prior decodes each.
+    """
+    rows, pairs, dim = half.shape
+    with torch.no_grad():
+        if isinstance(prior, PCAPrior):
+            base = torch.addmm(prior.mean, z * prior.scale, prior.basis)  # [rows, H*W]
+            delta = ((float(sigma) * prior.scale) * half.reshape(rows * pairs, dim)) @ prior.basis
+            delta = delta.view(rows, pairs, -1)
+            images = torch.cat([base.unsqueeze(1) + delta, base.unsqueeze(1) - delta], dim=1).clamp_(-1.0, 1.0)
+            return images.view(rows * 2 * pairs, *prior.input_shape)
+        noise = torch.cat([half, -half], dim=1)
+        return prior.decode((z.unsqueeze(1) + float(sigma) * noise).reshape(rows * 2 * pairs, dim))
+
+
 def row_generators(seed: int, labels: torch.Tensor, restarts: int) -> list[torch.Generator]:
     """One CPU generator per row (label k, restart r), seeded by (seed, label, r) only: a row's noise does
     not depend on which other identities share the batch."""
@@ -197,6 +216,17 @@ class BlackBoxLatentSearch:
             return decode_latents(self.prior, z)
         return torch.cat(
             [decode_latents(self.prior, z[i : i + self.decode_batch]) for i in range(0, len(z), self.decode_batch)]
+        )
+
+    def _decode_pairs(self, z: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+        """`decode_pairs` in chunks of rows of at most `decode_batch` images."""
+        per_row = 2 * int(half.shape[1])
+        chunk = max(1, self.decode_batch // per_row)
+        sigma = float(self.settings.sigma)
+        if len(z) <= chunk:
+            return decode_pairs(self.prior, z, half, sigma)
+        return torch.cat(
+            [decode_pairs(self.prior, z[i : i + chunk], half[i : i + chunk], sigma) for i in range(0, len(z), chunk)]
         )
 
     def _realism(self, z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -267,7 +297,7 @@ class BlackBoxLatentSearch:
             half = torch.stack([torch.randn(population // 2, dim, generator=g) for g in generators]).to(z)
             noise = torch.cat([half, -half], dim=1)  # [rows, P, d]
             samples = (z.unsqueeze(1) + float(s.sigma) * noise).reshape(rows * population, dim)
-            images = self._decode(samples)
+            images = self._decode_pairs(z, half)
             log_p = self.target.log_probabilities(images)
             fitness = identity_loss(log_p, sample_labels, s.identity_loss, s.margin_cap)
             if s.prior_weight:
