@@ -225,3 +225,30 @@ def test_compare_figure_x_labels_do_not_overlap(tmp_path):
         assert len(boxes) >= 3
         for left, right in zip(boxes, boxes[1:]):
             assert not left.overlaps(right), (left, right)
+
+
+# ------------------------------------------------------------------------------------ people named one way
+def test_grid_text_names_people_as_the_grid_columns_do():
+    from dpmi.study.levels import PrivacyLevel
+    from dpmi.study.report import grid_sentence
+    from dpmi.study.results import GridRow
+
+    level = PrivacyLevel("nonprivate", "non-private")
+    row = GridRow(level, "mi-face", 0, np.zeros((8, 4, 4)), [True, False] * 4, "pretrained face recognizer")
+    names = [f"s{k + 1}" for k in range(20)]
+    text = grid_sentence([row], "nonprivate", list(range(8)), names)
+    assert "people s1..s8" in text and "people 0..7" not in text and "mi-face 4 of 8" in text
+    assert "people person 0..person 7" in grid_sentence([row], "nonprivate", list(range(8)))
+
+
+def test_help_and_study_toml_say_people_one_way(capsys):
+    from pathlib import Path
+
+    from dpmi.cli import main
+
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1..K" not in text and "attack the first K private people" in text
+    assert "(AT&T: 0 is s1)" in text
+    toml = (Path(__file__).parents[1] / "study.toml").read_text()
+    assert "0..identities-1" not in toml and "attack the first K private people" in toml
