@@ -41,3 +41,16 @@ def test_other_priors_decode_every_sample():
     out = decode_pairs(_Doubling(), z, half, 0.5)
     expected = 2 * (z.unsqueeze(1) + 0.5 * torch.cat([half, -half], dim=1)).reshape(8, 3)
     torch.testing.assert_close(out.view(8, 3), expected)
+
+
+def test_a_workspace_reuses_its_buffers_and_changes_no_image(prior):
+    generator = torch.Generator().manual_seed(2)
+    space: dict[str, torch.Tensor] = {}
+    firsts = []
+    for _ in range(2):
+        z, half = prior.sample(4, generator), torch.randn(4, 3, prior.latent_dim, generator=generator)
+        fresh = decode_pairs(prior, z, half, 0.5)
+        reused = decode_pairs(prior, z, half, 0.5, space)
+        torch.testing.assert_close(reused, fresh, atol=0, rtol=0)
+        firsts.append(reused.data_ptr())
+    assert firsts[0] == firsts[1]  # the second step wrote into the first step's buffer

@@ -146,23 +146,39 @@ def decode_latents(prior: LatentPrior, z: torch.Tensor) -> torch.Tensor:
         return prior.decode(z)
 
 
-def decode_pairs(prior: LatentPrior, z: torch.Tensor, half: torch.Tensor, sigma: float) -> torch.Tensor:
+def decode_pairs(
+    prior: LatentPrior,
+    z: torch.Tensor,
+    half: torch.Tensor,
+    sigma: float,
+    workspace: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """The images of every antithetic pair z_r +- sigma eps_{r,i}, [rows * P, C, H, W] with row r's P = 2 * half
     samples in the order (+eps_1 .. +eps_{P/2}, -eps_1 .. -eps_{P/2}), for z [rows, d] and half = eps [rows, P/2, d].
 
     For the eigenface prior the decoder is affine, G(z +- s e) = G(z) +- s e W (before the clamp), so a pair costs
     one [d x H*W] product instead of two (the same images up to float rounding); any other prior decodes each.
+    workspace: a dict kept by the caller between steps; the eigenface images are then written into the same
+    buffers every step (no fresh 100 MB allocation per step: the page faults cost more than the arithmetic), so
+    the returned images are valid until the next call with that workspace.
     """
     rows, pairs, dim = half.shape
     with torch.no_grad():
-        if isinstance(prior, PCAPrior):
-            base = torch.addmm(prior.mean, z * prior.scale, prior.basis)  # [rows, H*W]
-            delta = ((float(sigma) * prior.scale) * half.reshape(rows * pairs, dim)) @ prior.basis
-            delta = delta.view(rows, pairs, -1)
-            images = torch.cat([base.unsqueeze(1) + delta, base.unsqueeze(1) - delta], dim=1).clamp_(-1.0, 1.0)
-            return images.view(rows * 2 * pairs, *prior.input_shape)
-        noise = torch.cat([half, -half], dim=1)
-        return prior.decode((z.unsqueeze(1) + float(sigma) * noise).reshape(rows * 2 * pairs, dim))
+        if not isinstance(prior, PCAPrior):
+            noise = torch.cat([half, -half], dim=1)
+            return prior.decode((z.unsqueeze(1) + float(sigma) * noise).reshape(rows * 2 * pairs, dim))
+        pixels = int(prior.basis.shape[1])
+        space = workspace if workspace is not None else {}
+        delta, images = space.get("delta"), space.get("images")
+        if delta is None or images is None or tuple(images.shape) != (rows, 2, pairs, pixels):
+            delta = torch.empty(rows * pairs, pixels, dtype=z.dtype, device=z.device)
+            images = torch.empty(rows, 2, pairs, pixels, dtype=z.dtype, device=z.device)
+            space.update(delta=delta, images=images)
+        base = torch.addmm(prior.mean, z * prior.scale, prior.basis).unsqueeze(1)  # [rows, 1, H*W]
+        torch.mm((float(sigma) * prior.scale) * half.reshape(rows * pairs, dim), prior.basis, out=delta)
+        torch.add(base, delta.view(rows, pairs, pixels), out=images[:, 0])
+        torch.sub(base, delta.view(rows, pairs, pixels), out=images[:, 1])
+        return images.clamp_(-1.0, 1.0).view(rows * 2 * pairs, *prior.input_shape)
 
 
 def row_generators(seed: int, labels: torch.Tensor, restarts: int) -> list[torch.Generator]:
@@ -210,6 +226,7 @@ class BlackBoxLatentSearch:
         self.settings = settings
         self.device = device
         self.decode_batch = int(decode_batch)
+        self._workspace: dict[str, torch.Tensor] = {}  # the step's image buffers, reused (`decode_pairs`)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         if len(z) <= self.decode_batch:
@@ -224,7 +241,7 @@ class BlackBoxLatentSearch:
         chunk = max(1, self.decode_batch // per_row)
         sigma = float(self.settings.sigma)
         if len(z) <= chunk:
-            return decode_pairs(self.prior, z, half, sigma)
+            return decode_pairs(self.prior, z, half, sigma, self._workspace)
         return torch.cat(
             [decode_pairs(self.prior, z[i : i + chunk], half[i : i + chunk], sigma) for i in range(0, len(z), chunk)]
         )
