@@ -54,3 +54,12 @@ def test_a_workspace_reuses_its_buffers_and_changes_no_image(prior):
         torch.testing.assert_close(reused, fresh, atol=0, rtol=0)
         firsts.append(reused.data_ptr())
     assert firsts[0] == firsts[1]  # the second step wrote into the first step's buffer
+
+
+def test_decode_latents_with_a_workspace_equals_without(prior):
+    generator = torch.Generator().manual_seed(3)
+    space: dict[str, torch.Tensor] = {}
+    for count in (5, 5, 7):
+        z = prior.sample(count, generator)
+        torch.testing.assert_close(decode_latents(prior, z, space), decode_latents(prior, z), atol=0, rtol=0)
+    assert space["decoded"].shape[0] == 7  # a new batch size gets a new buffer
