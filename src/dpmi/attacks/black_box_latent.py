@@ -146,13 +146,13 @@ def decode_latents(
     with torch.no_grad():
         if not isinstance(prior, PCAPrior):
             return prior.decode(z)
+        kept = None if workspace is None else workspace.get("decoded")
         if workspace is None:
             flat = torch.addmm(prior.mean, z * prior.scale, prior.basis)
         else:
-            flat = workspace.get("decoded")
-            if flat is None or flat.shape[0] != len(z):
-                flat = workspace["decoded"] = torch.empty(len(z), prior.basis.shape[1], dtype=z.dtype, device=z.device)
-            torch.addmm(prior.mean, z * prior.scale, prior.basis, out=flat)
+            if kept is None or kept.shape[0] != len(z):
+                kept = workspace["decoded"] = torch.empty(len(z), prior.basis.shape[1], dtype=z.dtype, device=z.device)
+            flat = torch.addmm(prior.mean, z * prior.scale, prior.basis, out=kept)
         return flat.clamp_(-1.0, 1.0).view(-1, *prior.input_shape)
 
 
