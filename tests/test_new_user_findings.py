@@ -147,3 +147,108 @@ def test_report_names_the_fingerprint_and_reads_older_runs(tmp_path):
     results.data = {"root": "/faces", "images_sha256": "a" * 64}  # a run older than the fingerprint
     page = render_outputs(_write_run(tmp_path / "old", results), results)["report"].read_text(encoding="utf-8")
     assert "a" * 64 in page and "older than the folder fingerprint" in page
+
+
+# ------------------------------------------------------------------------------------------------ dpmi compare
+def _two_runs(tmp_path):
+    """Run A: the report tests' synthetic run on 1 seed; run B: the same on 3 seeds with 60 epochs."""
+    from test_study_report import _results, _write_run
+
+    a, b = _results(seeds=(0,)), _results()
+    a.config.update(seeds=1, epochs=30)
+    b.config.update(seeds=3, epochs=60)
+    a.split["private_test_images"] = b.split["private_test_images"] = 60
+    for name, results in (("a", a), ("b", b)):
+        store = _write_run(tmp_path / name, results)
+        (store.root / "results.json").write_text(json.dumps(results.to_dict()))
+    return tmp_path / "a" / "run", tmp_path / "b" / "run", a, b
+
+
+def test_compare_notes_seeds_and_settings_and_shows_intervals(tmp_path, capsys, monkeypatch):
+    from scipy.stats import beta, fisher_exact
+
+    from dpmi.cli import main
+
+    run_a, run_b, a, b = _two_runs(tmp_path)
+    (tmp_path / "a" / "run").rename(tmp_path / "runA")
+    (tmp_path / "b" / "run").rename(tmp_path / "runB")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["compare", str(tmp_path / "runA"), str(tmp_path / "runB")]) == 0
+    out = capsys.readouterr().out
+    assert not list(work.iterdir())  # nothing in the working directory
+    assert (tmp_path / "compare_runA_vs_runB.png").read_bytes().startswith(b"\x89PNG")
+    assert "note: the runs have different seeds: A seed 0, B 3 seeds (0..2)" in out
+    assert "--epochs / [train] epochs (A: 30, B: 60)" in out and "seeds / " not in out
+    assert "-0.0" not in out
+    # eps1 / mi-face / eval_acc1: 0 of 10 in A (one seed) and 0 of 30 in B: Clopper-Pearson by its beta quantiles
+    high_a, high_b = beta.ppf(0.975, 1, 10), beta.ppf(0.975, 1, 30)
+    assert f"0.0-{100 * high_a:.1f}" in out and f"0.0-{100 * high_b:.1f}" in out
+    # non-private pca-prior: 9/10 and 27/30, the same rate: not distinguishable; compare with Fisher by hand
+    rows = {(r.split()[0], r.split()[1]) for r in out.splitlines()}
+    assert rows  # the table printed
+    from dpmi.study.compare import compare_runs
+    from dpmi.study.results import load_results
+
+    diffs = compare_runs(load_results(tmp_path / "runA"), load_results(tmp_path / "runB"))
+    row = next(r for r in diffs if r.level_key == "eps8" and r.attack == "pca-prior" and r.key == "eval_acc1")
+    assert (row.trials_a, row.trials_b) == (10, 30)
+    assert row.p_value == pytest.approx(fisher_exact([[7, 3], [21, 9]])[1])
+    assert row.distinguishable is False
+
+
+def test_compare_never_prints_minus_zero():
+    from dpmi.study.compare import points
+
+    assert points(-1e-9, signed=True) == "+0.0" and points(-1e-9) == "0.0" and points(-0.004) == "-0.4"
+
+
+def test_compare_figure_x_labels_do_not_overlap(tmp_path):
+    from dpmi.study.compare import compare_runs, comparison_axes
+    from dpmi.study.results import load_results
+
+    run_a, run_b, _, _ = _two_runs(tmp_path)
+    for name in ("a", "b"):  # long level labels, as the defense levels have
+        path = tmp_path / name / "run" / "results.json"
+        data = json.loads(path.read_text())
+        for level in data["levels"]:
+            level["label"] = f"early-stop (accuracy of {level['label']})"
+        for cell in data["cells"]:
+            cell["level"]["label"] = f"early-stop (accuracy of {cell['level']['label']})"
+        path.write_text(json.dumps(data))
+    fig = comparison_axes(compare_runs(load_results(run_a), load_results(run_b)), "a", "b")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        assert len(boxes) >= 3
+        for left, right in zip(boxes, boxes[1:]):
+            assert not left.overlaps(right), (left, right)
+
+
+# ------------------------------------------------------------------------------------ people named one way
+def test_grid_text_names_people_as_the_grid_columns_do():
+    from dpmi.study.levels import PrivacyLevel
+    from dpmi.study.report import grid_sentence
+    from dpmi.study.results import GridRow
+
+    level = PrivacyLevel("nonprivate", "non-private")
+    row = GridRow(level, "mi-face", 0, np.zeros((8, 4, 4)), [True, False] * 4, "pretrained face recognizer")
+    names = [f"s{k + 1}" for k in range(20)]
+    text = grid_sentence([row], "nonprivate", list(range(8)), names)
+    assert "people s1..s8" in text and "people 0..7" not in text and "mi-face 4 of 8" in text
+    assert "people person 0..person 7" in grid_sentence([row], "nonprivate", list(range(8)))
+
+
+def test_help_and_study_toml_say_people_one_way(capsys):
+    from pathlib import Path
+
+    from dpmi.cli import main
+
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1..K" not in text and "attack the first K private people" in text
+    assert "(AT&T: 0 is s1)" in text
+    toml = (Path(__file__).parents[1] / "study.toml").read_text()
+    assert "0..identities-1" not in toml and "attack the first K private people" in toml

@@ -59,7 +59,7 @@ def _results(seeds=(0, 1, 2), quick=False) -> StudyResults:
         levels=LEVELS, cells=cells,
         recipes=[RecipeChoice("nonprivate", RECIPE, False), RecipeChoice("eps8", RECIPE, True, 0.6, trials),
                  RecipeChoice("eps1", RECIPE, True, 0.6, trials)],
-        evaluator={"test_accuracy": 0.95, "train_accuracy": 1.0}, data={"root": "/faces", "manifest_sha256": "abc"},
+        evaluator={"test_accuracy": 0.95, "train_accuracy": 1.0}, data={"root": "/faces", "fingerprint": "abc"},
         split={"private": list(range(CLASSES)), "public": list(range(CLASSES, 2 * CLASSES)), "grid_people": 4},
         versions={"dpmi": "0"},
     )
@@ -160,7 +160,7 @@ def test_reading_names_the_strongest_attack_and_uses_the_test(rendered):
         shown = f"{100 * rate:.1f}%" if rate < 0.1 else f"{100 * rate:.0f}%"  # small rates keep a decimal
         assert f"{attack} {shown} ({verdict})" in text or f"names {shown} ({verdict})" in text, (level, attack)
     assert "Smoke run" not in text and "PLD" in text and "personal data" in text
-    assert "/faces" in text and "abc" in text  # provenance: the directory and the manifest hash
+    assert "/faces" in text and "abc" in text  # provenance: the directory and the folder fingerprint
 
 
 def test_quick_report_says_smoke_run_and_shows_no_spread(tmp_path):

@@ -136,14 +136,59 @@ class QueryInversionResult(PriorInversionResult):
         return out
 
 
-def decode_latents(prior: LatentPrior, z: torch.Tensor) -> torch.Tensor:
+def decode_latents(
+    prior: LatentPrior, z: torch.Tensor, workspace: dict[str, torch.Tensor] | None = None
+) -> torch.Tensor:
     """`prior.decode(z)` without autograd; for the eigenface prior one fused multiply-add and an in-place clamp
-    (the same images up to float rounding, in half the time of `PCAPrior.decode` on big batches)."""
+    (the same images up to float rounding, in half the time of `PCAPrior.decode` on big batches). workspace: as
+    in `decode_pairs`, the eigenface images are written into a buffer reused while the batch size stays the same
+    (valid until the next call with that workspace)."""
     with torch.no_grad():
-        if isinstance(prior, PCAPrior):
-            flat = torch.addmm(prior.mean, z * prior.scale, prior.basis).clamp_(-1.0, 1.0)
-            return flat.view(-1, *prior.input_shape)
-        return prior.decode(z)
+        if not isinstance(prior, PCAPrior):
+            return prior.decode(z)
+        kept = None if workspace is None else workspace.get("decoded")
+        if workspace is None:
+            flat = torch.addmm(prior.mean, z * prior.scale, prior.basis)
+        else:
+            if kept is None or kept.shape[0] != len(z):
+                kept = workspace["decoded"] = torch.empty(len(z), prior.basis.shape[1], dtype=z.dtype, device=z.device)
+            flat = torch.addmm(prior.mean, z * prior.scale, prior.basis, out=kept)
+        return flat.clamp_(-1.0, 1.0).view(-1, *prior.input_shape)
+
+
+def decode_pairs(
+    prior: LatentPrior,
+    z: torch.Tensor,
+    half: torch.Tensor,
+    sigma: float,
+    workspace: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The images of every antithetic pair z_r +- sigma eps_{r,i}, [rows * P, C, H, W] with row r's P = 2 * half
+    samples in the order (+eps_1 .. +eps_{P/2}, -eps_1 .. -eps_{P/2}), for z [rows, d] and half = eps [rows, P/2, d].
+
+    For the eigenface prior the decoder is affine, G(z +- s e) = G(z) +- s e W (before the clamp), so a pair costs
+    one [d x H*W] product instead of two (the same images up to float rounding); any other prior decodes each.
+    workspace: a dict kept by the caller between steps; the eigenface images are then written into the same
+    buffers every step (no fresh 100 MB allocation per step: the page faults cost more than the arithmetic), so
+    the returned images are valid until the next call with that workspace.
+    """
+    rows, pairs, dim = half.shape
+    with torch.no_grad():
+        if not isinstance(prior, PCAPrior):
+            noise = torch.cat([half, -half], dim=1)
+            return prior.decode((z.unsqueeze(1) + float(sigma) * noise).reshape(rows * 2 * pairs, dim))
+        pixels = int(prior.basis.shape[1])
+        space = workspace if workspace is not None else {}
+        delta, images = space.get("delta"), space.get("images")
+        if delta is None or images is None or tuple(images.shape) != (rows, 2, pairs, pixels):
+            delta = torch.empty(rows * pairs, pixels, dtype=z.dtype, device=z.device)
+            images = torch.empty(rows, 2, pairs, pixels, dtype=z.dtype, device=z.device)
+            space.update(delta=delta, images=images)
+        base = torch.addmm(prior.mean, z * prior.scale, prior.basis).unsqueeze(1)  # [rows, 1, H*W]
+        torch.mm((float(sigma) * prior.scale) * half.reshape(rows * pairs, dim), prior.basis, out=delta)
+        torch.add(base, delta.view(rows, pairs, pixels), out=images[:, 0])
+        torch.sub(base, delta.view(rows, pairs, pixels), out=images[:, 1])
+        return images.clamp_(-1.0, 1.0).view(rows * 2 * pairs, *prior.input_shape)
 
 
 def row_generators(seed: int, labels: torch.Tensor, restarts: int) -> list[torch.Generator]:
@@ -191,12 +236,24 @@ class BlackBoxLatentSearch:
         self.settings = settings
         self.device = device
         self.decode_batch = int(decode_batch)
+        self._workspace: dict[str, torch.Tensor] = {}  # the step's image buffers, reused (`decode_pairs`)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         if len(z) <= self.decode_batch:
             return decode_latents(self.prior, z)
         return torch.cat(
             [decode_latents(self.prior, z[i : i + self.decode_batch]) for i in range(0, len(z), self.decode_batch)]
+        )
+
+    def _decode_pairs(self, z: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+        """`decode_pairs` in chunks of rows of at most `decode_batch` images."""
+        per_row = 2 * int(half.shape[1])
+        chunk = max(1, self.decode_batch // per_row)
+        sigma = float(self.settings.sigma)
+        if len(z) <= chunk:
+            return decode_pairs(self.prior, z, half, sigma, self._workspace)
+        return torch.cat(
+            [decode_pairs(self.prior, z[i : i + chunk], half[i : i + chunk], sigma) for i in range(0, len(z), chunk)]
         )
 
     def _realism(self, z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -267,7 +324,7 @@ class BlackBoxLatentSearch:
             half = torch.stack([torch.randn(population // 2, dim, generator=g) for g in generators]).to(z)
             noise = torch.cat([half, -half], dim=1)  # [rows, P, d]
             samples = (z.unsqueeze(1) + float(s.sigma) * noise).reshape(rows * population, dim)
-            images = self._decode(samples)
+            images = self._decode_pairs(z, half)
             log_p = self.target.log_probabilities(images)
             fitness = identity_loss(log_p, sample_labels, s.identity_loss, s.margin_cap)
             if s.prior_weight:

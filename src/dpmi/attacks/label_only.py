@@ -183,10 +183,11 @@ class BoundaryRepulsion:
         self.settings = settings
         self.device = device
         self.decode_batch = int(decode_batch)
+        self._workspace: dict[str, torch.Tensor] = {}  # the queried images' buffer, reused (`decode_latents`)
 
-    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+    def _decode(self, z: torch.Tensor, reuse: bool = False) -> torch.Tensor:
         if len(z) <= self.decode_batch:
-            return decode_latents(self.prior, z)
+            return decode_latents(self.prior, z, self._workspace if reuse else None)
         return torch.cat(
             [decode_latents(self.prior, z[i : i + self.decode_batch]) for i in range(0, len(z), self.decode_batch)]
         )
@@ -234,7 +235,7 @@ class BoundaryRepulsion:
             pool = self.prior.sample(int(s.init_batch), pool_generator)
             if first_latent is None:
                 first_latent = pool[0]
-            predicted = self.target(self._decode(pool))
+            predicted = self.target(self._decode(pool, reuse=True))
             hits = predicted.view(1, -1) == labels_t.view(-1, 1)  # [K, B]
             new = hits.any(dim=1) & ~found
             if bool(new.any()):
@@ -263,7 +264,7 @@ class BoundaryRepulsion:
             directions = directions / directions.norm(dim=2, keepdim=True).clamp_min(1e-12)  # [K, N, d]
             sphere = proposal.unsqueeze(1) + radius.view(-1, 1, 1) * directions
             batch = torch.cat([proposal.unsqueeze(1), sphere], dim=1).reshape(count * (points + 1), dim)
-            predicted = self.target(self._decode(batch)).view(count, points + 1)
+            predicted = self.target(self._decode(batch, reuse=True)).view(count, points + 1)
             inside = predicted == labels_t.view(-1, 1)
             ok = inside[:, 0]
             # Accepted proposals become the current point; rejected ones are halved back towards it.

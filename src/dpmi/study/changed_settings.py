@@ -24,6 +24,8 @@ def _shown(value: Any, limit: int = 40) -> str:
         text = ", ".join(f"{k}={_shown(v)}" for k, v in value.items()) or "none"
     elif value is None:
         text = "default"
+    elif isinstance(value, bool):
+        text = "on" if value else "off"
     else:
         text = shown(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

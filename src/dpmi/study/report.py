@@ -249,8 +249,9 @@ def miface_steps(summaries: list[LevelSummary]) -> str:
     return ("Here: " + "; ".join(parts) + ".") if parts else ""
 
 
-def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int]) -> str:
-    """What the grid shows for one level: green frames per attack row (first seed, the drawn people)."""
+def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int], names: list[str] | None = None) -> str:
+    """What the grid shows for one level: green frames per attack row (first seed, the drawn people, named as
+    the grid's column labels name them: `names`, the private people's folder names, else "person k")."""
     parts = []
     for row in rows:
         if row.level.key != level_key or row.hits is None:
@@ -261,9 +262,14 @@ def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int]) -> st
         return ""
     judge = next(r.judge for r in rows if r.level.key == level_key)
     return (
-        f"In the grid (seed {rows[0].seed}, people {columns[0]}..{columns[-1]}), green frames, i.e. people the "
+        f"In the grid (seed {rows[0].seed}, people {_person(columns[0], names)}..{_person(columns[-1], names)}), "
+        "green frames, i.e. people the "
         f"{judge} names: " + ", ".join(parts) + "."
     )
+
+
+def _person(column: int, names: list[str] | None) -> str:
+    return names[column] if names and column < len(names) else f"person {column}"  # as figures.py labels columns
 
 
 def _ordered_judges(judges: list[tuple[str, str, str]], panel: JudgePanel | None) -> list[tuple[str, str, str]]:
@@ -379,7 +385,7 @@ def plain_reading(
             if disagree:
                 text += " " + disagree
         if grid_rows and columns:
-            grid = grid_sentence(grid_rows, s.level.key, columns)
+            grid = grid_sentence(grid_rows, s.level.key, columns, results.split.get("private_names"))
             if grid:
                 text += " " + grid
         sentences.append(text)

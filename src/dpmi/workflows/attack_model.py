@@ -253,11 +253,11 @@ def attack_saved_model(
 
     shape = _shape(metadata["input_shape"])
     budget = None if query_budget is None else int(query_budget) * len(labels)
-    victim = (
-        _callable_target(target, access, len(private_ids), shape, budget, target_outputs)
-        if target is not None
-        else from_module(model, access, input_shape=shape, num_classes=int(metadata["num_classes"]), budget=budget)
-    )
+    victim: Any
+    if target is not None or model is None:
+        victim = _callable_target(str(target), access, len(private_ids), shape, budget, target_outputs)
+    else:
+        victim = from_module(model, access, input_shape=shape, num_classes=int(metadata["num_classes"]), budget=budget)
     where = path if path is not None else Path.cwd() / str(target).rpartition(":")[2]
     out_dir = (Path(out) if out is not None else default_attack_dir(where, attack)) if save else None
     created = prepare_output_dir(out_dir, what="output directory") if out_dir is not None else []
