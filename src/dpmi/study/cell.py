@@ -161,7 +161,7 @@ def run_attack(
     """Build attack `name` through the registry, invert the attacked people, score the reconstructions.
 
     A scores or label-only attack gets the target behind `dpmi.attacks.access.from_module`, whose counter gives
-    the record's queries; its per-person `query_budget` is the study's (`config.query_budget`) unless the
+    the record's queries; its per-person `query_budget` is the study's (`config.attack.query_budget`) unless the
     attack's option table sets one, and the target refuses any query past budget x people.
 
     Returns the record and the images float32 [people, C, H, W] in the model's input range.
