@@ -108,15 +108,7 @@ def _search_settings(options: dict[str, Any]):
 
 @register_attack(
     "pca-prior",
-    # Measured on the softmax target, 20 private identities, target seeds 0-2 (evaluation CNN / LBP acc@1,
-    # means): 40 eigenfaces 0.80 / 0.62 non-private and 0.37 / 0.50 at epsilon 8, against 80 eigenfaces
-    # 0.72 / 0.73 and 0.32 / 0.38 (25: 0.40 / 0.38 and 60: 0.37 / 0.38 at epsilon 8; w = 1: 0.40 / 0.43;
-    # "ce" 0.42 / 0.33). On seed 0, "margin" with w = 0.1 beat "ce" (0.65 / 0.75 vs 0.45-0.6 / 0.45-0.5
-    # non-private); 10 restarts instead of 5 did not raise acc@1 at epsilon 8 and took twice the time.
-    # Steps and lr, on the study's 15 softmax targets (5 levels x seeds 0-2, 300 inversions; evaluation CNN /
-    # LBP acc@1 over all of them): 100 steps at lr 0.1 0.46 / 0.46 against 200 at lr 0.05 0.43 / 0.41 (at
-    # epsilon 8 0.45 / 0.48 against 0.40 / 0.37) in half the time; 50 at lr 0.2 0.41 / 0.47; 2000 candidates
-    # instead of 500 0.44 / 0.43.
+    # Defaults chosen by measurement: docs/results/attack_defaults.md#pca-prior.
     defaults={
         "components": 40,
         "steps": 100,
@@ -152,13 +144,7 @@ def _pca_prior(
 
 @register_attack(
     "gmi",
-    # Measured on the softmax target, 20 private identities (evaluation CNN / LBP acc@1, non-private): "ce"
-    # with w = 0.01 0.55 / 0.20, w = 0.1 0.50 / 0.20, "margin" with w = 0.01 0.55 / 0.30; latent_weight 1
-    # 0.50 / 0.25 (GAN of 1500 steps, 38 s of CPU to train); the GAN of 3000 steps (81 s of CPU) raised
-    # "margin" w = 0.01 to 0.80 / 0.70 non-private and 0.35 / 0.40 at epsilon 8. Steps and lr, on the study's
-    # 15 softmax targets (5 levels x seeds 0-2, 300 inversions, all levels pooled): 100 steps at lr 0.1
-    # 0.39 / 0.40 against 200 at lr 0.05 0.39 / 0.40 in half the time; 100 at lr 0.05 0.38 / 0.39; 60 at
-    # lr 0.15 0.40 / 0.38; 3 restarts 0.36 / 0.41; 2000 candidates 0.37 / 0.42.
+    # Defaults chosen by measurement: docs/results/attack_defaults.md#gmi.
     defaults={
         "steps": 100,
         "lr": 0.1,
@@ -288,9 +274,7 @@ def _query_device(device: Any):
 
 @register_attack(
     "pca-prior-bb",
-    # Measured on the non-private softmax target, 20 private identities, seed 0 (evaluation CNN / LBP acc@1;
-    # white-box pca-prior 0.85 / 0.80): sigma 0.5, 4 restarts x 90 steps x 50: 0.90 / 0.55 (18,049 queries per
-    # identity, 55 s); sigma 1.0: 0.65 / 0.75; 2 restarts x 180 steps: 0.70 / 0.55. docs/results/access.md.
+    # Defaults chosen by measurement: docs/results/attack_defaults.md#pca-prior-bb.
     defaults={
         "components": 40,
         "steps": 90,
@@ -364,10 +348,7 @@ BREP_PRIORS = ("gan", "pca")
 
 @register_attack(
     "brep-mi",
-    # Measured on the non-private softmax target, 20 private identities, target seeds 0-2 (evaluation CNN / LBP
-    # acc@1, chance 0.05): prior "pca" 0.60 / 0.55 in 16,600 queries per person, "gan" 0.38 / 0.50 in 17,000;
-    # on the cnn (seed 0) pca 0.60 / 0.70, gan 0.50 / 0.70; max_radius 16 instead of 8: pca 0.55 / 0.60 (seed 0).
-    # docs/results/access.md.
+    # Defaults chosen by measurement: docs/results/attack_defaults.md#gmi-bb.
     defaults={
         "prior": "pca",
         "components": 40,
@@ -465,10 +446,7 @@ def _lomma_surrogates(model: Any, public: Any, options: dict[str, Any], device: 
 
 @register_attack(
     "pca-prior-lomma",
-    # Measured on the non-private softmax target, 20 private identities, seed 0 (evaluation CNN / LBP acc@1;
-    # pca-prior itself 0.85 / 0.80): logit loss 0.40 / 0.65 (prior weight 1: 0.45 / 0.70, 10: 0.35 / 0.50);
-    # margin loss + 2 mlp surrogates 0.70 / 0.80, + 2 softmax surrogates 0.70 / 0.75; logit loss + 2 mlp
-    # surrogates 0.40 / 0.75. LOMMA does not help this target: pca-prior stays without it.
+    # Defaults chosen by measurement: docs/results/attack_defaults.md#pca-prior-lomma.
     defaults={
         "components": 40,
         "steps": 100,
@@ -521,9 +499,7 @@ def _pca_prior_lomma(
 
 @register_attack(
     "gmi-lomma",
-    # Measured on the non-private softmax target, 20 private identities, seed 0 (evaluation CNN / LBP acc@1;
-    # gmi itself 0.80 / 0.65): logit loss 0.70 / 0.70; margin loss + 2 mlp surrogates 0.75 / 0.60. LOMMA does
-    # not help this target: gmi stays without it.
+    # Defaults chosen by measurement: docs/results/attack_defaults.md#gmi-lomma.
     defaults={
         "steps": 100,
         "lr": 0.1,
