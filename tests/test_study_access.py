@@ -111,9 +111,9 @@ def test_terminal_table_and_csv_show_access_and_queries():
 
 def test_access_settings_choose_the_attacks_and_refuse_mismatches():
     default = make_config()
-    assert default.access == ("white-box", "scores", "labels") and default.query_budget == 2000
+    assert default.attack.access == ("white-box", "scores", "labels") and default.attack.query_budget == 2000
     white = make_config(access=("white-box",))
-    assert white.attacks == ("mi-face", "pca-prior", "gmi")
+    assert white.attack.names == ("mi-face", "pca-prior", "gmi")
     assert make_config(access=("scores", "labels")).attack.names == ("pca-prior-bb", "brep-mi")
     with pytest.raises(ValueError, match="needs scores access, which is not among"):
         make_config(access=("white-box",), attacks=("mi-face", "pca-prior-bb"))

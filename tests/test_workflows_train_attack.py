@@ -184,3 +184,14 @@ def test_a_user_factory_model_trains_saves_and_is_attacked(tmp_path, synthetic_f
     report = attack_saved_model(trained.path, options={"max_iter": 2}, data=synthetic_faces, save=False,
                                 metrics=False)
     assert report.images.shape == (4, 1, 28, 24)
+
+
+def test_the_attack_logs_its_start_and_end_instead_of_a_bar_with_a_jumping_total(trained, synthetic_faces, capsys):
+    """Issue 23: `dpmi attack`'s bar counted the target's forward calls and its total jumped (11/302, then 12/12).
+    The attack now says one line as it starts and one as it ends, and draws no bar of its own."""
+    lines: list[str] = []
+    attack_saved_model(trained.path, "mi-face", options={"max_iter": 5}, identities=[1], data=synthetic_faces,
+                       save=False, metrics=False, progress=True, log=lines.append)
+    assert lines[0] == "mi-face (white-box access) on 1 identities ..."
+    assert lines[-1].startswith("mi-face finished in ") and lines[-1].endswith(" s")
+    assert "query" not in capsys.readouterr().err  # no forward-call bar ("... query/s") on stderr

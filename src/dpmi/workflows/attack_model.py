@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -204,7 +205,7 @@ def attack_saved_model(
             the sidecar records, else `$DPMI_DATA`, else the cache. Checked against the sidecar's SHA-256.
         metrics: False skips the scores (no evaluation classifier is trained).
         device: torch device for the attack and the scores.
-        progress: show a progress bar of the attack's queries to the target on stderr.
+        progress: show the judges' progress bars on stderr (the attack itself logs a line as it starts and ends).
         log: where one-line notes go; default nowhere.
 
     Raises:
@@ -212,13 +213,11 @@ def attack_saved_model(
             cannot be written (checked before the attack), faces other than the training ones, a file that is
             not a dpmi model. FileNotFoundError: no model file, or no faces where needed.
     """
-    from torch import nn
 
     from dpmi.attacks.access import WhiteBox, from_module
     from dpmi.attacks.registry import attack_spec, make_attack, resolve_options
     from dpmi.models.model_file import load_model
     from dpmi.study.config import check_device
-    from dpmi.workflows.forward_progress import forward_progress
     from dpmi.workflows.output_dir import prepare_output_dir, remove_empty_dirs
     from dpmi.workflows.saved_model_faces import sidecar_identities
 
@@ -266,16 +265,13 @@ def attack_saved_model(
             metadata, data, need=metrics or spec.needs_public, note=note
         )
         built = make_attack(attack, victim, public=public, input_shape=shape, device=device, **resolved)
-        total = next((int(resolved[k]) + 2 for k in ("max_iter", "iterations", "steps") if k in resolved), None)
-        watched = victim.module if isinstance(victim, WhiteBox) else getattr(victim.predict, "__self__", None)
-        with forward_progress(
-            watched if isinstance(watched, nn.Module) else nn.Identity(),
-            total=total,
-            desc=f"{attack} on {len(labels)} identities",
-            unit="query",
-            enabled=progress and isinstance(watched, nn.Module),
-        ):
-            result = built.invert(labels)
+        # One line when the attack starts and one when it ends: its iterations run inside the attack (batched,
+        # often on a functional copy of the model), so a bar counting the target's forward calls counted the
+        # wrong thing and its total jumped (11/302, then 12/12).
+        note(f"{attack} ({access} access) on {len(labels)} identities ...")
+        started = time.perf_counter()
+        result = built.invert(labels)
+        note(f"{attack} finished in {time.perf_counter() - started:.1f} s")
         scores: dict[str, float] = {}
         per_identity: dict[str, list[Any]] = {}
         answer: str | None = None
