@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from _soundness import allowed_exceedance
 from dpmi.audit.bounds import one_run_epsilon
 from dpmi.audit.fdp_one_run import (
     approx_epsilon_lower_bound,
@@ -23,10 +24,6 @@ from dpmi.audit.fdp_one_run import (
 )
 
 DELTA = 1e-5
-
-
-def _allowed(runs: int) -> float:
-    return float(stats.binom.ppf(0.999, runs, 0.05)) / runs
 
 
 def _gaussian_runs(rng, runs, m, r, mu):
@@ -55,9 +52,9 @@ def test_both_bounds_are_sound_on_the_gaussian_mechanism(m, r, mu):
     mus = _per_run(lambda v: gdp_mu_lower_bound(m, r, v), counts)
     steinke = _per_run(lambda v: one_run_epsilon(m, r, v, DELTA), counts)
     approx = _per_run(lambda v: approx_epsilon_lower_bound(m, r, v, DELTA), counts)
-    assert np.mean(mus > mu) <= _allowed(runs)
-    assert np.mean(steinke > eps_true) <= _allowed(runs)
-    assert np.mean(approx > eps_true) <= _allowed(runs)
+    assert np.mean(mus > mu) <= allowed_exceedance(runs)
+    assert np.mean(steinke > eps_true) <= allowed_exceedance(runs)
+    assert np.mean(approx > eps_true) <= allowed_exceedance(runs)
     assert np.median(mus) > 0.2 * mu  # not sound by being vacuous
 
 
@@ -69,8 +66,8 @@ def test_bounds_are_sound_where_steinke_is_tight_randomised_response(m, r, eps):
     counts = np.random.default_rng(7).binomial(r, 1.0 / (1.0 + math.exp(-eps)), size=runs)
     steinke = _per_run(lambda v: one_run_epsilon(m, r, v, 0.0), counts)
     approx = _per_run(lambda v: approx_epsilon_lower_bound(m, r, v, 1e-12), counts)
-    assert np.mean(steinke > eps) <= _allowed(runs)
-    assert np.mean(approx > eps) <= _allowed(runs)
+    assert np.mean(steinke > eps) <= allowed_exceedance(runs)
+    assert np.mean(approx > eps) <= allowed_exceedance(runs)
     assert np.median(steinke) > 0.6 * eps  # near-tight here
 
 
@@ -79,7 +76,7 @@ def test_the_simulation_has_power_against_an_overstated_bound():
     m, r, mu, runs = 1000, 100, 1.0, 800
     counts = _gaussian_runs(np.random.default_rng(3), runs, m, r, mu)
     mus = _per_run(lambda v: gdp_mu_lower_bound(m, r, v), counts)
-    assert np.mean(mus + 0.6 > mu) > _allowed(runs)
+    assert np.mean(mus + 0.6 > mu) > allowed_exceedance(runs)
 
 
 @pytest.mark.parametrize("m", [200, 1000, 5000])

