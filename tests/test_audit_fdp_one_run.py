@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from _soundness import allowed_exceedance
 from dpmi.audit.bounds import one_run_epsilon
