@@ -176,3 +176,44 @@ def test_the_default_non_private_target_leaks_membership(faces):
     assert record["auc"] > 0.75 and record["black_box"]["kind"].startswith("membership-inference strength")
     assert record["epsilon_lower_bound"]["black_box"] > 0.5 and record["epsilon_lower_bound"]["black_box_fdp"] > 1.0
     assert audit["settings"]["shadows"] == 16 and audit["settings"]["shadows_batched"] is True
+
+
+def test_a_defense_level_is_audited_with_the_defenses_objective(faces, monkeypatch):
+    """Label smoothing (its default strength): the shadows and the one-run target train through the defense's
+    trainer (counted), one after another and at most DEFENSE_AUDIT_SHADOWS of them, and its numbers are its
+    own. Measured (16 shadows, audit seed 0): AUC 0.815 against 0.870 without a defense; one-run 72 of 100
+    right (Steinke 0.56, f-DP 1.06) against 92 (1.82, 3.51); at 8 shadows as here, below."""
+    import dpmi.defenses as defenses
+    from dpmi.data import split_identities
+    from dpmi.study import audit_phase
+    from dpmi.study.levels import PrivacyLevel
+    from dpmi.study.recipe import base_recipe
+
+    calls = []
+    real = defenses.defended_trainer
+
+    def counting(*args, **kwargs):
+        trainer = real(*args, **kwargs)
+
+        def counted(model, x, y, config):
+            calls.append(int(x.shape[0]))
+            return trainer(model, x, y, config)
+
+        return counted
+
+    monkeypatch.setattr(defenses, "defended_trainer", counting)
+    config = make_config(audit_shadows=16)
+    split = split_identities(faces)
+    train, test = split.private.split(train_per_class=config.data.train_per_class, seed=config.data.split_seed)
+    level = PrivacyLevel("label-smoothing", "label smoothing", defense="label-smoothing")
+    assert level in audit_phase.audited_levels(config, [PrivacyLevel("nonprivate", "non-private"), level])
+    audit = audit_phase.audit_one(config, level, base_recipe(config), 0, train, test, public=split.public)
+    shadows = audit_phase.DEFENSE_AUDIT_SHADOWS
+    # the shadows on 140 of the 200 candidates each, then the one-run target on the coin-flipped ones
+    assert len(calls) == shadows + 1 and calls[:shadows] == [140] * shadows and 60 < calls[-1] < 140
+    assert audit["settings"]["shadows"] == shadows and audit["settings"]["shadows_batched"] is False
+    assert audit["settings"]["defense"] == "label-smoothing"
+    record = audit["record"]
+    assert "epsilon" not in record and record["epsilon_lower_bound"]["white_box"] is None
+    assert 0.5 < record["auc"] < 1.0 and record["black_box_one_run"]["guesses"] == 100
+    assert record["epsilon_lower_bound"]["black_box"] >= 0

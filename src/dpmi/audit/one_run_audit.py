@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import cast
 
 import numpy as np
@@ -148,6 +149,7 @@ def _lr_scores(projections: np.ndarray, noise_multiplier: float, sample_rate: fl
     return np.logaddexp(math.log1p(-sample_rate), math.log(sample_rate) + exponent).sum(axis=1)
 
 
+@lru_cache(maxsize=64)
 def plan_guesses(
     canaries: int,
     noise_multiplier: float,

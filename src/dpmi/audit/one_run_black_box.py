@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,7 @@ def both_bounds(outcome: GuessOutcome, delta: float, confidence: float = 0.95) -
     return one_run_epsilon(m, r, v, delta, 1.0 - confidence, 1e-3), fdp_one_run_bound(m, r, v, delta, confidence)
 
 
+@lru_cache(maxsize=64)
 def plan_black_box_guesses(
     candidates: int, delta: float, mu: float = PLAN_MU, confidence: float = 0.95, simulations: int = PLAN_SIMULATIONS
 ) -> int:

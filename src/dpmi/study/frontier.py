@@ -30,7 +30,9 @@ MATCH_POINTS = 0.05  # "accuracy-matched": within 5 accuracy points
 class FrontierPoint:
     """One level on the frontier. accuracy: mean held-out accuracy (0..1); hits / n: reconstructions the
     trusted judge names over people x seeds from the strongest attack; low, high: 95 % interval of hits / n;
-    epsilon: PLD epsilon (None: no guarantee); auc: LiRA AUC of the level's audit (None: not audited)."""
+    epsilon: PLD epsilon (None: no guarantee); auc: LiRA AUC of the level's audit (None: not audited);
+    mi_bound: the black-box one-run audit's eps_lb (Steinke, f-DP GDP) for the level, a valid 95 % lower bound
+    on its privacy loss from outputs alone, defenses included (None: not audited)."""
 
     key: str
     label: str
@@ -44,6 +46,7 @@ class FrontierPoint:
     epsilon: float | None
     auc: float | None
     matched_to: str | None
+    mi_bound: tuple[float, float] | None = None
 
     @property
     def rate(self) -> float:
@@ -65,6 +68,12 @@ def frontier_points(results: StudyResults, summaries: list[LevelSummary], panel:
         low, high = rate_interval(hits, n) if n else (math.nan, math.nan)
         audit = (results.audits.get(s.level.key) or {}).get("record") or {}
         auc = audit.get("auc")
+        bounds = audit.get("epsilon_lower_bound") or {}
+        mi_bound = (
+            None
+            if bounds.get("black_box") is None
+            else (float(bounds["black_box"]), float(bounds.get("black_box_fdp") or 0.0))
+        )
         defense = "dp-sgd" if s.level.private else s.level.defense
         points.append(
             FrontierPoint(
@@ -80,6 +89,7 @@ def frontier_points(results: StudyResults, summaries: list[LevelSummary], panel:
                 s.level.epsilon_pld if s.level.private else None,
                 None if auc is None else float(auc),
                 s.level.matched_to,
+                mi_bound,
             )
         )
     return points
@@ -192,7 +202,7 @@ def frontier_figure(points: list[FrontierPoint], chance: float, judge: str) -> b
     mia.axhline(0.5, ls=":", color="grey", label="AUC 0.5 (guessing)")
     mia.set_xlabel("target's held-out accuracy")
     mia.set_ylabel("LiRA AUC (membership-inference strength)")
-    mia.set_title("Membership inference (audited levels)", fontsize=11)
+    mia.set_title("Membership inference (audited levels, defenses included)", fontsize=11)
     for ax in (leak, mia):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", frameon=False)
@@ -203,7 +213,16 @@ def frontier_figure(points: list[FrontierPoint], chance: float, judge: str) -> b
 
 
 def frontier_table(points: list[FrontierPoint]) -> str:
-    head = ["level", "defense", "test accuracy", "strongest attack", "recognised (95% CI)", "epsilon (PLD)", "LiRA AUC"]
+    head = [
+        "level",
+        "defense",
+        "test accuracy",
+        "strongest attack",
+        "recognised (95% CI)",
+        "epsilon (PLD)",
+        "LiRA AUC",
+        "black-box ε_lb, one run (Steinke / f-DP)",
+    ]
     rows = []
     for p in points:
         cells = [
@@ -214,6 +233,7 @@ def frontier_table(points: list[FrontierPoint]) -> str:
             f"{p.hits}/{p.n} = {_pct(p.rate)} ({_pct(p.low)}-{_pct(p.high)})",
             "inf (no guarantee)" if p.epsilon is None else f"{p.epsilon:.3g}",
             "-" if p.auc is None else f"{p.auc:.3f}",
+            "-" if p.mi_bound is None else f"{p.mi_bound[0]:.2f} / {p.mi_bound[1]:.2f}",
         ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return (

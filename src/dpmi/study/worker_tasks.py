@@ -20,5 +20,5 @@ def run_task(task: CellTask | AuditTask) -> Any:
         return run_cell_task(task)
     if isinstance(task, AuditTask):
         context = worker_context()
-        return run_audit_task(task, context.train, context.test)
+        return run_audit_task(task, context.train, context.test, context.public)
     raise TypeError(f"a study worker runs CellTask or AuditTask, got {type(task).__name__}")
