@@ -34,7 +34,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -549,7 +549,7 @@ def _black_box(
 
 def _defended_logits(trainer, model, x_pool, y_pool, subsets, seeds, recipe, num_classes) -> torch.Tensor:
     """[K, P, classes]: model k trained by the defense's `trainer` on x_pool[subsets[k]] with seed seeds[k]."""
-    shape = tuple(int(s) for s in x_pool.shape[1:])
+    shape = cast(tuple[int, int, int], tuple(int(s) for s in x_pool.shape[1:]))  # x_pool is [P, C, H, W]
     out = []
     for subset, seed in zip(subsets, seeds):
         index = torch.from_numpy(np.asarray(subset, dtype=np.int64))
@@ -575,7 +575,7 @@ def _black_box_one_run(
     coin_seed, target_seed = derive_seeds(int(seed), 6)[4:]
     included = include_at_random(m, int(coin_seed % (2**31)))
     index = torch.from_numpy(np.flatnonzero(included))
-    shape = tuple(int(s) for s in x_pool.shape[1:])
+    shape = cast(tuple[int, int, int], tuple(int(s) for s in x_pool.shape[1:]))  # x_pool is [P, C, H, W]
     seed_k = int(target_seed % (2**31))
     net = build_model(model, num_classes=num_classes, input_shape=shape, seed=seed_k)
     trained = train_one_run_target(
