@@ -79,9 +79,41 @@ class RecipeTrial:
 
 
 @dataclass(frozen=True)
+class EarlyStopMatch:
+    """One seed's accuracy-matched early-stopped model (`dpmi.study.early_stop_match`): the short non-private
+    recipe chosen, its accuracy on the private held-out faces and the matched DP-SGD target's on the same seed
+    (both 0..1, the numbers the study's cells report)."""
+
+    seed: int
+    recipe: Recipe
+    accuracy: float
+    target_accuracy: float
+
+    @property
+    def gap(self) -> float:
+        """accuracy - target_accuracy (fraction, signed)."""
+        return self.accuracy - self.target_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "recipe": self.recipe.to_dict(),
+            "accuracy": self.accuracy,
+            "target_accuracy": self.target_accuracy,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EarlyStopMatch:
+        return cls(
+            int(data["seed"]), Recipe.from_dict(data["recipe"]), float(data["accuracy"]), float(data["target_accuracy"])
+        )
+
+
+@dataclass(frozen=True)
 class RecipeChoice:
     """The recipe a level trains with. searched: False when it is the base recipe (search off, or a
-    fixed-sigma level); then `trials` is empty and `val_accuracy` None. cached: the choice came from the cache."""
+    fixed-sigma level); then `trials` is empty and `val_accuracy` None. cached: the choice came from the cache.
+    matches: an early-stop level's per-seed recipes (`recipe` is then the first seed's); empty otherwise."""
 
     level_key: str
     recipe: Recipe
@@ -89,6 +121,11 @@ class RecipeChoice:
     val_accuracy: float | None = None
     trials: tuple[RecipeTrial, ...] = ()
     cached: bool = False
+    matches: tuple[EarlyStopMatch, ...] = ()
+
+    def recipe_for(self, seed: int) -> Recipe:
+        """The recipe the cell of `seed` trains with: its match's for an early-stop level, else `recipe`."""
+        return next((m.recipe for m in self.matches if m.seed == seed), self.recipe)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +135,7 @@ class RecipeChoice:
             "val_accuracy": self.val_accuracy,
             "trials": [t.to_dict() for t in self.trials],
             "cached": self.cached,
+            "matches": [m.to_dict() for m in self.matches],
         }
 
     @classmethod
@@ -110,6 +148,7 @@ class RecipeChoice:
             None if val is None else float(val),
             tuple(RecipeTrial.from_dict(t) for t in data.get("trials", [])),
             bool(data.get("cached", False)),
+            tuple(EarlyStopMatch.from_dict(m) for m in data.get("matches", [])),
         )
 
 
@@ -217,13 +256,13 @@ def choose_recipe(
 ) -> RecipeChoice:
     """The recipe `level` trains with: the best public held-out accuracy over the search space (cached), or
     the base recipe when the search is off or the level has a fixed sigma. A defense level searches the
-    non-private space with the defense's objective (fair training, Issue 20); an early-stop level takes the
-    non-private recipe whose public held-out accuracy is closest to its DP-SGD level's (`chosen[matched_to]`,
-    the choices made so far), searched over short trainings (`EARLY_STOP_EPOCHS`)."""
+    non-private space with the defense's objective (fair training, Issue 20). An early-stop level gets the
+    base recipe here as a placeholder: its per-seed recipes are matched on the private held-out accuracy once
+    the DP-SGD levels are calibrated (`dpmi.study.early_stop_match.match_early_stops`; `chosen` is unused)."""
     from dpmi.cache import cached, fingerprint_array
 
     if level.defense == "early-stop":
-        return _early_stop_recipe(level, config, public_train, public_val, private_train_size, log, chosen or {})
+        return RecipeChoice(level.key, base_recipe(config), searched=False)
     if not config.recipe.search or (level.noise_multiplier is not None and level.target_epsilon is None):
         return RecipeChoice(level.key, base_recipe(config), searched=False)
     private = level.target_epsilon is not None
@@ -278,77 +317,3 @@ def choose_recipe(
     return RecipeChoice(
         level.key, best.recipe, searched=True, val_accuracy=best.val_accuracy, trials=trials, cached=hit
     )
-
-
-# Short non-private trainings for the accuracy-matched baseline (epochs x learning rates, at the base lot size).
-EARLY_STOP_EPOCHS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
-EARLY_STOP_LR = (0.0001, 0.0003, 0.001, 0.003, 0.01)
-
-
-def _early_stop_recipe(
-    level: PrivacyLevel,
-    config: StudyConfig,
-    public_train: FaceDataset,
-    public_val: FaceDataset,
-    private_train_size: int,
-    log: Callable[[str], None],
-    chosen: dict[str, RecipeChoice],
-) -> RecipeChoice:
-    """The short non-private training whose public held-out accuracy is nearest the matched DP-SGD level's
-    (ties: the fewest epochs, then the smallest learning rate). The table of short trainings is one cached
-    search shared by every early-stop level; the DP level's accuracy is its searched choice's, or for a
-    fixed-sigma level one trial of its recipe on the public people."""
-    from dpmi.cache import cached, fingerprint_array
-
-    target_choice = chosen.get(level.matched_to or "")
-    if target_choice is None:
-        raise ValueError(f"early-stop level {level.key}: its DP-SGD level {level.matched_to!r} has no recipe yet")
-    target = target_choice.val_accuracy
-    if target is None:  # a fixed-sigma (or unsearched) level: measure its accuracy on the public people once
-        sigma = chosen_sigma(level.matched_to or "", target_choice, config, private_train_size)
-        target = _trial(
-            config.train.model, target_choice.recipe, sigma, public_train, public_val, private_train_size, config
-        )
-    space = [
-        Recipe(lr, epochs, config.train.batch_size, config.train.max_grad_norm, config.train.momentum)
-        for epochs in EARLY_STOP_EPOCHS
-        for lr in EARLY_STOP_LR
-    ]
-    parts = {
-        "model": config.train.model,
-        "model_signature": model_signature(config.train.model, public_train, config.run.seed),
-        "seed": config.run.seed,
-        "device_kind": config.run.device.split(":")[0],
-        "space": [r.to_dict() for r in space],
-        "private_train_size": private_train_size,
-        "public_train": [fingerprint_array(public_train.images), fingerprint_array(public_train.labels)],
-        "public_val": [fingerprint_array(public_val.images), fingerprint_array(public_val.labels)],
-        "early_stop": True,
-    }
-
-    def build() -> dict[str, Any]:
-        return {
-            "trials": [
-                RecipeTrial(
-                    r, None, _trial(config.train.model, r, None, public_train, public_val, private_train_size, config)
-                ).to_dict()
-                for r in space
-            ]
-        }
-
-    payload, hit = cached("recipe", parts, build, log=log)
-    trials = tuple(RecipeTrial.from_dict(t) for t in payload["trials"])
-    best = min(trials, key=lambda t: (abs(t.val_accuracy - target), t.recipe.epochs, t.recipe.lr))
-    return RecipeChoice(
-        level.key, best.recipe, searched=True, val_accuracy=best.val_accuracy, trials=trials, cached=hit
-    )
-
-
-def chosen_sigma(level_key: str, choice: RecipeChoice, config: StudyConfig, private_train_size: int) -> float | None:
-    """The sigma a fixed-sigma level trains with, from its key's level in the config (None: non-private)."""
-    from dpmi.study.levels import plan_levels
-
-    level = next((lv for lv in plan_levels(config) if lv.key == level_key), None)
-    if level is None or level.noise_multiplier is None:
-        return None
-    return _sigma_for(level, choice.recipe, config, private_train_size)

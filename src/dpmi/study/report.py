@@ -549,7 +549,17 @@ def _recipe_html(results: StudyResults) -> str:
     for choice in results.recipes:
         level = next((lv for lv in results.levels if lv.key == choice.level_key), None)
         private = bool(level and level.private)
-        if choice.searched:
+        if choice.matches:  # early-stop: per seed, matched on the held-out private accuracy
+            per_seed = "; ".join(
+                f"seed {m.seed}: {m.recipe.describe(False)} ({_pct(m.accuracy)} vs {_pct(m.target_accuracy)})"
+                for m in choice.matches
+            )
+            rows.append(
+                f"<tr><td>{_e(labels.get(choice.level_key, choice.level_key))}</td>"
+                f"<td>{_e(per_seed)} (matched per seed on the held-out private accuracy)</td>"
+                "<td class=num>-</td><td class=num>-</td><td class=num>-</td></tr>"
+            )
+        elif choice.searched:
             best = max(t.val_accuracy for t in choice.trials)
             worst = min(t.val_accuracy for t in choice.trials)
             rows.append(
@@ -567,7 +577,7 @@ def _recipe_html(results: StudyResults) -> str:
         ["privacy level", "chosen recipe", "candidates", "best public held-out accuracy", "worst candidate"], rows
     )
     details = []
-    for choice in searched:
+    for choice in (c for c in searched if not c.matches):
         trial_rows = [
             f"<tr><td>{_e(t.recipe.describe(True))}</td><td class=num>"
             f"{'-' if t.noise_multiplier is None else f'{t.noise_multiplier:.3g}'}</td>"

@@ -44,6 +44,7 @@ from dpmi.study.config import (
     grid_identities,
     validate_against_data,
 )
+from dpmi.study.early_stop_match import match_early_stops
 from dpmi.study.evaluator_cache import ensure_judges
 from dpmi.study.executor import Executor, make_executor
 from dpmi.study.levels import PrivacyLevel, plan_levels, resolve_levels
@@ -197,6 +198,9 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     start = time.perf_counter()
     levels = resolve_levels(planned, config, len(train), {k: c.recipe for k, c in recipes.items()})
     timings["accounting"] = time.perf_counter() - start
+    start = time.perf_counter()  # early-stop's per-seed match on the held-out accuracy (cached; may refuse)
+    recipes = match_early_stops(levels, recipes, config, train, test, split.public, log=log)
+    timings["recipe search"] += time.perf_counter() - start
     check_audit_config(config, levels, train.input_shape)  # bad audit settings stop here, before the disk
 
     # Everything above can fail on bad input; only now does anything touch the disk.
@@ -220,7 +224,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
     all_cells = [(level, seed) for level in levels for seed in config.cell_seeds()]
     # Seed-major order: an interrupted run has every level for its first seeds, not every seed of a few levels.
     todo = [
-        CellTask(config, level, recipes[level.key].recipe, seed, people)
+        CellTask(config, level, recipes[level.key].recipe_for(seed), seed, people)
         for seed in config.cell_seeds()
         for level in levels
         if not store.finished(level.key, seed)

@@ -143,6 +143,7 @@ def train(
     *,
     objective: Objective | None = None,
     parameters: Iterable[nn.Parameter] | None = None,
+    after_epoch: Callable[[int], None] | None = None,
 ) -> TrainHistory:
     """Train `model` (returns logits) on images `x` [N, ...] and labels `y` [N] in place.
 
@@ -155,7 +156,12 @@ def train(
         parameters: the parameters to train (default: all that require gradients). Every other parameter is
             frozen for the run (requires_grad off, restored afterwards), so it stays bit-identical and DP-SGD
             clips and noises only the trained ones.
+        after_epoch: non-private only: called with the epoch number (1..epochs) after each epoch, the model as
+            it stands; a plain run's batches do not depend on `epochs`, so after epoch e the model equals the
+            one `epochs=e` trains (what the early-stop baseline's sweep reads, `dpmi.study.early_stop_match`).
     """
+    if after_epoch is not None and config.private:
+        raise ValueError("after_epoch is for non-private training only (DP-SGD's steps depend on the epochs)")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same number of examples, got {x.shape[0]} and {y.shape[0]}")
     with _training_only(model, parameters) as trained:
@@ -163,7 +169,7 @@ def train(
         x, y = x.to(device), y.to(device)
         history = TrainHistory()
         if not config.private:
-            _train_plain(model, optimizer, x, y, config, history, objective)
+            _train_plain(model, optimizer, x, y, config, history, objective, after_epoch)
             return history
         _train_private(model, _private_training(model, optimizer, (x, y), config), config, history, objective)
         return history
@@ -314,10 +320,11 @@ def _train_plain(
     config: TrainConfig,
     history: TrainHistory,
     objective: Objective | None = None,
+    after_epoch: Callable[[int], None] | None = None,
 ) -> None:
     n = int(x.shape[0])
     rng = np.random.default_rng(config.seed)
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         order = torch.from_numpy(rng.permutation(n)).to(x.device)
         total = 0.0
         for start in range(0, n, config.batch_size):
@@ -332,3 +339,5 @@ def _train_plain(
             total += float(loss.detach()) * index.numel()
             history.steps += 1
         history.loss.append(total / n)
+        if after_epoch is not None:
+            after_epoch(epoch + 1)

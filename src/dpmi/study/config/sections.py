@@ -549,6 +549,14 @@ class DefenseSettings:
         "'none' alone: no defense levels)",
         "LIST",
     )
+    require_matched_baseline: bool = setting(
+        False,
+        "require_matched_baseline",
+        "--require-matched-baseline",
+        "bool",
+        "stop before the run (one error line) when a DP-SGD level has no early-stopped model within 5 accuracy "
+        "points on some seed (off: the frontier says so for that level)",
+    )
 
     def choices(self) -> list[tuple[str, float | None]]:
         """The defense levels asked for, as (registered defense, strength or None for early-stop's matched

@@ -58,6 +58,7 @@ class StudyConfig:
     # by the runner when one is given.
     NON_CELL_FIELDS = (
         "defenses",  # a defense level's key names the defense and strength: cells of other levels do not change
+        "require_matched_baseline",  # a check before the run: no cell changes
         "name",
         "out",
         "jobs",
