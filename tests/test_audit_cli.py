@@ -49,8 +49,11 @@ def test_small_private_audit_json_has_every_key(tmp_path, capsys, faces_root):
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["epsilon"]) == {"rdp", "pld"}
-    assert set(result["epsilon_lower_bound"]) == {"black_box", "white_box", "white_box_fdp"}
-    assert result["epsilon_lower_bound"]["black_box"] is None  # fixed-split LiRA: strength, not a bound
+    assert set(result["epsilon_lower_bound"]) == {"black_box", "black_box_fdp", "white_box", "white_box_fdp"}
+    # black box: the one-run retraining with candidates in at random (the fixed split's LiRA is strength only)
+    one = result["black_box_one_run"]
+    assert result["epsilon_lower_bound"]["black_box"] == one["steinke"]["epsilon_lower_bound"]
+    assert one["candidates"] == 200 and 0 <= one["correct"] <= one["guesses"] <= 200
     assert set(result["tpr_at_fpr"]) == {"0.001", "0.01"}
     assert set(result["reconstruction"]) == {"record", "identity"}
     assert result["white_box"]["tighter"] in {"f-DP (GDP)", "Steinke", "equal"}

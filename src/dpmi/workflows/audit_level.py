@@ -171,6 +171,8 @@ def audit_command(options: AuditOptions, log: Callable[[str], None] = print) -> 
     lines += [
         f"  LiRA membership-inference strength (not a bound): AUC {_fmt(result['auc'])}   "
         + "   ".join(t["text"] for t in ((result.get("low_fpr") or {}).get("targets") or {}).values()),
+        f"  black-box eps_lb (one run)     {_fmt(bounds.get('black_box'))} (Steinke et al.)   "
+        f"{_fmt(bounds.get('black_box_fdp'))} (f-DP, Gaussian curve)",
         f"  white-box eps_lb (one run)     {_fmt(bounds['white_box'])} (Steinke et al.)   "
         f"{_fmt(bounds.get('white_box_fdp'))} (f-DP, Gaussian curve)",
         f"  identity epsilon ({record.records_per_identity} images)  {_fmt(result['identity_epsilon'])}",
