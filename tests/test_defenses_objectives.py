@@ -151,12 +151,12 @@ def test_vib_kl_matches_the_closed_form_by_hand_and_monte_carlo():
 def test_vib_model_samples_in_training_uses_the_mean_in_eval_and_is_seeded():
     base = build_model("mlp", num_classes=5, input_shape=(1, 8, 8), seed=0)
     net = mid.wrap_model(base, 0.01, 5, seed=7)
-    assert net.bottleneck == 128 and net.head.out_features == 5
+    assert net.bottleneck == mid.bottleneck_width(256) == 64 and net.head.out_features == 5  # min(64, 256 / 2)
     x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     net.train()
     a = net(x)
     mu, logvar = net.defense_extras["mu"], net.defense_extras["logvar"]
-    assert mu.shape == logvar.shape == (4, 128)
+    assert mu.shape == logvar.shape == (4, 64)
     assert not torch.equal(a, net(x))  # fresh eps on the second pass
     again = mid.wrap_model(base, 0.01, 5, seed=7).train()
     assert torch.equal(again(x), a)  # same seed, same weights and eps

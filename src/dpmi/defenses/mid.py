@@ -30,8 +30,13 @@ from dpmi.defenses.base import DefenseSpec, StrengthKnob, last_linear, seeded_in
 LOGVAR_OFFSET = -10.0
 
 # Bottleneck width: MID uses half the feature width (k = 256 of VGG16's 512); capped so that a head on raw
-# pixels (softmax: 10304 features) does not get a 10304 x 10304 encoder.
-MAX_BOTTLENECK = 256
+# pixels (softmax: 10304 features) does not get a 10304 x 10304 encoder. The cap is 64, not MID's 256: on the
+# softmax the encoder is 10304 x 2k weights, and every attack step runs it forward and backward. Measured on
+# the faces (softmax, beta 0.01, the base recipe, seeds 0-2; one forward + backward of 100 images, one
+# thread, one run): k = 256: 97.8 % test accuracy, 5,281,300 weights, 103.6 ms (22x the undefended softmax's
+# 4.7 ms); k = 64: 97.8 %, 1,320,340, 23.7 ms (5x); k = 32: 97.8 %, 15.8 ms. The default study's mid cells
+# spent 3x an undefended cell's attack time at k = 256 (docs/results/frontier.md, time).
+MAX_BOTTLENECK = 64
 
 
 def bottleneck_width(features: int) -> int:
@@ -128,7 +133,7 @@ SPEC = DefenseSpec(
     ),
     departs=(
         f"the bottleneck is parameterised by log-variance (offset {LOGVAR_OFFSET:g}, so it starts as nearly "
-        "deterministic as MID's softplus(s - 5) standard deviation), with width min(256, features / 2) instead "
+        "deterministic as MID's softplus(s - 5) standard deviation), with width min(64, features / 2) instead "
         "of features / 2; one eps per example per step from a seeded generator; eval mode uses z = mu; the "
         "bottleneck sits on whatever feeds the target's head (raw pixels for the softmax target, so that target "
         "becomes a two-layer linear network with a noisy middle)"
