@@ -267,8 +267,8 @@ def frontier_page(results: StudyResults) -> str | None:
     return (
         "<p>Does DP-SGD protect beyond its accuracy cost? Each level is a point: its accuracy and how many "
         f"reconstructions the {html.escape(judge)} recognises from the strongest attack. An early-stopped "
-        "non-private model is trained to each DP-SGD level's accuracy (its short training searched on the public "
-        "people), and the model-inversion defenses run at their default strength.</p>"
+        "non-private model is trained to each DP-SGD level's accuracy (its short training matched per seed to the "
+        "DP-SGD target's held-out accuracy), and the model-inversion defenses run at their default strength.</p>"
         f"<div class=reading>{reading}</div>"
         f'<figure><img alt="utility-leakage frontier" src="data:image/png;base64,{image}"></figure>'
         + frontier_table(points)
