@@ -205,7 +205,7 @@ def attack_saved_model(
             the sidecar records, else `$DPMI_DATA`, else the cache. Checked against the sidecar's SHA-256.
         metrics: False skips the scores (no evaluation classifier is trained).
         device: torch device for the attack and the scores.
-        progress: show the judges' progress bars on stderr (the attack itself logs a line as it starts and ends).
+        progress: show the judges' progress bars on stderr and log a line as the attack starts and one as it ends.
         log: where one-line notes go; default nowhere.
 
     Raises:
@@ -268,10 +268,13 @@ def attack_saved_model(
         # One line when the attack starts and one when it ends: its iterations run inside the attack (batched,
         # often on a functional copy of the model), so a bar counting the target's forward calls counted the
         # wrong thing and its total jumped (11/302, then 12/12).
-        note(f"{attack} ({access} access) on {len(labels)} identities ...")
+        # Progress lines, so `progress=False` (--no-progress) leaves stderr to the one error line, if any.
+        if progress:
+            note(f"{attack} ({access} access) on {len(labels)} identities ...")
         started = time.perf_counter()
         result = built.invert(labels)
-        note(f"{attack} finished in {time.perf_counter() - started:.1f} s")
+        if progress:
+            note(f"{attack} finished in {time.perf_counter() - started:.1f} s")
         scores: dict[str, float] = {}
         per_identity: dict[str, list[Any]] = {}
         answer: str | None = None
