@@ -54,8 +54,9 @@ from dpmi.audit.one_run_black_box import (
     plan_black_box_guesses,
     train_one_run_target,
 )
+from dpmi.audit.progress import AuditPhase, AuditProgress, PhaseProgress
 from dpmi.audit.roc import LowFprReading, RocCurve, low_fpr_reading, roc_curve, tpr_at_zero_false_positives
-from dpmi.audit.shadow_models import train_together
+from dpmi.audit.shadow_models import model_steps, stack_steps, train_together, trains_together
 from dpmi.models import build_model
 from dpmi.privacy.accounting.reconstruction_bound import ReconstructionBound, check_kappa
 from dpmi.privacy.dpsgd import TrainConfig
@@ -276,6 +277,7 @@ def audit_level(
     kappa: float | None = None,
     one_run: bool = True,
     trainer: Trainer | None = None,
+    progress: AuditProgress | None = None,
 ) -> AuditRecord:
     """Audit one privacy level (see the module docstring).
 
@@ -298,6 +300,8 @@ def audit_level(
             pool's candidates included at random, scored by LiRA with the same shadows), a valid eps_lb.
         trainer: a non-private defense's `trainer(model, x, y, config)` (`dpmi.defenses.defended_trainer`): the
             shadows, the one-run target and (if `target` is None) the target train with it, sequentially.
+        progress: told the phases (`dpmi.audit.progress`: their exact step totals) once every setting is
+            checked and before anything trains, then each phase as it starts and its steps as they finish.
 
     Returns: AuditRecord (`.to_dict()` for JSON).
     """
@@ -347,9 +351,29 @@ def audit_level(
 
     if trainer is not None and recipe.private:
         raise ValueError("a defense's trainer is audited for non-private levels only (DP-SGD levels train plainly)")
+    tracker = PhaseProgress(progress)
+    tracker.plan(
+        audit_phases(
+            recipe,
+            model,
+            num_classes,
+            input_shape,
+            n,
+            int(x_heldout.shape[0]),
+            shadows=shadows,
+            canaries=canaries,
+            seed=seed,
+            target_given=target is not None,
+            black_box=black_box,
+            one_run=one_run,
+            defended=trainer is not None,
+            steps=t_steps,
+        )
+    )
     bb = one = None
     if black_box:
         start = time.perf_counter()
+        tracker.start("shadows")
         bb, pool_phi = _black_box(
             x_members,
             y_members,
@@ -365,10 +389,12 @@ def audit_level(
             fixed_variance,
             confidence,
             trainer,
+            tracker.advance,
         )
         seconds["black_box"] = time.perf_counter() - start
         if one_run:
             start = time.perf_counter()
+            tracker.start("one_run")
             one = _black_box_one_run(
                 torch.cat([x_members, x_heldout]),
                 torch.cat([y_members, y_heldout]),
@@ -383,6 +409,7 @@ def audit_level(
                 fixed_variance,
                 confidence,
                 trainer,
+                tracker.advance,
             )
             seconds["black_box_one_run"] = time.perf_counter() - start
 
@@ -390,6 +417,7 @@ def audit_level(
     if recipe.private and sigma and canaries:
         assert q is not None and t_steps is not None  # set together with sigma for a private recipe
         start = time.perf_counter()
+        tracker.start("white_box")
         wb = one_run_audit(
             x_members,
             y_members,
@@ -405,6 +433,7 @@ def audit_level(
             delta=recipe.delta,
             seed=audit_seeds[2] % (2**31),
             confidence=confidence,
+            advance=tracker.advance,
         )
         seconds["white_box"] = time.perf_counter() - start
 
@@ -412,7 +441,9 @@ def audit_level(
     if recipe.private and sigma:
         assert q is not None and t_steps is not None  # as above
         start = time.perf_counter()
+        tracker.start("accounting")
         identity = identity_epsilon(float(sigma), float(q), int(t_steps), recipe.delta, records)
+        tracker.advance()
         seconds["identity"] = time.perf_counter() - start
     reconstruction = extra = None
     if recipe.private and sigma:
@@ -422,6 +453,7 @@ def audit_level(
         bounds = _reconstruction(float(sigma), float(q), int(t_steps), kappas, records)
         reconstruction = bounds[0]
         extra = bounds[1] if kappa is not None else None
+        tracker.advance()
         seconds["reconstruction"] = time.perf_counter() - start
     return AuditRecord(
         None if sigma is None else float(sigma),
@@ -438,6 +470,66 @@ def audit_level(
         extra,
         one,
     )
+
+
+def audit_phases(
+    recipe: TrainConfig,
+    model: str,
+    num_classes: int,
+    input_shape: tuple[int, ...],
+    members: int,
+    heldout: int,
+    *,
+    shadows: int,
+    canaries: int,
+    seed: int,
+    target_given: bool = False,
+    black_box: bool = True,
+    one_run: bool = True,
+    defended: bool = False,
+    steps: int | None = None,
+) -> list[AuditPhase]:
+    """The phases `audit_level` runs for a checked recipe (sigma resolved; `steps` its DP-SGD steps T) and
+    what each advances by: the shadow stack's steps, the one-run target's, the white-box run's T, and one per
+    accounting bound."""
+    shape = cast(tuple[int, int, int], tuple(int(s) for s in input_shape))
+    sigma = recipe.noise_multiplier if recipe.private else None
+    phases = []
+    if black_box:
+        count = shadows + (0 if target_given else 1)
+        who = f"{shadows} shadow models" + ("" if target_given else " and the target")
+        if defended:  # trained one after another by the defense's trainer (`_defended_logits`)
+            total = count * model_steps(replace(recipe, batch_size=min(recipe.batch_size, members)), members)
+            phases.append(AuditPhase("shadows", f"{who}, one after another (the defense's objective)", total))
+        else:
+            how = "trained together" if trains_together(model, num_classes, shape) else "one after another"
+            total = stack_steps(model, count, members, recipe, num_classes, shape)
+            phases.append(AuditPhase("shadows", f"{who}, {how}", total))
+        if one_run:
+            pool = members + heldout
+            included = int(_one_run_inclusion(pool, seed).sum())
+            if recipe.private:
+                assert steps is not None  # a private recipe's steps are resolved with its sigma
+                total = int(steps)
+            else:
+                total = model_steps(replace(recipe, batch_size=min(recipe.batch_size, included)), included)
+            phases.append(
+                AuditPhase(
+                    "one_run", f"the one-run target on {included} of {pool} candidates, each in at random", total
+                )
+            )
+    if recipe.private and sigma and canaries:
+        assert steps is not None
+        phases.append(AuditPhase("white_box", f"the white-box run with {canaries} gradient canaries", int(steps)))
+    if recipe.private and sigma:
+        phases.append(AuditPhase("accounting", "identity epsilon and reconstruction bounds (PLD)", 2))
+    return phases
+
+
+def _one_run_inclusion(pool: int, seed: int) -> np.ndarray:
+    """[pool] bool: the black-box one-run audit's candidates in its target (stream 4 of the audit seed; the
+    fixed-split audit draws streams 0-3, so its numbers are unchanged)."""
+    return include_at_random(pool, int(derive_seeds(int(seed), 6)[4] % (2**31)))
 
 
 # The identity-level PLD (sigma / k, q_k) is wide; its bound is ~1 anyway, so a coarser grid (still pessimistic)
@@ -479,6 +571,7 @@ def _black_box(
     fixed_variance,
     confidence,
     trainer=None,
+    advance=None,
 ) -> tuple[BlackBoxResult, tuple[np.ndarray, np.ndarray]]:
     """Fixed-split LiRA; also returns the shadows' phi and membership over the whole pool [K, P] (for the
     one-run audit, which scores its own target with the same shadows)."""
@@ -494,7 +587,7 @@ def _black_box(
     if trainer is not None:  # a defense's objective: every model trained on its own (sequentially)
         all_subsets = subsets if target is not None else np.concatenate([np.arange(n)[None], subsets])
         all_seeds = shadow_seeds if target is not None else [recipe.seed, *shadow_seeds]
-        logits = _defended_logits(trainer, model, x_pool, y_pool, all_subsets, all_seeds, recipe, num_classes)
+        logits = _defended_logits(trainer, model, x_pool, y_pool, all_subsets, all_seeds, recipe, num_classes, advance)
         if target is None:
             target_logits, shadow_logits = logits[0], logits[1:]
         else:
@@ -502,12 +595,21 @@ def _black_box(
     elif target is None:  # the target trains with the shadows, as model 0 of the stack (seed: the recipe's)
         all_subsets = np.concatenate([np.arange(n)[None], subsets])
         stacked = train_together(
-            model, x_pool, y_pool, all_subsets, [recipe.seed, *shadow_seeds], recipe, num_classes=num_classes
+            model,
+            x_pool,
+            y_pool,
+            all_subsets,
+            [recipe.seed, *shadow_seeds],
+            recipe,
+            num_classes=num_classes,
+            advance=advance,
         )
         logits = stacked.logits(x_pool)
         target_logits, shadow_logits = logits[0], logits[1:]
     else:
-        stacked = train_together(model, x_pool, y_pool, subsets, shadow_seeds, recipe, num_classes=num_classes)
+        stacked = train_together(
+            model, x_pool, y_pool, subsets, shadow_seeds, recipe, num_classes=num_classes, advance=advance
+        )
         shadow_logits = stacked.logits(x_pool)
     if target is not None:
         target.eval()
@@ -547,7 +649,7 @@ def _black_box(
     return result, pool_phi
 
 
-def _defended_logits(trainer, model, x_pool, y_pool, subsets, seeds, recipe, num_classes) -> torch.Tensor:
+def _defended_logits(trainer, model, x_pool, y_pool, subsets, seeds, recipe, num_classes, advance=None) -> torch.Tensor:
     """[K, P, classes]: model k trained by the defense's `trainer` on x_pool[subsets[k]] with seed seeds[k]."""
     shape = cast(tuple[int, int, int], tuple(int(s) for s in x_pool.shape[1:]))  # x_pool is [P, C, H, W]
     out = []
@@ -555,7 +657,7 @@ def _defended_logits(trainer, model, x_pool, y_pool, subsets, seeds, recipe, num
         index = torch.from_numpy(np.asarray(subset, dtype=np.int64))
         net = build_model(model, num_classes=num_classes, input_shape=shape, seed=int(seed))
         trained = train_one_run_target(
-            net, x_pool[index], y_pool[index], replace(recipe, seed=int(seed)), trainer=trainer
+            net, x_pool[index], y_pool[index], replace(recipe, seed=int(seed)), trainer=trainer, advance=advance
         )
         trained.eval()
         with torch.no_grad():
@@ -564,7 +666,20 @@ def _defended_logits(trainer, model, x_pool, y_pool, subsets, seeds, recipe, num
 
 
 def _black_box_one_run(
-    x_pool, y_pool, pool_phi, recipe, model, num_classes, seed, q, t_steps, sigma, fixed_variance, confidence, trainer
+    x_pool,
+    y_pool,
+    pool_phi,
+    recipe,
+    model,
+    num_classes,
+    seed,
+    q,
+    t_steps,
+    sigma,
+    fixed_variance,
+    confidence,
+    trainer,
+    advance=None,
 ) -> BlackBoxOneRun:
     """The black-box one-run audit (`one_run_black_box`): plan r, include at random, train, score, analyse."""
     shadow_phi, shadow_in = pool_phi
@@ -572,8 +687,8 @@ def _black_box_one_run(
     mu = PLAN_MU if not recipe.private else min(PLAN_MU, planned_mu(float(sigma), float(q), int(t_steps)))
     guesses = plan_black_box_guesses(m, recipe.delta, mu, confidence)  # before anything is trained
     # Streams 4 and 5 of the audit seed (the fixed-split audit draws streams 0-3: its numbers are unchanged).
-    coin_seed, target_seed = derive_seeds(int(seed), 6)[4:]
-    included = include_at_random(m, int(coin_seed % (2**31)))
+    target_seed = derive_seeds(int(seed), 6)[5]
+    included = _one_run_inclusion(m, seed)
     index = torch.from_numpy(np.flatnonzero(included))
     shape = cast(tuple[int, int, int], tuple(int(s) for s in x_pool.shape[1:]))  # x_pool is [P, C, H, W]
     seed_k = int(target_seed % (2**31))
@@ -586,6 +701,7 @@ def _black_box_one_run(
         sample_rate=q,
         steps=t_steps,
         trainer=trainer,
+        advance=advance,
     )
     trained.eval()
     with torch.no_grad():

@@ -54,6 +54,7 @@ canary direction is fixed; in deeper models it would move with the weights.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import cast
@@ -199,6 +200,7 @@ def one_run_audit(
     seed: int = 0,
     guesses: int | None = None,
     confidence: float = 0.95,
+    advance: Callable[[int], None] | None = None,
 ) -> OneRunResult:
     """Run the white-box one-run audit of `make_private` at (sigma, q, T) on the training images x_train
     [N, C, H, W] (labels y_train [N]) plus `canaries` gradient canaries; see the module docstring.
@@ -208,6 +210,7 @@ def one_run_audit(
         canaries: m in 2..prod(input shape).
         guesses: r in 2..m; None plans it from (m, sigma, q, T) before the run (`plan_guesses`).
         seed: canary directions, inclusion, initial weights, sampling and noise.
+        advance: called with 1 after each of the T steps (a progress bar).
     """
     from dpmi.privacy.dpsgd import make_private
 
@@ -291,6 +294,8 @@ def one_run_audit(
             canary_loss = loss_scale * (z * ds[cb.clamp(min=0)]).sum(dim=1)
             real_loss = F.cross_entropy(z, yb, reduction="none")
             private.step(torch.where(is_canary, canary_loss, real_loss))
+            if advance is not None:
+                advance(1)
     finally:
         handle.remove()
         private.detach()

@@ -184,19 +184,27 @@ def train_one_run_target(
     sample_rate: float | None = None,
     steps: int | None = None,
     trainer: Trainer | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> nn.Module:
     """Train `model` on the included candidates (x, y) with the level's recipe; returns the trained module.
 
     Private (`recipe.noise_multiplier` set): DP-SGD through `make_private` at the level's `sample_rate` q and
     `steps` T (both required), SGD with the recipe's lr and momentum, cross-entropy. Otherwise `trainer(model,
     x, y, recipe)` (default `dpmi.privacy.dpsgd.train`; a defense's trainer returns a DefendedTraining, whose
-    `.model` is used)."""
+    `.model` is used). `advance` is called with the steps taken as they finish (per epoch plain, per step
+    private, all at the end with a defense's trainer): epochs x ceil(n / batch size) plain, `steps` private."""
     from dpmi.privacy.dpsgd import make_private, train
 
     if not recipe.private:
         recipe = replace(recipe, batch_size=min(recipe.batch_size, int(x.shape[0])))
-        out = (trainer or train)(model, x, y, recipe)
-        return getattr(out, "model", model)
+        per_epoch = -(-int(x.shape[0]) // recipe.batch_size)
+        if trainer is not None:
+            out = trainer(model, x, y, recipe)
+            if advance is not None:
+                advance(recipe.epochs * per_epoch)
+            return getattr(out, "model", model)
+        train(model, x, y, recipe, after_epoch=None if advance is None else (lambda epoch: advance(per_epoch)))
+        return model
     if recipe.noise_multiplier is None or sample_rate is None or steps is None:
         raise ValueError("a private one-run target needs the level's noise_multiplier, sample_rate and steps")
     model.to(torch.device(recipe.device)).train()
@@ -215,6 +223,8 @@ def train_one_run_target(
     try:
         for xb, yb in private.batches(int(steps)):
             private.step(F.cross_entropy(model(xb), yb, reduction="none"))
+            if advance is not None:
+                advance(1)
     finally:
         private.detach()
     return model

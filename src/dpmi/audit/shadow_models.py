@@ -29,7 +29,7 @@ makes every shadow equal its sequential twin, alone caps the speed-up at ~5x.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -169,6 +169,7 @@ def train_together(
     config: TrainConfig,
     *,
     num_classes: int,
+    advance: Callable[[int], None] | None = None,
 ) -> StackedModels:
     """Train K models of `model_name`, model k on x[subsets[k]], y[subsets[k]] with `config` and seed seeds[k].
 
@@ -180,6 +181,8 @@ def train_together(
         subsets: K index arrays into the pool, all of one length n (the training-set size), no repeats.
         seeds: K seeds >= 0.
         config: the recipe (epochs, batch size, lr, momentum, DP-SGD settings); its `seed` is ignored.
+        advance: called with 1 after every step of the models trained together (with a model's steps after
+            each model trained sequentially): `stack_steps` steps in all.
     """
     subsets_np = np.asarray(subsets, dtype=np.int64)
     if subsets_np.ndim != 2 or subsets_np.shape[0] != len(seeds) or subsets_np.shape[0] < 1:
@@ -200,16 +203,44 @@ def train_together(
     models = [build_model(model_name, num_classes=num_classes, input_shape=input_shape, seed=int(s)) for s in seeds]
     layers = _batchable_layers(models[0])
     if layers is None:
-        return _train_sequentially(model_name, models, x, y, subsets_np, seeds, config, num_classes, input_shape)
+        return _train_sequentially(
+            model_name, models, x, y, subsets_np, seeds, config, num_classes, input_shape, advance
+        )
     params = [torch.stack([p.detach() for p in ps]).to(device) for ps in zip(*(m.parameters() for m in models))]
     stacked = StackedModels(model_name, num_classes, input_shape, params, [int(s) for s in seeds])
     members = torch.from_numpy(subsets_np).to(device)
     x_flat = x.reshape(pool, -1)
     if config.private:
-        _train_private(stacked, layers, x_flat, y, members, config)
+        _train_private(stacked, layers, x_flat, y, members, config, advance)
     else:
-        _train_plain(stacked, layers, x_flat, y, members, config)
+        _train_plain(stacked, layers, x_flat, y, members, config, advance)
     return stacked
+
+
+def trains_together(model_name: str, num_classes: int, input_shape: tuple[int, int, int]) -> bool:
+    """True when `train_together` batches `model_name` (else it trains the models one after another)."""
+    return (
+        _batchable_layers(build_model(model_name, num_classes=num_classes, input_shape=input_shape, seed=0)) is not None
+    )
+
+
+def model_steps(config: TrainConfig, n: int) -> int:
+    """The optimizer steps of one model trained with `config` on n examples (`dpmi.privacy.dpsgd.train`'s):
+    epochs x ceil(n / batch size) plain, DP-SGD's planned steps at rate batch size / n when private."""
+    if config.private:
+        from dpmi.privacy.accounting import dpsgd_steps
+
+        return int(dpsgd_steps(config.epochs, config.batch_size / n))
+    return int(config.epochs) * -(-int(n) // int(config.batch_size))
+
+
+def stack_steps(
+    model_name: str, count: int, n: int, config: TrainConfig, num_classes: int, input_shape: tuple[int, int, int]
+) -> int:
+    """What `train_together` advances by for `count` models on n examples each: one model's steps when they
+    train together, `count` times that when they train one after another."""
+    steps = model_steps(config, n)
+    return steps if trains_together(model_name, num_classes, input_shape) else count * steps
 
 
 def _sgd_momentum_(
@@ -239,6 +270,7 @@ def _train_plain(
     y: torch.Tensor,
     members: torch.Tensor,
     config: TrainConfig,
+    advance: Callable[[int], None] | None = None,
 ) -> None:
     """Plain SGD in the pool's span. Every gradient of the first Linear is sum_i d_i x_i^T over pool images,
     so (momentum being linear) W1(t) = W1(0) + A(t) X with coefficients A [K, out, P] over the P pool images X.
@@ -284,6 +316,8 @@ def _train_plain(
                     2, index.unsqueeze(1).expand(-1, out_features, -1), d1.transpose(1, 2)
                 )
                 _sgd_momentum_(state, [g_coeff, d1.sum(dim=1), *grads], buffers, config.lr, config.momentum)
+            if advance is not None:
+                advance(1)
     with torch.no_grad():
         stacked.params[0] = w1_start + torch.matmul(coeff, x_flat)
         stacked.params[1] = b1
@@ -297,6 +331,7 @@ def _train_private(
     y: torch.Tensor,
     members: torch.Tensor,
     config: TrainConfig,
+    advance: Callable[[int], None] | None = None,
 ) -> None:
     from dpmi.privacy.accounting import dpsgd_steps, get_noise_multiplier
 
@@ -346,6 +381,8 @@ def _train_private(
             _add_clipped_sums_(layers, stacked.params, xb.view(k_models, width, -1), y[index], mask, clip, scale, grads)
         with torch.no_grad():
             _sgd_momentum_(stacked.params, grads, buffers, config.lr, config.momentum)  # grads refilled next step
+        if advance is not None:
+            advance(1)
 
 
 def _add_clipped_sums_(
@@ -389,11 +426,14 @@ def _train_sequentially(
     config: TrainConfig,
     num_classes: int,
     input_shape: tuple[int, int, int],
+    advance: Callable[[int], None] | None = None,
 ) -> StackedModels:
     history = None
     for model, subset, seed in zip(models, subsets, seeds):
         index = torch.from_numpy(subset).to(x.device)
         history = train(model, x[index], y[index], replace(config, seed=int(seed)))
+        if advance is not None:
+            advance(history.steps)
     params = [torch.stack([p.detach() for p in ps]) for ps in zip(*(m.parameters() for m in models))]
     assert history is not None
     return StackedModels(

@@ -81,6 +81,9 @@ class AuditOptions:
     split_seed: int = option(0, "--split-seed", "seed of the train/test split", kind="int", metavar="S")
     out: str | None = option(None, "--out", "write audit.json and roc.png here", metavar="DIR")
     json: bool = option(False, "--json", "print the result as JSON")
+    no_progress: bool = option(
+        False, "--no-progress", "no progress (default: a bar on a terminal's stderr, else a line per phase)"
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -142,22 +145,32 @@ def audit_command(options: AuditOptions, log: Callable[[str], None] = print) -> 
     x_members, y_members = members.to_tensors()
     x_heldout, y_heldout = heldout.to_tensors()
     canaries = f" and {o.canaries} canaries" if recipe.private and o.canaries else ""
-    log(f"auditing {model_name} with {o.shadows} shadow models{canaries} ...")
-    record = audit_level(
-        x_members,
-        y_members,
-        x_heldout,
-        y_heldout,
-        recipe,
-        model=model_name,
-        num_classes=members.num_classes,
-        target_seed=recipe.seed,
-        shadows=o.shadows,
-        canaries=o.canaries if recipe.private else 0,
-        seed=o.seed,
-        fpr_targets=tuple(o.fpr),
-        target=target,
-    )
+    progress = None
+    if not o.no_progress:  # progress lines only: with --no-progress an error is the one line on stderr
+        from dpmi.workflows.audit_progress import AuditProgressReport
+
+        log(f"auditing {model_name} with {o.shadows} shadow models{canaries} ...")
+        progress = AuditProgressReport(log)
+    try:
+        record = audit_level(
+            x_members,
+            y_members,
+            x_heldout,
+            y_heldout,
+            recipe,
+            model=model_name,
+            num_classes=members.num_classes,
+            target_seed=recipe.seed,
+            shadows=o.shadows,
+            canaries=o.canaries if recipe.private else 0,
+            seed=o.seed,
+            fpr_targets=tuple(o.fpr),
+            target=target,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
     result = record.to_dict()
     lines = []
     if record.epsilon is None:
