@@ -170,8 +170,8 @@ def test_attack_figure_frames_only_what_was_measured():
 
     rng = np.random.default_rng(0)
     recon, means = rng.uniform(-1, 1, (3, 1, 28, 24)), rng.uniform(-1, 1, (3, 1, 28, 24))
-    judged = attack_grid(recon, [0, 4, 7], mean_faces=means, correct=np.array([True, False, False]), title="t")
-    plain = attack_grid(recon, [0, 4, 7], mean_faces=means, correct=None, title="t")
+    judged = attack_grid(recon, ["s1", "s5", "s8"], mean_faces=means, correct=np.array([True, False, False]), title="t")
+    plain = attack_grid(recon, ["s1", "s5", "s8"], mean_faces=means, correct=None, title="t")
     green, red = colour_pixels(judged, RIGHT), colour_pixels(judged, WRONG)
     assert green > 0 and red > 1.5 * green  # one green frame, two red ones
     assert colour_pixels(plain, RIGHT) == 0 and colour_pixels(plain, WRONG) == 0

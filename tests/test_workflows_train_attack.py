@@ -192,6 +192,6 @@ def test_the_attack_logs_its_start_and_end_instead_of_a_bar_with_a_jumping_total
     lines: list[str] = []
     attack_saved_model(trained.path, "mi-face", options={"max_iter": 5}, identities=[1], data=synthetic_faces,
                        save=False, metrics=False, progress=True, log=lines.append)
-    assert lines[0] == "mi-face (white-box access) on 1 identities ..."
+    assert lines[0] == "mi-face (white-box access) on 1 person (person 1) ..."  # synthetic faces: unnamed
     assert lines[-1].startswith("mi-face finished in ") and lines[-1].endswith(" s")
     assert "query" not in capsys.readouterr().err  # no forward-call bar ("... query/s") on stderr

@@ -8,7 +8,7 @@ other data commands then start without loading torch (about a second and a half 
 from typing import TYPE_CHECKING, Any
 
 from dpmi.data.att_faces import IMAGE_SHAPE, NUM_SUBJECTS, load_att_faces, read_pgm
-from dpmi.data.face_dataset import FaceDataset, normalize_images, split_indices
+from dpmi.data.face_dataset import FaceDataset, normalize_images, person_name, split_indices
 from dpmi.data.folder_summary import (
     FolderSummary,
     describe_image_folder,
@@ -68,6 +68,7 @@ __all__ = [
     "load_public_faces",
     "make_synthetic_faces",
     "normalize_images",
+    "person_name",
     "read_pgm",
     "resolve_data_root",
     "select_identities",

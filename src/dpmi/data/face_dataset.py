@@ -18,6 +18,13 @@ if TYPE_CHECKING:  # torch is imported lazily at run time (the data layer loads 
     import torch
 
 
+def person_name(index: int, names: Sequence[str] | None) -> str:
+    """How dpmi names a person everywhere people read it (the study's grid and report, `dpmi attack`'s figure
+    and lines): `names[index]`, the person's folder name (the AT&T faces: dataset identity i is "s{i+1}"),
+    else "person {index}" when the faces have no names (or too few)."""
+    return str(names[index]) if names is not None and 0 <= index < len(names) else f"person {index}"
+
+
 @dataclass(frozen=True)
 class FaceDataset:
     """Face images and their identities.

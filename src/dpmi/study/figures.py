@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from dpmi.data.face_dataset import person_name
 from dpmi.study.summary import LevelSummary, judge_columns
 
 DPI = 110
@@ -232,7 +233,7 @@ def reconstruction_grid(
     ax.imshow(canvas, interpolation="nearest", aspect="equal")
     ax.set_axis_off()
     for c, identity in enumerate(identities):
-        label = names[identity] if names else f"person {identity}"
+        label = person_name(identity, names)
         ax.text(c * step_x + (width + 2 * border) / 2, -4, label, ha="center", va="bottom", fontsize=8)
     for r in range(n_rows):
         ax.text(-8, r * step_y + (height + 2 * border) / 2, labels[r], ha="right", va="center", fontsize=8)

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dpmi.data.face_dataset import person_name
 from dpmi.study.access_levels import access_sentence
 from dpmi.study.levels import PrivacyLevel
 from dpmi.study.summary import (
@@ -269,7 +270,7 @@ def grid_sentence(rows: list[GridRow], level_key: str, columns: list[int], names
 
 
 def _person(column: int, names: list[str] | None) -> str:
-    return names[column] if names and column < len(names) else f"person {column}"  # as figures.py labels columns
+    return person_name(column, names)  # as figures.py labels columns
 
 
 def _ordered_judges(judges: list[tuple[str, str, str]], panel: JudgePanel | None) -> list[tuple[str, str, str]]:

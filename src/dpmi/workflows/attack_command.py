@@ -12,7 +12,14 @@ from typing import Any
 from dpmi.attacks.access import ACCESS_LEVELS, SCORE_OUTPUTS
 from dpmi.attacks.registry import attack_spec, available_attacks
 from dpmi.flags import option, typed_like
-from dpmi.workflows.attack_model import attack_saved_model, choose_attack, identity_ranges, score_lines
+from dpmi.workflows.attack_model import (
+    attack_saved_model,
+    choose_attack,
+    count_people,
+    identity_ranges,
+    people_list,
+    score_lines,
+)
 from dpmi.workflows.command_output import CommandOutput
 
 _CALL = {name: p.default for name, p in inspect.signature(attack_saved_model).parameters.items()}
@@ -21,7 +28,8 @@ NOTES = (
     "MI-FACE's terms: Process is an image operation applied after each gradient step (denoise: NL-means "
     "denoising + unsharp mask); AuxTerm is a term added to the cost (tv: total variation).",
     "identities are numbered from 0 as in the model's sidecar (AT&T: folder s1 is identity 0); only the "
-    "private ones, which the model learned, can be attacked.",
+    "private ones, which the model learned, can be attacked. The figure and the lines name the people as "
+    "the study's grid does: by their folder names (AT&T: identity 0 is s1).",
     "outputs (default: a directory beside the model, MODEL-stem-ATTACK/, e.g. model-mi-face/): "
     "reconstructions.npy (float32 [K, C, H, W] in [-1, 1]), attack.json (settings, scores, per-identity "
     "scores), reconstructions.png. They hold reconstructions of private faces, i.e. personal data: the "
@@ -193,14 +201,15 @@ def attack_command(options: Any, log: Callable[[str], None] = print) -> CommandO
         log=log,
     )
     ids = identity_ranges(report.identities) if report.identities else "none"
+    who = f"{people_list(report.people)}; identities {ids}" if report.people else f"identities {ids}"
     lines = [
-        f"{report.attack} on {len(report.identities)} identities ({ids}) of {report.model_path}: mean target "
+        f"{report.attack} on {count_people(len(report.identities))} ({who}) of {report.model_path}: mean target "
         f"confidence {float(report.confidence.mean()):.3f}"
     ]
     if report.queries is not None:
         per = report.queries / max(len(report.identities), 1)
-        budget = f" (budget {report.query_budget:,} per identity)" if report.query_budget is not None else ""
-        lines.append(f"  {report.access} access: {report.queries:,} queries, {per:,.0f} per identity{budget}")
+        budget = f" (budget {report.query_budget:,} per person)" if report.query_budget is not None else ""
+        lines.append(f"  {report.access} access: {report.queries:,} queries, {per:,.0f} per person{budget}")
     if report.diagnostics and not report.scores:  # scored: the diagnostics are among the scores
         lines.append("  attack: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in report.diagnostics.items()))
     lines += [f"  {meaning}: {value}" for meaning, value in score_lines(report.scores)]

@@ -1,4 +1,5 @@
-"""The figure `dpmi attack` writes: each attacked identity's reconstruction, under its real mean face.
+"""The figure `dpmi attack` writes: each attacked person's reconstruction, under their real mean face, the
+columns titled with the person names the study's grid uses (`dpmi.data.person_name`).
 
 The legend states only what the picture shows: coloured frames appear, and are explained, only when a
 per-identity verdict is passed (the judge the calibration trusts: does it recognise this identity?); without
@@ -30,18 +31,19 @@ def _display(image: np.ndarray) -> np.ndarray:
 
 def attack_grid(
     reconstructions: np.ndarray,
-    identities: list[int],
+    people: list[str],
     *,
     mean_faces: np.ndarray | None,
     correct: np.ndarray | None,
     title: str,
     judge: str | None = None,
 ) -> bytes:
-    """PNG bytes: one column per identity; top row its real mean face (when given), bottom its reconstruction.
+    """PNG bytes: one column per person; top row their real mean face (when given), bottom the reconstruction.
 
     Args:
         reconstructions: [K, H, W] or [K, C, H, W] (or [K, H, W, C]), any range (each shown min-max scaled).
-        identities: the K identities' numbers (dataset labels, from 0), used as column titles.
+        people: the K attacked people's names (`dpmi.data.person_name`, as the study's grid names them: the
+            AT&T faces' "s1".., a folder's person folders), the column titles.
         mean_faces: [K, ...] the real mean training face of each column's identity, or None (row left out).
         correct: [K] booleans, `judge`'s verdict per column, or None (plain frames, no legend).
         title: what was attacked (attack and model), first line of the figure's title.
@@ -52,7 +54,7 @@ def attack_grid(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    count = len(identities)
+    count = len(people)
     if len(reconstructions) != count or (mean_faces is not None and len(mean_faces) != count):
         raise ValueError(
             f"need one reconstruction (and mean face) per identity: {count} identities, "
@@ -66,7 +68,7 @@ def attack_grid(
     fig_width = max(6.0, 1.1 * count * width / height + 1.6)  # inches; wide enough for the title
     fig, axes = plt.subplots(len(rows), count, squeeze=False, figsize=(fig_width, 1.15 * len(rows) + 1.1))
     for r, (label, images) in enumerate(rows):
-        for c, identity in enumerate(identities):
+        for c, person in enumerate(people):
             ax = axes[r, c]
             shown = _display(images[c])
             ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
@@ -77,13 +79,13 @@ def attack_grid(
                 spine.set_edgecolor({True: RIGHT, False: WRONG, None: PLAIN}[verdict])
                 spine.set_linewidth(3.0 if verdict is not None else 0.8)
             if r == 0:
-                ax.set_title(f"identity {identity}", fontsize=8)
+                ax.set_title(person, fontsize=8)
             if c == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     if correct is not None:
         hits = int(np.sum(correct))
         legend = (
-            f"frame: green = the {judge or 'judge'} recognises this identity, red = it does not "
+            f"frame: green = the {judge or 'judge'} names the person, red = it names someone else "
             f"({hits} of {count} green)"
         )
     else:

@@ -101,6 +101,7 @@ class AttackReport:
         out_dir: where the files went (None: nothing written). files: name -> path of every file written.
         access: what the attacker read of the target ("white-box", "scores", "labels"). queries: images sent
             to the target (None for white-box). query_budget: the budget per identity (None: none).
+        people: the attacked identities' person names, as the study's grid names them (`attacked_people`).
     """
 
     model_path: Path
@@ -119,6 +120,7 @@ class AttackReport:
     access: str = "white-box"
     queries: int | None = None
     query_budget: int | None = None
+    people: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN and inf become null): what `dpmi attack --json` prints and attack.json holds,
@@ -137,6 +139,7 @@ class AttackReport:
                 "query_budget": self.query_budget,
                 "options": self.options,
                 "identities": self.identities,
+                "people": self.people,
                 "labels": self.labels,
                 "confidence": self.confidence.tolist(),
                 "mean_confidence": float(np.mean(self.confidence)),
@@ -264,13 +267,14 @@ def attack_saved_model(
         private_train, private_test, public, mean_faces = _faces(
             metadata, data, need=metrics or spec.needs_public, note=note
         )
+        people = attacked_people(chosen, labels, private_train, metadata)
         built = make_attack(attack, victim, public=public, input_shape=shape, device=device, **resolved)
         # One line when the attack starts and one when it ends: its iterations run inside the attack (batched,
         # often on a functional copy of the model), so a bar counting the target's forward calls counted the
         # wrong thing and its total jumped (11/302, then 12/12).
         # Progress lines, so `progress=False` (--no-progress) leaves stderr to the one error line, if any.
         if progress:
-            note(f"{attack} ({access} access) on {len(labels)} identities ...")
+            note(f"{attack} ({access} access) on {count_people(len(people))} ({people_list(people)}) ...")
         started = time.perf_counter()
         result = built.invert(labels)
         if progress:
@@ -307,6 +311,7 @@ def attack_saved_model(
             access=access,
             queries=None if isinstance(victim, WhiteBox) else int(victim.queries),
             query_budget=None if query_budget is None else int(query_budget),
+            people=people,
         )
         if out_dir is None:
             return report
@@ -374,7 +379,10 @@ def callable_metadata(data: Any, target: str) -> dict[str, Any]:
         "input_shape": list(shape),
         "identities": {"private": list(split.private_ids), "public": list(split.public_ids)},
         "split": {"train_per_class": 7, "split_seed": 0},
-        "data": {} if isinstance(data, FaceDataset) else {"root": str(resolve_data_root(data))},
+        "data": {
+            **({} if isinstance(data, FaceDataset) else {"root": str(resolve_data_root(data))}),
+            "names": None if faces.names is None else list(faces.names),
+        },
     }
 
 
@@ -420,6 +428,33 @@ def _check_identities(chosen: list[int], private_ids: list[int], public_ids: lis
             f"identities {unknown[:5]} are not among the model's private identities "
             f"{identity_ranges(private_ids)} (identities are numbered from 0)"
         )
+
+
+def attacked_people(
+    identities: Sequence[int], labels: Sequence[int], private_train: FaceDataset | None, metadata: dict[str, Any]
+) -> list[str]:
+    """The person names of the attacked dataset `identities` (model labels `labels`), by
+    `dpmi.data.person_name` as the study's grid names them: the faces' own names (a folder's person folders;
+    the AT&T faces: identity i is s{i+1}), from the faces when they were loaded, else from the sidecar's record
+    of them, else "person {identity}"."""
+    from dpmi.data import person_name
+
+    if private_train is not None and private_train.names is not None:  # label k is names[k]
+        return [person_name(int(label), private_train.names) for label in labels]
+    recorded = (metadata.get("data") or {}).get("names")  # every dataset identity's name, by identity
+    return [person_name(int(i), recorded) for i in identities]
+
+
+def count_people(count: int) -> str:
+    """1 -> "1 person", 3 -> "3 people"."""
+    return f"{count} person" if count == 1 else f"{count} people"
+
+
+def people_list(people: Sequence[str], most: int = 8) -> str:
+    """["s1", "s2", "s3"] -> "s1, s2, s3"; more than `most`: the first few, "...", and the last."""
+    if len(people) <= most:
+        return ", ".join(people)
+    return ", ".join([*people[: most - 2], "...", people[-1]])
 
 
 def identity_ranges(ids: Sequence[int]) -> str:
@@ -489,6 +524,7 @@ def _write(
     report: AttackReport, out_dir: Path, metadata: dict[str, Any], mean_faces: np.ndarray | None
 ) -> dict[str, Path]:
     from dpmi.atomic_files import atomic_save_npy, atomic_write_bytes, atomic_write_json
+    from dpmi.data import person_name
     from dpmi.workflows.attack_figure import attack_grid
 
     files = {name: out_dir / name for name in ("reconstructions.npy", "attack.json", "reconstructions.png")}
@@ -499,12 +535,12 @@ def _write(
     judge = _judge_label(report.answer_judge) if hits is not None else None
     figure = attack_grid(
         report.images[shown],
-        report.identities[shown],
+        report.people[shown] if report.people else [person_name(i, None) for i in report.identities[shown]],
         mean_faces=None if mean_faces is None else _layout_like(mean_faces[report.labels[shown]], report.images),
         correct=None if hits is None else np.asarray(hits[shown]) > 0.5,
         judge=judge,
         title=f"{report.attack} against {report.model_path.name} ({metadata.get('model')}), "
-        f"{len(report.identities)} identities attacked"
+        f"{count_people(len(report.identities))} attacked"
         + (f", first {GRID_COLUMNS} shown" if len(report.identities) > GRID_COLUMNS else ""),
     )
     atomic_write_bytes(files["reconstructions.png"], figure)

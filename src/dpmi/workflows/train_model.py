@@ -253,6 +253,7 @@ def _train_and_save(
             "labels_sha256": fingerprint_array(faces.labels),
             "num_images": len(faces),
             "num_identities": faces.num_classes,
+            "names": None if faces.names is None else list(faces.names),  # dataset identity i is names[i]
             "image_size": None if image_size is None else list(faces.image_shape),  # resized to, if asked
             "fingerprint": None if data_root is None else fingerprint_folder(data_root),  # as `dpmi data info`
         },
