@@ -11,6 +11,7 @@ import pytest
 
 from dpmi.cli import main
 from dpmi.study.audit_phase import AUDIT_DIR, audit_intro, violations
+from dpmi.study.audit_record import SavedAudit
 from dpmi.study.config import make_config
 
 pytestmark = pytest.mark.slow
@@ -94,7 +95,7 @@ def test_lower_bounds_stay_below_the_accountant(audited_run):
         assert record["black_box_one_run"]["candidates"] == 200  # 20 private people x (7 + 3)
         for name, bound in record["epsilon_lower_bound"].items():
             assert bound is not None and 0 <= bound <= min(record["epsilon"].values()), name
-        assert violations(audit) == []
+        assert violations(SavedAudit.from_json(audit)) == []
 
 
 def test_resume_does_not_audit_again_and_a_redone_audit_gives_the_same_numbers(audited_run, faces_root):
@@ -141,10 +142,11 @@ def test_a_bound_above_the_accountant_is_reported_loudly():
         "settings": {},
         "record": {"epsilon": {"rdp": 1.0, "pld": 0.9}, "epsilon_lower_bound": {"black_box": 0.2, "white_box": 1.5}},
     }
-    assert len(violations(audit)) == 2 and "white-box" in violations(audit)[0]
+    saved = SavedAudit.from_json(audit)
+    assert len(violations(saved)) == 2 and "white-box" in violations(saved)[0]
 
     class Results:
-        audits = {"eps1": audit}
+        audits = {"eps1": saved}
         levels: list = []
 
     assert "AUDIT VIOLATION" in audit_intro(Results())

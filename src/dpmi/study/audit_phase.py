@@ -13,7 +13,8 @@ which needs the "softmax" model (a fixed canary gradient direction per input dim
 white-box bound is skipped and the panel says so. The target trains on the study's device; the shadows and the
 canary run train on the CPU (the one-run audit reads DP-SGD's updates with numpy).
 
-Each level's record is saved atomically as `audit/<level>__seed<k>.json` in the run directory; its presence
+Each level's record is saved atomically as `audit/<level>__seed<k>.json` in the run directory (read back typed:
+`dpmi.study.audit_record.SavedAudit`); its presence
 means the level is audited, so a resumed run does not audit it again (the settings that change its numbers,
 shadows, canaries and the audit seed, are in the run's fingerprint, see `StudyConfig.cell_fingerprint`).
 `dpmi report RUN_DIR` redraws the panel and the ROC figure from these records.
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dpmi.atomic_files import atomic_write_json
+from dpmi.study.audit_record import AUDIT_FORMAT, LowFprSummary, SavedAudit, SavedAuditRecord
 from dpmi.study.levels import PrivacyLevel
 from dpmi.study.report_section import ReportSection
 from dpmi.study.store import cell_stem, json_safe
@@ -46,7 +48,6 @@ if TYPE_CHECKING:
 
 AUDIT_DIR = "audit"
 AUDIT_ROC_PNG = "audit_roc.png"
-AUDIT_FORMAT = "dpmi-study-audit"
 # Slack for float rounding only: an eps_lb above the accountant's epsilon by more is a bug in one of them.
 VIOLATION_TOLERANCE = 1e-9
 WHITE_BOX_MODELS = ("softmax",)
@@ -219,19 +220,21 @@ def audit_one(
     )
 
 
-def load_audits(run_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """{level key: saved audit record} of a run directory (unreadable files are skipped: they are redone)."""
+def load_audits(run_dir: str | os.PathLike[str]) -> dict[str, SavedAudit]:
+    """{level key: saved audit} of a run directory (unreadable files are skipped: they are redone)."""
     folder = Path(run_dir) / AUDIT_DIR
-    audits: dict[str, dict[str, Any]] = {}
+    audits: dict[str, SavedAudit] = {}
     if not folder.is_dir():
         return audits
     for path in sorted(folder.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            if not (isinstance(data, dict) and data.get("format") == AUDIT_FORMAT):
+                continue
+            audit = SavedAudit.from_json(data)
+        except (OSError, ValueError, TypeError):
             continue
-        if isinstance(data, dict) and data.get("format") == AUDIT_FORMAT:
-            audits[str(data["level"]["key"])] = data
+        audits[audit.level.key] = audit
     return audits
 
 
@@ -265,53 +268,55 @@ def run_audit_task(
     return audit_one(task.config, task.level, task.recipe, task.seed, train, test, public=public)
 
 
-def save_audit(run_dir: Path, data: dict[str, Any], log: Callable[[str], None] = lambda message: None) -> None:
-    """Write one audit record atomically as `audit/<level>__seed<k>.json`; log any violation it shows."""
-    path = audit_path(run_dir, str(data["level"]["key"]), int(data["seed"]))
+def save_audit(run_dir: Path, data: dict[str, Any], log: Callable[[str], None] = lambda message: None) -> SavedAudit:
+    """Write one audit record (`audit_one`'s JSON) atomically as `audit/<level>__seed<k>.json`; log any
+    violation it shows; return it typed."""
+    audit = SavedAudit.from_json(data)
+    path = audit_path(run_dir, audit.level.key, audit.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, data)
-    for problem in violations(data):
+    for problem in violations(audit):
         log(f"WARNING: {problem}")
+    return audit
 
 
-def attach_cell_accuracies(
-    run_dir: Path, cell_accuracy: Callable[[str, int], float | None]
-) -> dict[str, dict[str, Any]]:
+def attach_cell_accuracies(run_dir: Path, cell_accuracy: Callable[[str, int], float | None]) -> dict[str, SavedAudit]:
     """Record beside each audit the held-out accuracy of the study's cell for the same level and seed, and
     whether the audited target is that model (same accuracy); return every saved audit by level."""
     audits = load_audits(run_dir)
-    for key, data in audits.items():
-        accuracy = cell_accuracy(key, int(data["seed"]))
-        if accuracy is None or data.get("cell_test_accuracy") == accuracy:
+    for key, audit in audits.items():
+        accuracy = cell_accuracy(key, audit.seed)
+        if accuracy is None or audit.cell_test_accuracy == accuracy:
             continue
-        data["cell_test_accuracy"] = accuracy
-        data["target_matches_cell"] = math.isclose(float(data["target_test_accuracy"]), accuracy, abs_tol=1e-9)
-        atomic_write_json(audit_path(run_dir, key, int(data["seed"])), data)
+        if audit.target_test_accuracy is None:
+            raise ValueError(f"the audit of {audit.level.label} has no target_test_accuracy")
+        matches = math.isclose(audit.target_test_accuracy, accuracy, abs_tol=1e-9)
+        audits[key] = audit = audit.with_cell_accuracy(accuracy, matches)
+        atomic_write_json(audit_path(run_dir, key, audit.seed), audit.to_json())
     return audits
 
 
-def audit_seconds(data: dict[str, Any]) -> float:
-    """CPU-seconds an audit record took (target, black box, white box, identity level)."""
-    return float(sum(float(v) for v in data.get("record", {}).get("seconds", {}).values()))
+def audit_seconds(audit: SavedAudit) -> float:
+    """CPU-seconds an audit took (target, black box, white box, identity level)."""
+    return audit.seconds
 
 
 # ---------------------------------------------------------------------------------------------------- report
 
 
-def violations(audit: dict[str, Any]) -> list[str]:
+def violations(audit: SavedAudit) -> list[str]:
     """Each eps_lb above an accountant epsilon of the same level: a bug in the audit or in the accountant."""
-    record = audit.get("record") or {}
-    epsilon = record.get("epsilon") or {}
-    bounds = record.get("epsilon_lower_bound") or {}
-    label = (audit.get("level") or {}).get("label", "?")
+    record = audit.record
+    label = audit.level.label
     found = []
-    if audit.get("target_matches_cell") is False:
+    if audit.target_matches_cell is False:
         found.append(
-            f"{label}: the audited target's held-out accuracy {audit.get('target_test_accuracy')} differs "
-            f"from the study cell's {audit.get('cell_test_accuracy')}: it is not the study's model"
+            f"{label}: the audited target's held-out accuracy {audit.target_test_accuracy} differs "
+            f"from the study cell's {audit.cell_test_accuracy}: it is not the study's model"
         )
-    for name, lower in bounds.items():
-        for accountant, upper in epsilon.items():
+    epsilon = [] if record.epsilon is None else list(record.epsilon.items())
+    for name, lower in record.epsilon_lower_bound.items():
+        for accountant, upper in epsilon:
             if lower is not None and upper is not None and lower > upper + VIOLATION_TOLERANCE:
                 found.append(
                     f"{label}: the {name.replace('_', '-')} lower bound {lower:.3g} exceeds the "
@@ -328,63 +333,61 @@ IDENTITY_METHODS = {
 }
 
 
-def _lira_words(record: dict[str, Any]) -> str:
+def _lira_words(record: SavedAuditRecord) -> str:
     """LiRA's membership-inference strength in words (never an epsilon: the fixed split gives no valid bound)."""
-    low = record.get("low_fpr") or {}
-    words = f"LiRA's membership-inference strength from the model's outputs: AUC {_num(record.get('auc'), '.3f')}"
-    if low.get("non_members"):
+    low = record.low_fpr
+    words = f"LiRA's membership-inference strength from the model's outputs: AUC {_num(record.auc, '.3f')}"
+    if low is not None and low.non_members:
         words += (
-            f", TPR {_rate(low.get('tpr_at_zero_false_positives'))} at 0 false positives among "
-            f"{low['non_members']} non-members"
+            f", TPR {_rate(low.tpr_at_zero_false_positives)} at 0 false positives among {low.non_members} non-members"
         )
     return words + " (a strength on the study's fixed split, not a bound on ε)"
 
 
-def _black_box_bound_words(record: dict[str, Any]) -> str:
+def _black_box_bound_words(record: SavedAuditRecord) -> str:
     """The black-box one-run audit's bounds in words ('' when it did not run)."""
-    one = record.get("black_box_one_run") or {}
-    if not one:
+    one = record.black_box_one_run
+    if one is None:
         return ""
-    fdp = one.get("fdp") or {}
+    fdp = one.fdp
     return (
-        f" From outputs alone, the one-run audit (the {one.get('candidates')} candidates each trained on with "
-        f"probability 1/2, {one.get('correct')} of {one.get('guesses')} LiRA guesses right) proves "
-        f"ε ≥ {_num((one.get('steinke') or {}).get('epsilon_lower_bound'))} (Steinke et al.) and "
-        f"μ ≥ {_num(fdp.get('mu_lower_bound'))} Gaussian DP, i.e. ε ≥ {_num(fdp.get('epsilon_lower_bound'))} "
-        f"(f-DP); tighter: {one.get('tighter')}, each at 95%."
+        f" From outputs alone, the one-run audit (the {one.candidates} candidates each trained on with "
+        f"probability 1/2, {one.correct} of {one.guesses} LiRA guesses right) proves "
+        f"ε ≥ {_num(one.steinke_epsilon_lower_bound)} (Steinke et al.) and "
+        f"μ ≥ {_num(None if fdp is None else fdp.mu_lower_bound)} Gaussian DP, i.e. "
+        f"ε ≥ {_num(None if fdp is None else fdp.epsilon_lower_bound)} (f-DP); tighter: {one.tighter}, each at 95%."
     )
 
 
-def _white_box_words(record: dict[str, Any]) -> str:
-    lb = record.get("epsilon_lower_bound") or {}
-    if lb.get("white_box") is None:
+def _white_box_words(record: SavedAuditRecord) -> str:
+    bound = record.epsilon_lower_bound.white_box
+    if bound is None:
         return "no white-box audit for this model."
-    wb = record.get("white_box") or {}
-    fdp = wb.get("fdp") or {}
-    words = f"the one-run audit proves ε ≥ {_num(lb.get('white_box'))} (Steinke et al.)"
-    if fdp:
+    wb = record.white_box
+    fdp = None if wb is None else wb.fdp
+    words = f"the one-run audit proves ε ≥ {_num(bound)} (Steinke et al.)"
+    if wb is not None and fdp is not None:
         words += (
-            f" and, through f-DP (Mahloujifar et al.), μ ≥ {_num(fdp.get('mu_lower_bound'))} Gaussian DP, i.e. "
-            f"ε ≥ {_num(fdp.get('epsilon_lower_bound'))} for a Gaussian trade-off curve; tighter: {wb.get('tighter')}"
+            f" and, through f-DP (Mahloujifar et al.), μ ≥ {_num(fdp.mu_lower_bound)} Gaussian DP, i.e. "
+            f"ε ≥ {_num(fdp.epsilon_lower_bound)} for a Gaussian trade-off curve; tighter: {wb.tighter}"
         )
     return words + ", each at 95% from the training's updates."
 
 
-def _reconstruction_words(record: dict[str, Any], k: Any) -> str:
-    rec = record.get("reconstruction") or {}
-    one, person = rec.get("record") or {}, rec.get("identity") or {}
-    if not one:
+def _reconstruction_words(record: SavedAuditRecord, k: int | None) -> str:
+    rec = record.reconstruction
+    one = None if rec is None else rec.record
+    person = None if rec is None else rec.identity
+    if one is None:
         return ""
-    kappa = float(one.get("kappa", 0.0))
+    kappa = float(one.kappa or 0.0)
     words = (
         f" Reconstruction: against a baseline of {_rate(kappa)} (guessing which of {round(1 / kappa)} people), no "
-        f"attack recovers a given training image with probability above {_rate(one.get('bound'))}"
+        f"attack recovers a given training image with probability above {_rate(one.bound)}"
     )
-    if person:
-        words += f", and for a person with k = {k} images the bound is {_rate(person.get('bound'))}" + (
-            ": vacuous, DP-SGD at this level promises nothing against recovering a person."
-            if person.get("vacuous")
-            else "."
+    if person is not None:
+        words += f", and for a person with k = {k} images the bound is {_rate(person.bound)}" + (
+            ": vacuous, DP-SGD at this level promises nothing against recovering a person." if person.vacuous else "."
         )
     return words
 
@@ -421,7 +424,7 @@ AUDIT_READING = (
 )
 
 
-def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]) -> str:
+def _summary_table(audits: dict[str, SavedAudit], levels: list[PrivacyLevel]) -> str:
     head = [
         "level",
         "ε RDP",
@@ -445,38 +448,41 @@ def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]
         audit = audits.get(level.key)
         if audit is None:
             continue
-        r = audit["record"]
-        eps = r.get("epsilon") or {}
-        lb = r.get("epsilon_lower_bound") or {}
-        low = r.get("low_fpr") or {}
-        k = r.get("records_per_identity")
-        wb = r.get("white_box") or {}
-        fdp = wb.get("fdp") or {}
-        rec = r.get("reconstruction") or {}
-        one = r.get("black_box_one_run") or {}
-        one_fdp = one.get("fdp") or {}
-        check = "n/a (ε infinite)" if not eps else ("VIOLATED" if violations(audit) else "yes")
+        r = audit.record
+        eps = r.epsilon
+        lb = r.epsilon_lower_bound
+        low = r.low_fpr
+        k = r.records_per_identity
+        wb = r.white_box
+        fdp = None if wb is None else wb.fdp
+        rec = r.reconstruction
+        one = r.black_box_one_run
+        one_fdp = None if one is None else one.fdp
+        check = "n/a (ε infinite)" if eps is None else ("VIOLATED" if violations(audit) else "yes")
+        rec_record = None if rec is None else rec.record
+        rec_identity = None if rec is None else rec.identity
         cells = [
             level.label,
-            _num(eps.get("rdp")) if eps else "∞",
-            _num(eps.get("pld")) if eps else "∞",
-            _num(lb.get("black_box")),
-            f"{_num(one_fdp.get('epsilon_lower_bound'))}; μ {_num(one_fdp.get('mu_lower_bound'))}" if one_fdp else "-",
-            str(one.get("tighter") or "-"),
-            _num(lb.get("white_box")),
-            f"{_num(fdp.get('epsilon_lower_bound'))}; μ {_num(fdp.get('mu_lower_bound'))}" if fdp else "-",
-            str(wb.get("tighter") or "-"),
-            (f"{_num(r.get('identity_epsilon'))} (k={k})" if eps else f"∞ (k={k})"),
+            "∞" if eps is None else _num(eps.rdp),
+            "∞" if eps is None else _num(eps.pld),
+            _num(lb.black_box),
+            "-" if one_fdp is None else f"{_num(one_fdp.epsilon_lower_bound)}; μ {_num(one_fdp.mu_lower_bound)}",
+            str((None if one is None else one.tighter) or "-"),
+            _num(lb.white_box),
+            "-" if fdp is None else f"{_num(fdp.epsilon_lower_bound)}; μ {_num(fdp.mu_lower_bound)}",
+            str((None if wb is None else wb.tighter) or "-"),
+            (f"∞ (k={k})" if eps is None else f"{_num(r.identity_epsilon)} (k={k})"),
             (
-                f"{_rate((rec.get('record') or {}).get('bound'))} / {_rate((rec.get('identity') or {}).get('bound'))}"
-                f" (κ {_rate((rec.get('record') or {}).get('kappa'))})"
-                if rec
-                else ("100% (no DP)" if not eps else "-")
+                f"{_rate(None if rec_record is None else rec_record.bound)} / "
+                f"{_rate(None if rec_identity is None else rec_identity.bound)}"
+                f" (κ {_rate(None if rec_record is None else rec_record.kappa)})"
+                if rec is not None
+                else ("100% (no DP)" if eps is None else "-")
             ),
-            _num(r.get("auc"), ".3f"),
+            _num(r.auc, ".3f"),
             _tpr_cell(low, "0.001"),
             _tpr_cell(low, "0.01"),
-            (f"{_rate(low.get('tpr_at_zero_false_positives'))} (N={low.get('non_members')})" if low else "-"),
+            ("-" if low is None else f"{_rate(low.tpr_at_zero_false_positives)} (N={low.non_members})"),
             check,
         ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
@@ -489,32 +495,25 @@ def _summary_table(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]
     )
 
 
-def _tpr_cell(low: dict[str, Any], key: str) -> str:
+def _tpr_cell(low: LowFprSummary | None, key: str) -> str:
     """The TPR at an FPR target, or 'not measurable (N=..)' when the FPR is below 1/N."""
-    target = (low.get("targets") or {}).get(key)
-    if target is None:
+    target = None if low is None else low.targets.get(key)
+    if low is None or target is None:
         return "-"
-    if not target.get("measurable"):
-        return f"not measurable (N={low.get('non_members')})"
-    return _rate(target.get("tpr"))
+    if not target.measurable:
+        return f"not measurable (N={low.non_members})"
+    return _rate(target.tpr)
 
 
-def roc_png(audits: dict[str, dict[str, Any]], levels: list[PrivacyLevel]) -> bytes | None:
+def roc_png(audits: dict[str, SavedAudit], levels: list[PrivacyLevel]) -> bytes | None:
     """The ROC figure (online LiRA, log-log), one curve per audited level; None when no level has one."""
     from dpmi.audit.figures import roc_figure_png
-    from dpmi.audit.roc import RocCurve
 
     curves = {}
     for level in levels:
-        saved = (audits.get(level.key) or {}).get("roc")
-        if saved:
-            curves[level.label] = RocCurve(
-                np.asarray(saved["fpr"]),
-                np.asarray(saved["tpr"]),
-                float(saved["auc"]),
-                int(saved["positives"]),
-                int(saved["negatives"]),
-            )
+        audit = audits.get(level.key)
+        if audit is not None and audit.roc is not None:
+            curves[level.label] = audit.roc.curve()
     if not curves:
         return None
     return roc_figure_png(curves, "LiRA (online) membership-inference strength per level")
@@ -524,7 +523,7 @@ def audit_intro(results: StudyResults) -> str | None:
     """The panel's head: the reading, loud violations, the levels-by-numbers table and the ROC figure."""
     import base64
 
-    audits = getattr(results, "audits", None) or {}
+    audits: dict[str, SavedAudit] = getattr(results, "audits", None) or {}
     if not audits:
         return None
     problems = [p for audit in audits.values() for p in violations(audit)]
@@ -535,17 +534,17 @@ def audit_intro(results: StudyResults) -> str | None:
             "level.</p>"
         )
     first = next(iter(audits.values()))
-    settings = first.get("settings") or {}
+    settings = first.settings
     how = (
-        f"Target: the study's model of each level for seed {first.get('seed')}; {settings.get('shadows')} shadow "
-        f"models ({'trained together' if settings.get('shadows_batched') else 'trained one after another'}), "
-        f"{settings.get('canaries')} canaries, audit seed {settings.get('seed')}."
+        f"Target: the study's model of each level for seed {first.seed}; {settings.shadows} shadow "
+        f"models ({'trained together' if settings.shadows_batched else 'trained one after another'}), "
+        f"{settings.canaries} canaries, audit seed {settings.seed}."
     )
-    if settings.get("white_box_skipped"):
-        how += f" White-box bound skipped: {settings['white_box_skipped']}."
-    seconds = sum(sum((a.get("record") or {}).get("seconds", {}).values()) for a in audits.values())
+    if settings.white_box_skipped:
+        how += f" White-box bound skipped: {settings.white_box_skipped}."
+    seconds = sum(a.seconds for a in audits.values())
     how += f" The audit took {seconds:.0f} s."
-    negatives = max((int((a.get("roc") or {}).get("negatives") or 0) for a in audits.values()), default=0)
+    negatives = max((0 if a.roc is None else a.roc.negatives for a in audits.values()), default=0)
     if negatives:
         how += (
             f" With {negatives} non-members scored, the false-positive rate moves in steps of 1/{negatives} "
@@ -571,32 +570,33 @@ def audit_intro(results: StudyResults) -> str | None:
 
 def audit_panel(results: StudyResults, level: PrivacyLevel) -> str | None:
     """One level's plain reading of its audit (None when it was not audited)."""
-    audit = (getattr(results, "audits", None) or {}).get(level.key)
+    audits: dict[str, SavedAudit] = getattr(results, "audits", None) or {}
+    audit = audits.get(level.key)
     if audit is None:
         return None
-    r = audit["record"]
-    eps = r.get("epsilon") or {}
-    counts = r.get("counts") or {}
-    bb = counts.get("black_box") or {}
-    scored = bb.get("scored") or {}
-    k = r.get("records_per_identity")
-    if eps:
+    r = audit.record
+    eps = r.epsilon
+    bb = r.counts.black_box
+    scored = None if bb is None else bb.scored
+    k = r.records_per_identity
+    if eps is not None:
         text = (
-            f"The accountant proves ε ≤ {_num(eps.get('pld'))} (PLD; {_num(eps.get('rdp'))} by RDP) per image; "
+            f"The accountant proves ε ≤ {_num(eps.pld)} (PLD; {_num(eps.rdp)} by RDP) per image; "
             f"{_white_box_words(r)}{_black_box_bound_words(r)} {_lira_words(r)}."
         )
+        method = None if r.identity is None else r.identity.method
         text += (
-            f" For a person with k = {k} training images the guarantee is ε ≤ {_num(r.get('identity_epsilon'))}"
-            f" ({IDENTITY_METHODS.get(str((r.get('identity') or {}).get('method')), 'group privacy')})."
+            f" For a person with k = {k} training images the guarantee is ε ≤ {_num(r.identity_epsilon)}"
+            f" ({IDENTITY_METHODS.get(str(method), 'group privacy')})."
         )
         text += _reconstruction_words(r, k)
     else:
         text = f"No DP: the accountant promises nothing (ε infinite).{_black_box_bound_words(r)} {_lira_words(r)}."
-    if scored:
+    if bb is not None and scored is not None:
         text += (
-            f" LiRA at a threshold chosen on half of the {bb.get('candidates')} candidates, counted on the other "
-            f"half: TP {scored.get('true_positives')}, FP {scored.get('false_positives')}, "
-            f"TN {scored.get('true_negatives')}, FN {scored.get('false_negatives')}."
+            f" LiRA at a threshold chosen on half of the {bb.candidates} candidates, counted on the other "
+            f"half: TP {scored.true_positives}, FP {scored.false_positives}, "
+            f"TN {scored.true_negatives}, FN {scored.false_negatives}."
         )
     problems = violations(audit)
     loud = "".join(f"<p class=private><b>VIOLATION:</b> {html.escape(p)}</p>" for p in problems)

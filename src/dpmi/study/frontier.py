@@ -66,13 +66,11 @@ def frontier_points(results: StudyResults, summaries: list[LevelSummary], panel:
         n = s.trials
         hits = round(rate * n) if attack is not None and n else 0
         low, high = rate_interval(hits, n) if n else (math.nan, math.nan)
-        audit = (results.audits.get(s.level.key) or {}).get("record") or {}
-        auc = audit.get("auc")
-        bounds = audit.get("epsilon_lower_bound") or {}
+        saved = results.audits.get(s.level.key)
+        auc = None if saved is None else saved.record.auc
+        bounds = None if saved is None else saved.record.epsilon_lower_bound
         mi_bound = (
-            None
-            if bounds.get("black_box") is None
-            else (float(bounds["black_box"]), float(bounds.get("black_box_fdp") or 0.0))
+            None if bounds is None or bounds.black_box is None else (bounds.black_box, bounds.black_box_fdp or 0.0)
         )
         defense = "dp-sgd" if s.level.private else s.level.defense
         points.append(

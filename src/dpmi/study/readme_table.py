@@ -166,23 +166,23 @@ def audit_table(results: StudyResults) -> str:
         saved = results.audits.get(level.key)
         if saved is None:
             continue
-        record = saved["record"]
-        shadows, canaries = saved["settings"]["shadows"], saved["settings"]["canaries"]
-        bounds = record["epsilon_lower_bound"]
-        identity = record.get("identity_epsilon")
-        k = record.get("records_per_identity")
+        record = saved.record
+        shadows, canaries = saved.settings.shadows, saved.settings.canaries
+        bounds = record.epsilon_lower_bound
+        identity = record.identity_epsilon
+        k = record.records_per_identity
         identity_text = "-" if identity is None else f"{_number(identity)} (k = {k})"
         eps = (
             "inf" if not level.private else f"{format_epsilon(level.epsilon_rdp)} / {format_epsilon(level.epsilon_pld)}"
         )
-        tpr = record["tpr_at_fpr"].get("0.001")
+        tpr = record.tpr_at_fpr.get("0.001")
         row = [
             level.label,
             eps,
-            _pair(bounds.get("black_box"), bounds.get("black_box_fdp")),
-            _pair(bounds.get("white_box"), bounds.get("white_box_fdp")),
+            _pair(bounds.black_box, bounds.black_box_fdp),
+            _pair(bounds.white_box, bounds.white_box_fdp),
             identity_text,
-            _number(record["auc"]),
+            _number(record.auc),
             "-" if tpr is None else f"{100 * tpr:.1f} %",
         ]
         lines.append("| " + " | ".join(row) + " |")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from dpmi.atomic_files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from dpmi.study.audit_record import SavedAudit
 from dpmi.study.levels import PrivacyLevel
 from dpmi.study.migrate import RESULTS_VERSION, upgrade_results
 from dpmi.study.recipe import RecipeChoice
@@ -83,7 +84,7 @@ class StudyResults:
     versions: dict[str, str] = field(default_factory=dict)
     attack_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     migrated_from: int | None = None
-    audits: dict[str, dict[str, Any]] = field(default_factory=dict)  # level key -> saved audit (audit_phase)
+    audits: dict[str, SavedAudit] = field(default_factory=dict)  # level key -> saved audit (audit_phase)
 
     @property
     def attacks(self) -> list[str]:
@@ -134,7 +135,7 @@ class StudyResults:
                 "timings": self.timings,
                 "attack_settings": self.attack_settings,
                 "cells": [c.to_dict() for c in self.sorted_cells()],
-                "audits": [self.audits[level.key] for level in self.levels if level.key in self.audits],
+                "audits": [self.audits[level.key].to_json() for level in self.levels if level.key in self.audits],
             }
         )
 
@@ -155,7 +156,7 @@ class StudyResults:
             dict(data.get("versions") or {}),
             {k: dict(v) for k, v in (data.get("attack_settings") or {}).items()},
             migrated_from=migrated_from,
-            audits={str(a["level"]["key"]): dict(a) for a in data.get("audits") or []},
+            audits={audit.level.key: audit for audit in map(SavedAudit.from_json, data.get("audits") or [])},
         )
 
 

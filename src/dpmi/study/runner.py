@@ -262,8 +262,7 @@ def _run(config: StudyConfig, executor: Executor | None, progress: bool, log: Ca
             run_task, tasks, init_worker, (train, test, split.public, str(store.evaluator_path), config.run.device)
         ):
             if isinstance(task, AuditTask):
-                save_audit(store.root, result, log)
-                timings["audit"] += audit_seconds(result)
+                timings["audit"] += audit_seconds(save_audit(store.root, result, log))
                 log(f"audited {task.level.label} (seed {task.seed}, {config.audit.shadows} shadows)")
                 bar.update()
                 continue
