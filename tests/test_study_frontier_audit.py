@@ -22,3 +22,27 @@ def test_table_and_figure_show_membership_inference_per_defense():
     assert "1.82 / 3.51" in table and "0.56 / 1.06" in table and table.count("<td>-</td>") == 2
     png = frontier_figure(points, 0.05, "recognizer")
     assert png.startswith(b"\x89PNG")
+
+
+def _reading_point(key, defense, accuracy, hits, n=20, matched_to=None):
+    from scipy.stats import binomtest
+
+    ci = binomtest(hits, n).proportion_ci(confidence_level=0.95, method="exact")
+    return FrontierPoint(key, key, defense, accuracy, "pca-prior", hits, n, ci.low, ci.high,
+                         2.0 if defense == "dp-sgd" else None, None, matched_to)
+
+
+def test_the_reading_compares_in_plain_words_singular_and_plural():
+    """The frontier reading once said "as many people than DP-SGD" and "1 more reconstructions"."""
+    from dpmi.study.frontier import frontier_reading
+
+    dp = _reading_point("eps3", "dp-sgd", 0.45, 3)
+    same = _reading_point("early-eps3", "early-stop", 0.46, 3, matched_to="eps3")
+    one_more = _reading_point("ls", "label-smoothing", 0.44, 4)
+    two_fewer = _reading_point("mid", "mid", 0.47, 1)
+    lines = frontier_reading([dp, same, one_more, two_fewer], chance=0.05, judge="pretrained face recognizer")
+    first = lines[0]
+    assert "leaks 3 of 20" in first and "as many reconstructions recognised as DP-SGD at that accuracy." in first
+    assert "(1 more reconstruction recognised than DP-SGD (the intervals overlap))" in first
+    assert "(2 fewer reconstructions recognised than DP-SGD (the intervals overlap))" in first
+    assert "than DP-SGD than" not in first and "people than" not in first

@@ -117,7 +117,7 @@ def frontier_reading(points: list[FrontierPoint], chance: float, judge: str) -> 
                 f" The early-stopped non-private model searched to its accuracy reaches {_pct(matched.accuracy)}"
                 + ("" if within else f" (not within {100 * MATCH_POINTS:.0f} points: no closer short training)")
                 + f" and leaks {matched.hits} of {matched.n} ({_pct(matched.rate)}, 95% CI {_pct(matched.low)}-"
-                f"{_pct(matched.high)}): {_more_or_fewer(matched, level)} than DP-SGD at that accuracy."
+                f"{_pct(matched.high)}): {_more_or_fewer(matched, level)} at that accuracy."
             )
         near = [
             p
@@ -159,12 +159,15 @@ def frontier_reading(points: list[FrontierPoint], chance: float, judge: str) -> 
 
 
 def _more_or_fewer(p: FrontierPoint, reference: FrontierPoint) -> str:
+    """A phrase that reads the same in a sentence and in brackets: "as many reconstructions recognised as DP-SGD", "1 more reconstruction recognised than DP-SGD (the
+    intervals overlap)", ..."""
     diff = p.hits - reference.hits
     if diff == 0:
-        return "as many people"
+        return "as many reconstructions recognised as DP-SGD"
     overlap = not (p.low > reference.high or p.high < reference.low)
     word = "more" if diff > 0 else "fewer"
-    return f"{abs(diff)} {word} reconstructions recognised" + (" (the intervals overlap)" if overlap else "")
+    noun = "reconstruction" if abs(diff) == 1 else "reconstructions"
+    return f"{abs(diff)} {word} {noun} recognised than DP-SGD" + (" (the intervals overlap)" if overlap else "")
 
 
 def frontier_figure(points: list[FrontierPoint], chance: float, judge: str) -> bytes:
