@@ -159,8 +159,8 @@ def frontier_reading(points: list[FrontierPoint], chance: float, judge: str) -> 
 
 
 def _more_or_fewer(p: FrontierPoint, reference: FrontierPoint) -> str:
-    """A phrase that reads the same in a sentence and in brackets: "as many reconstructions recognised as DP-SGD", "1 more reconstruction recognised than DP-SGD (the
-    intervals overlap)", ..."""
+    """A phrase that reads the same in a sentence and in brackets: "as many reconstructions recognised as
+    DP-SGD", "1 more reconstruction recognised than DP-SGD (the intervals overlap)", ..."""
     diff = p.hits - reference.hits
     if diff == 0:
         return "as many reconstructions recognised as DP-SGD"
