@@ -10,7 +10,7 @@ export DPMI_DATA ?= $(SHARED_FACES)
 endif
 STAMP := $(VENV)/.installed
 
-.PHONY: setup data run test lint bench clean
+.PHONY: setup data run frontier test lint bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ data: $(STAMP)
 
 run: data
 	$(VENV)/bin/dpmi run --jobs 2
+
+# The full utility-leakage frontier: every defense at its documented grid (examples/frontier.toml, minutes).
+frontier: data
+	$(VENV)/bin/dpmi run --config examples/frontier.toml --jobs 2
 
 # Lint and type checks first (seconds), then the suite on both cores: pytest-xdist keeps each test file on one
 # worker (--dist loadfile), so module-scoped fixtures (a Ray cluster, a trained target) are built once.

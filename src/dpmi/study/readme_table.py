@@ -56,6 +56,8 @@ def markdown_table(results: StudyResults) -> str:
     head = ["privacy level", "epsilon RDP / PLD", "recipe (searched on public people)", "test accuracy", "attack"]
     head += [f"{name} acc@1{_trust_note(panel, key)}" for key, _, name in judges]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    accuracy_of = {s.level.key: s.mean.get("test_accuracy", math.nan) for s in summaries}
+    label_of = {s.level.key: s.level.label for s in summaries}
     for s in summaries:
         for i, attack in enumerate(s.attack_mean):
             first = i == 0
@@ -72,6 +74,7 @@ def markdown_table(results: StudyResults) -> str:
                 (
                     format_value("test_accuracy", s.mean.get("test_accuracy", math.nan), s.std.get("test_accuracy"))
                     + " %"
+                    + _unmatched_note(s, accuracy_of, label_of)
                 )
                 if first
                 else "",
@@ -116,6 +119,20 @@ def markdown_table(results: StudyResults) -> str:
     return "\n".join(lines) + "\n\n" + caption
 
 
+def _unmatched_note(summary: Any, accuracy_of: dict[str, float], label_of: dict[str, str]) -> str:
+    """ " (not matched: DP-SGD ε=3 is at 43.9 %)" for an early-stopped level further than `MATCH_POINTS` from the
+    accuracy it was searched to, else "": a row must not read as accuracy-matched when it is not."""
+    from dpmi.study.frontier import MATCH_POINTS
+
+    key = summary.level.matched_to
+    if not key or key not in accuracy_of:
+        return ""
+    target, own = accuracy_of[key], summary.mean.get("test_accuracy", math.nan)
+    if not (math.isfinite(target) and math.isfinite(own)) or abs(own - target) <= MATCH_POINTS + 1e-9:
+        return ""
+    return f" (not matched: {label_of[key]} is at {100 * target:.1f} %)"
+
+
 def _trust_note(panel: Any, key: str) -> str:
     """ " (trusted)", " (fooled by optimised images)", " (not trusted)", " (not identification)" or ""."""
     if key == "nearest_mean_top1":
@@ -149,6 +166,16 @@ def _pair(steinke: Any, fdp: Any) -> str:
     return f"{_number(steinke)} / {_number(fdp)}"
 
 
+def _shadow_words(shadows: dict[str, int]) -> str:
+    """ "16 shadow models" or "16 shadow models (8 for mid beta=0.01, ...)": the most common count, then the others."""
+    if not shadows:
+        return "no shadow models"
+    counts = sorted(set(shadows.values()), key=lambda n: (-list(shadows.values()).count(n), -n))
+    words = f"{counts[0]} shadow models"
+    others = [f"{n} for {', '.join(label for label, m in shadows.items() if m == n)}" for n in counts[1:]]
+    return words + (f" ({'; '.join(others)})" if others else "")
+
+
 def audit_table(results: StudyResults) -> str:
     """One row per audited level: the accountant's epsilon beside what the attackers demonstrably achieved."""
     head = [
@@ -158,16 +185,20 @@ def audit_table(results: StudyResults) -> str:
         "eps_lb white box, one run (Steinke / f-DP)",
         "identity epsilon (k images)",
         "LiRA AUC",
-        "TPR at 0.1 % FPR",
+        "TPR at 0.1 % FPR (else at 0 false positives of N non-members)",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    shadows = canaries = None
+    shadows: dict[str, int] = {}  # level label -> shadow models its audit trained (defense levels may use fewer)
+    canaries = None
     for level in results.levels:
         saved = results.audits.get(level.key)
         if saved is None:
             continue
         record = saved.record
-        shadows, canaries = saved.settings.shadows, saved.settings.canaries
+        if saved.settings.shadows is not None:  # None in records older than the settings block
+            shadows[level.label] = int(saved.settings.shadows)
+        if level.private:
+            canaries = saved.settings.canaries
         bounds = record.epsilon_lower_bound
         identity = record.identity_epsilon
         k = record.records_per_identity
@@ -176,6 +207,16 @@ def audit_table(results: StudyResults) -> str:
             "inf" if not level.private else f"{format_epsilon(level.epsilon_rdp)} / {format_epsilon(level.epsilon_pld)}"
         )
         tpr = record.tpr_at_fpr.get("0.001")
+        if tpr is not None:
+            tpr_text = f"{100 * tpr:.1f} %"
+        elif record.low_fpr is not None and record.low_fpr.tpr_at_zero_false_positives is not None:
+            # 0.1 % FPR needs >= 1000 non-members; say what the candidates measure instead of a bare dash
+            tpr_text = (
+                f"unmeasurable; {100 * record.low_fpr.tpr_at_zero_false_positives:.1f} % at 0 FP of "
+                f"{record.low_fpr.non_members}"
+            )
+        else:
+            tpr_text = "-"
         row = [
             level.label,
             eps,
@@ -183,12 +224,13 @@ def audit_table(results: StudyResults) -> str:
             _pair(bounds.white_box, bounds.white_box_fdp),
             identity_text,
             _number(record.auc),
-            "-" if tpr is None else f"{100 * tpr:.1f} %",
+            tpr_text,
         ]
         lines.append("| " + " | ".join(row) + " |")
+    canary_words = f"{canaries} canaries (DP-SGD levels)" if canaries else "no white-box canaries"
     caption = (
-        f"*{results.config.get('model', '?')} target, first seed of each level; {shadows} shadow models, {canaries} "
-        "canaries; lower bounds at 95 % confidence from one training run each: black box, LiRA's online scores "
+        f"*{results.config.get('model', '?')} target, first seed of each level; {_shadow_words(shadows)}, "
+        f"{canary_words}; lower bounds at 95 % confidence from one training run each: black box, LiRA's online scores "
         "on candidates included with probability 1/2 as guesses; white box, gradient canaries; each bounded by "
         "Steinke, Nasr and Jagielski 2023 (Thm 5.2) and, through f-DP, Mahloujifar, Melis and Chaudhuri 2025 (Gaussian "
         "trade-off). A lower bound is what this attacker proved; the accountant's epsilon is what no attacker "
