@@ -128,7 +128,7 @@ def test_an_old_record_loads_with_the_missing_parts_none_and_renders(tmp_path):
     results = _results({"eps8": audit}, model="cnn")
     table = audit_table(results)
     assert _cells(table, "DP-SGD ε=8")[2:] == ["0 / -", "-", "453 (k = 7)", "0.597", "4.3 %"]
-    assert "16 shadow models, 0 canaries" in table
+    assert "16 shadow models, no white-box canaries" in table
     panel = audit_panel(results, audit.level)
     assert panel is not None and "no white-box audit for this model" in panel and "From outputs alone" not in panel
     assert "TP 63, FP 35, TN 2, FN 0" in panel and "Dwork &amp; Roth" in panel
