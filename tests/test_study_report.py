@@ -276,3 +276,13 @@ def test_reading_says_where_the_two_judges_disagree_and_claims_faces_only_for_pr
     assert "An attack with a face prior" not in looks_sentence(only_miface)
     agree = SimpleNamespace(trials=60, attack_mean={"pca-prior": level.attack_mean["pca-prior"]})
     assert judges_disagree_sentence(agree, JUDGES, 0.05) == ""
+
+
+def test_the_short_answer_comes_right_after_the_question(rendered):
+    """Issue 23: the answer box is the first thing after the question; the method paragraph follows it."""
+    store, _ = rendered
+    page = (store.root / "report.html").read_text()
+    question, answer = page.index("<h2>The question</h2>"), page.index("<h2>The short answer</h2>")
+    method = page.index("<h2>How the study was run</h2>")
+    assert question < answer < method < page.index("<h2>What we found</h2>")
+    assert "Data: " not in page[question:answer]

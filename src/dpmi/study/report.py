@@ -835,8 +835,8 @@ def render_report(
 {"".join(banners)}
 <p class=meta>created {_e(results.created)}; {_e(version_text)}</p>
 <h2>The question</h2><p class=question>{_e("If someone inverts this face classifier, do they get the private people's faces back, and how much does training with DP-SGD stop that?")}</p>
-<p>{_e(setup_text(results))}</p>
 {_short_answer_html(results, summaries, panel, lineup_lines)}
+<h2>How the study was run</h2><p>{_e(setup_text(results))}</p>
 <h2>What we found</h2><div class=reading>{reading}</div>
 <h2>Results</h2>
 <p class=meta>{_e(spread.capitalize())}. Accuracies in %. eval acc: the evaluation classifier names the person;
