@@ -34,7 +34,7 @@ run: data
 
 # The full utility-leakage frontier: every defense at its documented grid (examples/frontier.toml, minutes).
 frontier: data
-	$(VENV)/bin/dpmi run --config examples/frontier.toml --jobs 2
+	$(VENV)/bin/dpmi run --config examples/frontier.toml --seeds 3 --jobs 2 --out runs/frontier-softmax-3seed
 
 # Lint and type checks first (seconds), then the suite on both cores: pytest-xdist keeps each test file on one
 # worker (--dist loadfile), so module-scoped fixtures (a Ray cluster, a trained target) are built once.

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from dpmi.audit.api import audit_level, balanced_subsets
 from dpmi.privacy.dpsgd import TrainConfig
@@ -71,3 +72,23 @@ def test_every_bound_stays_below_the_accountant(private_split, level):
     rec = record.reconstruction
     assert 1 / 20 <= rec["record"].bound <= rec["identity"].bound <= 1.0
     assert math.isfinite(record.black_box.auc)
+
+
+def test_a_shadow_whose_training_diverged_is_named_not_scored(private_split):
+    # A defense trainer whose third model comes out with NaN weights (as a runaway MID bottleneck did): the audit
+    # says which model diverged and what to change, instead of failing on non-finite ROC scores.
+    from types import SimpleNamespace
+
+    calls = []
+
+    def trainer(model, x, y, config):
+        calls.append(len(calls))
+        if len(calls) == 3:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.fill_(float("nan"))
+        return SimpleNamespace(model=model)
+
+    with pytest.raises(ValueError, match=r"shadow model\(s\) \[1\] of 4 diverged in training .*learning rate"):
+        _audit(private_split, TrainConfig(epochs=1), shadows=4, seed=0, trainer=trainer)
+    assert len(calls) == 5  # the target and 4 shadows trained, then the audit stopped

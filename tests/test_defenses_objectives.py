@@ -172,6 +172,28 @@ def test_vib_model_samples_in_training_uses_the_mean_in_eval_and_is_seeded():
     assert isinstance(base.net[3], nn.Linear)
 
 
+def test_vib_log_variance_is_capped_so_a_runaway_unit_stays_finite():
+    # A runaway log-variance (one step sent a shadow's to 1.4e8, NaN after, in a softmax audit at beta 0.01)
+    # is held at LOGVAR_MAX; below the cap the bottleneck is the plain reparameterisation.
+    base = build_model("mlp", num_classes=5, input_shape=(1, 8, 8), seed=0)
+    net = mid.wrap_model(base, 0.01, 5, seed=3).train()
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    raw = net.encoder(net.body(x))[:, net.bottleneck :] + mid.LOGVAR_OFFSET
+    net(x)
+    assert raw.max() < mid.LOGVAR_MAX
+    torch.testing.assert_close(net.defense_extras["logvar"], raw, rtol=0, atol=0)  # unchanged below the cap
+    with torch.no_grad():
+        net.encoder.bias[net.bottleneck :] += 1e3  # log sigma^2 ~ 990 uncapped: e^990 overflows
+    logits = net(x)
+    logvar = net.defense_extras["logvar"]
+    assert torch.all(logvar == mid.LOGVAR_MAX)
+    loss = mid.loss(logits, torch.tensor([0, 1, 2, 3]), 0.01, net.defense_extras).sum()
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+    expected_kl = 0.5 * (net.defense_extras["mu"].square() + math.exp(mid.LOGVAR_MAX) - 1 - mid.LOGVAR_MAX).sum(1)
+    torch.testing.assert_close(mid.kl_to_standard_normal(net.defense_extras["mu"], logvar), expected_kl)
+
+
 def test_every_defense_documents_its_paper_knob_and_dp_composition():
     assert DEFENSES.names() == ("none", "dp-sgd", "early-stop", "label-smoothing", "mid", "bido", "tl-dmi")
     for name, spec in DEFENSES.items():

@@ -218,3 +218,28 @@ def test_detect_faces_agrees_with_describe(recognizer, private_split):
     detected = fr.detect_faces(mixed)
     assert detected.dtype == bool and np.array_equal(detected, recognizer.describe(mixed)["detected"])
     assert detected[:5].all() and not detected[5:].any()
+
+
+@pytest.mark.slow
+def test_describing_only_detected_faces_matches_describing_them_alone(recognizer, private_split):
+    # The judge's one-pass path (detect once, describe only the detected rows) against the two-pass path it
+    # replaced: detect_faces, then describe the detected rows on their own.
+    from dpmi.metrics.recognizer_judge import RecognizerJudge
+
+    _, test = private_split
+    x_test, y_test = test.to_tensors()
+    generator = torch.Generator().manual_seed(2)
+    noise = torch.randn(4, *x_test.shape[1:], generator=generator).clamp(-3, 3) / 3
+    mixed = torch.cat([x_test[:3], noise[:2], x_test[3:6], noise[2:]])
+    labels = np.concatenate([y_test[:3], [0, 1], y_test[3:6], [2, 3]]).astype(np.int64)
+    rows = np.flatnonzero(fr.detect_faces(mixed))
+    assert rows.tolist() == [0, 1, 2, 5, 6, 7]
+    alone = recognizer.describe(mixed[rows])
+    once = recognizer.describe(mixed, detected_only=True)
+    assert np.array_equal(once["descriptors"][rows], alone["descriptors"])
+    assert np.isnan(once["descriptors"][[3, 4, 8, 9]]).all() and np.isnan(once["distances"][[3, 4, 8, 9]]).all()
+    verdicts = RecognizerJudge(recognizer).verdicts(mixed, labels)
+    assert np.array_equal(verdicts["scores"][rows], alone["scores"])
+    assert np.isneginf(verdicts["scores"][[3, 4, 8, 9]]).all()
+    expected_verified = alone["distances"][np.arange(rows.size), labels[rows]] < recognizer.threshold
+    assert np.array_equal(verdicts["verified"][rows], expected_verified) and not verdicts["verified"][[3, 4]].any()

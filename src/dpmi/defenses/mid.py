@@ -38,6 +38,13 @@ LOGVAR_OFFSET = -10.0
 # spent 3x an undefended cell's attack time at k = 256 (docs/results/frontier.md, time).
 MAX_BOTTLENECK = 64
 
+# log sigma^2 is capped at LOGVAR_MAX (sigma <= e^5 ~ 148, far above the ~0.05..20 that trained bottlenecks
+# reach: max log sigma^2 3.9..6.2 over 12 softmax trainings at beta 0.01). Why: the KL's gradient in log sigma^2
+# is (e^logvar - 1) / 2, so a unit that overshoots runs away; measured in an audit shadow (softmax, beta 0.01,
+# lr 0.03, momentum 0.9): 26.7 at one step, 1.4e8 at the next, NaN after, and the audit stopped on non-finite
+# scores. Below the cap the model is unchanged, so runs that never reach it give the same numbers.
+LOGVAR_MAX = 10.0
+
 
 def bottleneck_width(features: int) -> int:
     return max(1, min(MAX_BOTTLENECK, features // 2))
@@ -75,7 +82,7 @@ class VIBModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stats = self.encoder(self.body(x))
         mu = stats[:, : self.bottleneck]
-        logvar = stats[:, self.bottleneck :] + LOGVAR_OFFSET
+        logvar = (stats[:, self.bottleneck :] + LOGVAR_OFFSET).clamp(max=LOGVAR_MAX)
         z = mu + self._noise(mu) * (0.5 * logvar).exp() if self.training else mu
         self.defense_extras = {"mu": mu, "logvar": logvar}
         return self.head(z)
@@ -133,7 +140,8 @@ SPEC = DefenseSpec(
     ),
     departs=(
         f"the bottleneck is parameterised by log-variance (offset {LOGVAR_OFFSET:g}, so it starts as nearly "
-        "deterministic as MID's softplus(s - 5) standard deviation), with width min(64, features / 2) instead "
+        f"deterministic as MID's softplus(s - 5) standard deviation; capped at {LOGVAR_MAX:g} so that the KL's "
+        "e^logvar gradient cannot run away), with width min(64, features / 2) instead "
         "of features / 2; one eps per example per step from a seeded generator; eval mode uses z = mu; the "
         "bottleneck sits on whatever feeds the target's head (raw pixels for the softmax target, so that target "
         "becomes a two-layer linear network with a noisy middle)"

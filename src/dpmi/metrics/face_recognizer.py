@@ -143,34 +143,40 @@ def detect_faces(images: Any) -> np.ndarray:
     return np.array([len(detector(picture, DETECT_UPSAMPLE)) > 0 for picture in to_dlib_images(images)], dtype=bool)
 
 
-def compute_descriptors(images: Any) -> tuple[np.ndarray, np.ndarray]:
+def compute_descriptors(images: Any, *, detected_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """dlib descriptors of [K, C, H, W] images: (detected bool [K], descriptors float32 [K, 128]).
 
     detected[k]: dlib's frontal face detector finds a face in the upsampled image k. The landmarks (and so the
-    descriptor) come from the largest detected face, else from a box covering the whole image."""
+    descriptor) come from the largest detected face, else from a box covering the whole image. With
+    `detected_only` the descriptor network (most of the cost) runs only on the images with a detected face and
+    the other rows are NaN: one detection pass serves both answers."""
     import dlib
 
     models = _models()
     pictures = to_dlib_images(images)
     detected = np.zeros(len(pictures), dtype=bool)
-    shapes = []
+    rows, shapes = [], []
     for k, picture in enumerate(pictures):
         boxes = list(models["detector"](picture, DETECT_UPSAMPLE))
         if boxes:
             detected[k] = True
             box = max(boxes, key=lambda b: b.width() * b.height())
+        elif detected_only:
+            continue
         else:
             box = dlib.rectangle(0, 0, picture.shape[1] - 1, picture.shape[0] - 1)
         found = dlib.full_object_detections()
         found.append(models["landmarks"](picture, box))
+        rows.append(k)
         shapes.append(found)
-    descriptors = np.zeros((len(pictures), DESCRIPTOR_DIM), dtype=np.float32)
-    for start in range(0, len(pictures), BATCH):
+    descriptors = np.full((len(pictures), DESCRIPTOR_DIM), np.nan if detected_only else 0.0, dtype=np.float32)
+    chosen = [pictures[k] for k in rows]
+    for start in range(0, len(rows), BATCH):
         stop = start + BATCH
         batch = models["descriptor"].compute_face_descriptor(
-            pictures[start:stop], shapes[start:stop], 0, DESCRIPTOR_PADDING
+            chosen[start:stop], shapes[start:stop], 0, DESCRIPTOR_PADDING
         )
-        for k, vectors in enumerate(batch, start=start):
+        for k, vectors in zip(rows[start:stop], batch):
             descriptors[k] = np.asarray(vectors[0], dtype=np.float32)
     return detected, descriptors
 
@@ -219,11 +225,17 @@ class FaceRecognizer:
     test_detected: float = math.nan
     seconds_per_image: float = math.nan
 
-    def describe(self, images: Any) -> dict[str, np.ndarray]:
+    def describe(self, images: Any, *, detected_only: bool = False) -> dict[str, np.ndarray]:
         """images [K, C, H, W] in [-1, 1] -> {"detected": bool [K], "descriptors": float [K, 128],
-        "distances": float [K, num_classes] (inf for a person with no enrolled image), "scores": -distances}."""
-        detected, descriptors = compute_descriptors(images)
-        distances = class_distances(descriptors, self.descriptors, self.labels, self.num_classes, self.rule)
+        "distances": float [K, num_classes] (inf for a person with no enrolled image), "scores": -distances}.
+        With `detected_only` the rows without a detected face are not described: NaN descriptors and distances."""
+        detected, descriptors = compute_descriptors(images, detected_only=detected_only)
+        described = np.flatnonzero(detected) if detected_only else np.arange(len(detected))
+        distances = np.full((len(detected), int(self.num_classes)), np.nan)
+        if described.size:
+            distances[described] = class_distances(
+                descriptors[described], self.descriptors, self.labels, self.num_classes, self.rule
+            )
         return {"detected": detected, "descriptors": descriptors, "distances": distances, "scores": -distances}
 
     def scores(self, images: Any) -> np.ndarray:

@@ -42,16 +42,14 @@ class RecognizerJudge:
         is below the recognizer's own threshold). The descriptor network, most of the cost, runs only on the
         images with a detected face (a row without one names nobody, whatever its descriptor)."""
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        from dpmi.metrics.face_recognizer import detect_faces
-
-        detected = detect_faces(images)
+        described = self.recognizer.describe(images, detected_only=True)  # one detection pass
+        detected = np.asarray(described["detected"], dtype=bool)
         scores = np.full((len(labels), int(self.recognizer.num_classes)), -np.inf)
         verified = np.zeros(len(labels), dtype=bool)
         rows = np.flatnonzero(detected)
         if rows.size:
-            described = self.recognizer.describe(images[rows])
-            distances = np.asarray(described["distances"], dtype=np.float64)
-            scores[rows] = np.asarray(described["scores"], dtype=np.float64)
+            distances = np.asarray(described["distances"], dtype=np.float64)[rows]
+            scores[rows] = np.asarray(described["scores"], dtype=np.float64)[rows]
             verified[rows] = distances[np.arange(rows.size), labels[rows]] < float(self.recognizer.threshold)
         return {"scores": scores, "detected": detected, "answered": detected, "verified": verified}
 
