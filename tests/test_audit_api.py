@@ -82,7 +82,7 @@ def test_a_shadow_whose_training_diverged_is_named_not_scored(private_split):
     calls = []
 
     def trainer(model, x, y, config):
-        calls.append(len(calls))
+        calls.append(config.seed)
         if len(calls) == 3:
             with torch.no_grad():
                 for p in model.parameters():

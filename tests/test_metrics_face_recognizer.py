@@ -210,20 +210,9 @@ def test_the_registry_judge_names_held_out_faces(private_split):
 
 
 @pytest.mark.slow
-def test_detect_faces_agrees_with_describe(recognizer, private_split):
-    _, test = private_split
-    x_test, _ = test.to_tensors()
-    generator = torch.Generator().manual_seed(1)
-    mixed = torch.cat([x_test[:5], torch.randn(5, *x_test.shape[1:], generator=generator).clamp(-3, 3) / 3])
-    detected = fr.detect_faces(mixed)
-    assert detected.dtype == bool and np.array_equal(detected, recognizer.describe(mixed)["detected"])
-    assert detected[:5].all() and not detected[5:].any()
-
-
-@pytest.mark.slow
-def test_describing_only_detected_faces_matches_describing_them_alone(recognizer, private_split):
-    # The judge's one-pass path (detect once, describe only the detected rows) against the two-pass path it
-    # replaced: detect_faces, then describe the detected rows on their own.
+def test_the_judge_describes_only_detected_faces_and_matches_describing_them_alone(recognizer, private_split):
+    # The judge's one pass (detect, then describe only the rows with a face) against describing every row and
+    # then the detected rows on their own.
     from dpmi.metrics.recognizer_judge import RecognizerJudge
 
     _, test = private_split
@@ -232,13 +221,16 @@ def test_describing_only_detected_faces_matches_describing_them_alone(recognizer
     noise = torch.randn(4, *x_test.shape[1:], generator=generator).clamp(-3, 3) / 3
     mixed = torch.cat([x_test[:3], noise[:2], x_test[3:6], noise[2:]])
     labels = np.concatenate([y_test[:3], [0, 1], y_test[3:6], [2, 3]]).astype(np.int64)
-    rows = np.flatnonzero(fr.detect_faces(mixed))
-    assert rows.tolist() == [0, 1, 2, 5, 6, 7]
+    every_row = recognizer.describe(mixed)
+    rows = np.flatnonzero(every_row["detected"])
+    assert rows.tolist() == [0, 1, 2, 5, 6, 7]  # the real faces, not the noise
     alone = recognizer.describe(mixed[rows])
     once = recognizer.describe(mixed, detected_only=True)
+    assert np.array_equal(once["detected"], every_row["detected"])
     assert np.array_equal(once["descriptors"][rows], alone["descriptors"])
     assert np.isnan(once["descriptors"][[3, 4, 8, 9]]).all() and np.isnan(once["distances"][[3, 4, 8, 9]]).all()
     verdicts = RecognizerJudge(recognizer).verdicts(mixed, labels)
+    assert np.array_equal(verdicts["answered"], every_row["detected"])
     assert np.array_equal(verdicts["scores"][rows], alone["scores"])
     assert np.isneginf(verdicts["scores"][[3, 4, 8, 9]]).all()
     expected_verified = alone["distances"][np.arange(rows.size), labels[rows]] < recognizer.threshold

@@ -618,9 +618,10 @@ def _black_box(
     target_phi = scaled_confidence(target_logits, y_pool).cpu().numpy()
     shadow_phi = scaled_confidence(shadow_logits, y_pool).cpu().numpy()
     # A model whose training diverged has NaN logits: say which, rather than an ROC of non-finite scores.
-    diverged = [k for k in range(len(shadow_phi)) if not np.isfinite(shadow_phi[k]).all()]
-    if not np.isfinite(target_phi).all() or diverged:
-        who = "the target" if not np.isfinite(target_phi).all() else f"shadow model(s) {diverged} of {len(shadow_phi)}"
+    diverged = np.flatnonzero(~np.isfinite(shadow_phi).all(axis=1)).tolist()
+    target_finite = bool(np.isfinite(target_phi).all())
+    if not target_finite or diverged:
+        who = "the target" if not target_finite else f"shadow model(s) {diverged} of {len(shadow_phi)}"
         raise ValueError(
             f"the audit's {who} diverged in training (non-finite logits): lower the recipe's learning rate or the "
             "defense's strength"

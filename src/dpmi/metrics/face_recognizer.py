@@ -136,13 +136,6 @@ def to_dlib_images(images: Any) -> list[np.ndarray]:
     return out
 
 
-def detect_faces(images: Any) -> np.ndarray:
-    """bool [K]: dlib's frontal face detector finds a face in image k of [K, C, H, W], prepared as the
-    recognizer prepares it (`to_dlib_images`); the cheap part of `compute_descriptors` alone."""
-    detector = _models()["detector"]
-    return np.array([len(detector(picture, DETECT_UPSAMPLE)) > 0 for picture in to_dlib_images(images)], dtype=bool)
-
-
 def compute_descriptors(images: Any, *, detected_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """dlib descriptors of [K, C, H, W] images: (detected bool [K], descriptors float32 [K, 128]).
 
@@ -169,7 +162,7 @@ def compute_descriptors(images: Any, *, detected_only: bool = False) -> tuple[np
         found.append(models["landmarks"](picture, box))
         rows.append(k)
         shapes.append(found)
-    descriptors = np.full((len(pictures), DESCRIPTOR_DIM), np.nan if detected_only else 0.0, dtype=np.float32)
+    descriptors = np.full((len(pictures), DESCRIPTOR_DIM), np.nan, dtype=np.float32)  # rows not described stay NaN
     chosen = [pictures[k] for k in rows]
     for start in range(0, len(rows), BATCH):
         stop = start + BATCH
